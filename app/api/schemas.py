@@ -1,0 +1,62 @@
+"""Response schemas shared by resources: Eyeson's room, user and recording objects."""
+
+from __future__ import annotations
+
+import marshmallow as ma
+
+F = ma.fields
+
+
+class UserSchema(ma.Schema):
+    id = F.String()
+    name = F.String()
+    avatar = F.String(allow_none=True)
+    guest = F.Boolean()
+    joined_at = F.String(metadata={"description": "ISO 8601 UTC"})
+
+
+class RoomSchema(ma.Schema):
+    id = F.String(metadata={"description": "The room id the caller chose (or one meetrec made)"})
+    name = F.String()
+    ready = F.Boolean()
+    started_at = F.String(metadata={"description": "ISO 8601 UTC"})
+    shutdown = F.Boolean()
+    guest_token = F.String()
+    options = F.Dict()
+    media_source = F.String(allow_none=True)
+
+
+class RecordingLinksSchema(ma.Schema):
+    self = F.String()
+    download = F.String(
+        allow_none=True, metadata={"description": "Presigned link valid one hour; null until finished"}
+    )
+    poster = F.String(
+        allow_none=True, metadata={"description": "Presigned link to a poster JPEG; null until finished"}
+    )
+
+
+class RecordingSchema(ma.Schema):
+    id = F.String()
+    created_at = F.Integer(metadata={"description": "Unix seconds"})
+    duration = F.Integer(allow_none=True, metadata={"description": "Seconds; null until stopped"})
+    links = F.Nested(RecordingLinksSchema)
+    user = F.Nested(UserSchema, allow_none=True)
+    room = F.Nested(RoomSchema, allow_none=True)
+    state = F.String(metadata={"description": "started, stopped, finished or failed"})
+    duration_ms = F.Integer(allow_none=True)
+    size = F.Integer(allow_none=True, metadata={"description": "Bytes of the final WebM"})
+    sha256 = F.String(allow_none=True)
+    error = F.String(allow_none=True, metadata={"description": "Why the recording failed"})
+    ingest = F.String(metadata={"description": "pull (meetrec captures) or push (chunks uploaded)"})
+    stop_reason = F.String(
+        allow_none=True, metadata={"description": "Why it stopped by itself (maximum duration, source ended)"}
+    )
+    reconnects = F.Integer(metadata={"description": "How often a dropped pull source was reconnected"})
+    gaps = F.List(F.Dict(), metadata={"description": "Where the source dropped: after_seq, seconds, reason"})
+    persist = F.Boolean(metadata={"description": "Kept past the retention period until deleted"})
+    legal_hold = F.Boolean(
+        metadata={"description": "Kept past retention and not deletable; only admin keys set or lift it"}
+    )
+    stopped_at = F.String(allow_none=True)
+    finished_at = F.String(allow_none=True)

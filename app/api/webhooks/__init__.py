@@ -1,0 +1,1 @@
+"""Webhooks resource: registration, secrets, delivery log and redelivery."""

@@ -1,0 +1,99 @@
+"""`meetrec` command line: up, api, worker, scheduler, migrate, keys."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from app.config import Config
+from app.errors import ConfigError
+
+
+def _config() -> Config:
+    try:
+        return Config.from_env()
+    except ConfigError as e:
+        print(f"meetrec: {e}", file=sys.stderr)
+        raise SystemExit(2) from e
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from app.embedded.up import run_up
+
+    return run_up(_config())
+
+
+def cmd_api(args: argparse.Namespace) -> int:
+    from app.wsgi import serve
+
+    serve(_config(), workers=args.workers, threads=args.threads)
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from workers.worker import run_worker
+
+    return run_worker(_config(), args.queues or ["capture", "media", "webhooks", "default"], burst=args.burst)
+
+
+def cmd_scheduler(args: argparse.Namespace) -> int:
+    from workers.scheduler import run_scheduler
+
+    return run_scheduler(_config())
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from app.bootstrap import bootstrap
+
+    minted = bootstrap(_config())
+    if minted:
+        print(f"admin API key (shown once): {minted}")
+    return 0
+
+
+def cmd_keys_create(args: argparse.Namespace) -> int:
+    from app.runtime import Runtime
+    from app.services import keys
+
+    rt = Runtime(_config())
+    project_id = args.project or keys.bootstrap_project_id(rt)
+    scopes = tuple(args.scope or (["admin"] if args.admin else list(keys.DEFAULT_SCOPES)))
+    _, raw = keys.create_key(rt, project_id, scopes, name=args.name)
+    print(raw)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="meetrec", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("up", help="run the whole product on this machine").set_defaults(func=cmd_up)
+    api = sub.add_parser("api", help="serve the HTTP API under gunicorn")
+    api.add_argument("--workers", type=int, default=2)
+    api.add_argument("--threads", type=int, default=4)
+    api.set_defaults(func=cmd_api)
+    worker = sub.add_parser("worker", help="run an RQ worker")
+    worker.add_argument("queues", nargs="*", help="capture, media, webhooks, default (all by default)")
+    worker.add_argument("--burst", action="store_true", help="exit when the queues are empty")
+    worker.set_defaults(func=cmd_worker)
+    sub.add_parser("scheduler", help="run the scheduler").set_defaults(func=cmd_scheduler)
+    sub.add_parser("migrate", help="migrate the database, create the bucket").set_defaults(func=cmd_migrate)
+    keys = sub.add_parser("keys", help="manage API keys").add_subparsers(dest="keys_command", required=True)
+    create = keys.add_parser("create", help="mint an API key and print it once")
+    create.add_argument("--project", help="project id (default: the first project)")
+    create.add_argument("--admin", action="store_true", help="an admin key")
+    create.add_argument("--scope", action="append", help="a scope (repeatable)")
+    create.add_argument("--name", default="cli")
+    create.set_defaults(func=cmd_keys_create)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # a dozen lines of plugin set-up per start
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

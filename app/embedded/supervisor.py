@@ -1,0 +1,192 @@
+"""A small process supervisor: keep every child running, restart crashed ones with backoff, stop them all.
+
+Each child runs in a session (process group) of its own, so a Ctrl-C typed in the terminal reaches only
+the supervisor, which then stops the children itself, in reverse order of start. A stop sends SIGTERM to
+the child, waits `stop_timeout`, then SIGKILLs its whole process group so no grandchild (an ffmpeg, a
+gunicorn worker) outlives it; every child is reaped, so none is left a zombie.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ChildSpec:
+    """How to run one supervised child. `env` None means the supervisor's own environment."""
+
+    name: str
+    argv: Sequence[str]
+    env: Mapping[str, str] | None = None
+    stop_timeout: float = 10.0
+
+
+class _Child:
+    """A spec's running state: the current process and how many times in a row it failed fast."""
+
+    def __init__(self, spec: ChildSpec):
+        self.spec = spec
+        self.process: subprocess.Popen[bytes] | None = None
+        self.started_at = 0.0
+        self.fast_failures = 0
+        self.restart_at: float | None = None
+
+
+class Supervisor:
+    """Starts `specs`, restarts any that exit, stops them all on `stop()` or `request_stop()`.
+
+    A child that exits is restarted after `backoff_initial` seconds, doubled per consecutive fast failure
+    up to `backoff_max`; a child that stayed up `healthy_after` seconds counts as healthy again.
+    """
+
+    def __init__(
+        self,
+        specs: Sequence[ChildSpec],
+        log: logging.Logger = logger,
+        backoff_initial: float = 1.0,
+        backoff_max: float = 30.0,
+        healthy_after: float = 60.0,
+        poll_interval: float = 0.2,
+    ):
+        names = [spec.name for spec in specs]
+        if len(set(names)) != len(names):
+            raise ValueError(f"child names must be unique: {names}")
+        self.log = log
+        self.backoff_initial = backoff_initial
+        self.backoff_max = backoff_max
+        self.healthy_after = healthy_after
+        self.poll_interval = poll_interval
+        self._children = [_Child(spec) for spec in specs]
+        self._stopping = threading.Event()
+        # Held while children are spawned or stopped, so a restart never races a stop from another thread.
+        self._lock = threading.Lock()
+
+    def process(self, name: str) -> subprocess.Popen[bytes] | None:
+        """The latest process of child `name`: None before start; it may have exited and await a restart."""
+        for child in self._children:
+            if child.spec.name == name:
+                return child.process
+        raise KeyError(name)
+
+    def start(self) -> None:
+        """Start every child, in the order given."""
+        with self._lock:
+            for child in self._children:
+                self._spawn(child)
+
+    def run(self) -> None:
+        """Supervise until `request_stop()` (from any thread or a signal handler), then stop every child."""
+        try:
+            while not self._stopping.wait(self.poll_interval):
+                self._tick(time.monotonic())
+        finally:
+            self.stop()
+
+    def request_stop(self) -> None:
+        """Ask `run()` to return; safe from another thread and from a signal handler."""
+        self._stopping.set()
+
+    def stop(self) -> None:
+        """Stop every child: SIGTERM in reverse start order, wait each `stop_timeout`, then SIGKILL.
+
+        The waits overlap, so the whole stop takes at most the longest `stop_timeout`. Idempotent.
+        """
+        self._stopping.set()
+        with self._lock:
+            running = [c for c in reversed(self._children) if c.process and c.process.poll() is None]
+            deadlines = {}
+            for child in running:
+                _terminate(child.process)  # type: ignore[arg-type]  # running children have a process
+                deadlines[child.spec.name] = time.monotonic() + child.spec.stop_timeout
+            for child in running:
+                self._reap(child, deadlines[child.spec.name])
+            for child in self._children:
+                _kill_group(child)  # grandchildren of a child that had died on its own just before
+                child.restart_at = None
+
+    def _tick(self, now: float) -> None:
+        with self._lock:
+            if self._stopping.is_set():
+                return
+            for child in self._children:
+                if child.restart_at is not None:
+                    if now >= child.restart_at:
+                        self._restart(child, now)
+                elif child.process is not None and child.process.poll() is not None:
+                    _kill_group(child)  # leftovers of the dead child (its own children) must not outlive it
+                    self._schedule_restart(child, now, f"exited with {_describe(child.process.returncode)}")
+
+    def _schedule_restart(self, child: _Child, now: float, reason: str) -> None:
+        if now - child.started_at >= self.healthy_after:
+            child.fast_failures = 0
+        delay = min(self.backoff_initial * 2**child.fast_failures, self.backoff_max)
+        child.fast_failures += 1
+        child.restart_at = now + delay
+        self.log.warning("child %s %s; restarting in %.1fs", child.spec.name, reason, delay)
+
+    def _restart(self, child: _Child, now: float) -> None:
+        try:
+            self._spawn(child)
+        except OSError as e:  # e.g. out of file descriptors: retry later like any other failure
+            child.process = None
+            child.started_at = now
+            self._schedule_restart(child, now, f"could not start ({e})")
+
+    def _spawn(self, child: _Child) -> None:
+        spec = child.spec
+        env = None if spec.env is None else dict(spec.env)
+        child.process = subprocess.Popen(
+            list(spec.argv), env=env, stdin=subprocess.DEVNULL, start_new_session=True
+        )
+        child.started_at = time.monotonic()
+        child.restart_at = None
+        self.log.info("started %s (pid %d)", spec.name, child.process.pid)
+
+    def _reap(self, child: _Child, deadline: float) -> None:
+        proc = child.process
+        assert proc is not None
+        try:
+            proc.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            self.log.warning(
+                "child %s ignored SIGTERM for %.0fs; killing it", child.spec.name, child.spec.stop_timeout
+            )
+        _kill_group(child)
+        proc.wait()
+        self.log.info("stopped %s (%s)", child.spec.name, _describe(proc.returncode))
+
+
+def _terminate(proc: subprocess.Popen[bytes]) -> None:
+    # SIGTERM to the child alone, not its group: the child owns the orderly shutdown of what it started.
+    try:
+        proc.send_signal(signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+
+
+def _kill_group(child: _Child) -> None:
+    """SIGKILL the child's whole process group (the group id is the child's pid: it leads its session)."""
+    if child.process is None:
+        return
+    try:
+        os.killpg(child.process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass  # the group is already empty
+
+
+def _describe(code: int | None) -> str:
+    if code is not None and code < 0:
+        try:
+            return f"signal {signal.Signals(-code).name}"
+        except ValueError:
+            return f"signal {-code}"
+    return f"code {code}"

@@ -1,0 +1,54 @@
+"""The Flask application factory. No I/O happens here: clients connect on first use."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask
+from flask_smorest import Api
+
+from app.api import errors
+from app.api.auth import SECURITY_SCHEME
+from app.config import Config
+from app.runtime import Runtime
+
+
+class _Api(Api):
+    ERROR_SCHEMA = errors.ErrorSchema  # documents our one error shape as the "Error" component
+
+
+def create_app(config: Config | None = None, runtime: Runtime | None = None) -> Flask:
+    """Build the API app from `config` (default: the environment)."""
+    config = config or (runtime.config if runtime else Config.from_env())
+    app = Flask("meetrec", root_path=str(Path(__file__).parent))
+    app.config.update(
+        MAX_CONTENT_LENGTH=config.max_body_bytes,
+        API_TITLE="meetrec",
+        API_VERSION="1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="/docs",
+        # swagger-ui-dist is vendored under app/static: a self-hosted /docs must not need a CDN.
+        OPENAPI_SWAGGER_UI_URL="/static/swagger-ui/",
+        API_SPEC_OPTIONS={
+            "info": {"description": "Self-hosted recording orchestrator for video meeting apps."},
+        },
+        JSON_SORT_KEYS=False,
+    )
+    app.extensions["meetrec"] = runtime or Runtime(config)
+    api = _Api(app)
+    api.spec.components.security_scheme("ApiKey", SECURITY_SCHEME)
+    _register_blueprints(api)
+    errors.register(app)
+    return app
+
+
+def _register_blueprints(api: Api) -> None:
+    from app.api import health, system
+    from app.api.recordings import routes as recordings
+    from app.api.rooms import routes as rooms
+    from app.api.webhooks import routes as webhooks
+
+    for module in (health, rooms, recordings, webhooks, system):
+        api.register_blueprint(module.blp)

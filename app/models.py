@@ -1,0 +1,332 @@
+"""SQLAlchemy 2 models: the source of truth for every row.
+
+Models hold no commits and no behaviour beyond small derived properties; services own transactions and
+change state only with conditional updates (see `app/services/recordings.py`).
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware UTC datetimes on every backend (SQLite drops the offset on its own)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime stored; use app.models.utcnow()")
+        return value.astimezone(UTC) if value is not None else None
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON()}
+
+
+class RecordingState(enum.StrEnum):
+    """A recording's lifecycle: started -> stopped -> finished, or failed / deleted."""
+
+    STARTED = "started"
+    STOPPED = "stopped"
+    FINISHED = "finished"
+    FAILED = "failed"
+    DELETED = "deleted"
+
+
+class Project(Base):
+    __tablename__ = "projects"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    retention_days: Mapped[int | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ApiKey(Base):
+    """An API key; only its SHA-256 is stored (keys are 256-bit random, so a fast hash is enough)."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    prefix: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scopes: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None]
+
+    project: Mapped[Project] = relationship(lazy="joined")
+
+    @property
+    def scope_set(self) -> frozenset[str]:
+        return frozenset(self.scopes.split())
+
+
+class Room(Base):
+    """One running instance of a meeting room.
+
+    `key` is the caller's room id (Eyeson `id`). A room id can be used again after its meeting shut
+    down, so rows are meeting instances: only one instance per key may be running (a partial unique
+    index), and `GET /rooms/{id}/recordings?started_at=` picks the instance running at that moment.
+    """
+
+    __tablename__ = "rooms"
+    __table_args__ = (
+        Index(
+            "uq_rooms_running_key",
+            "project_id",
+            "key",
+            unique=True,
+            sqlite_where=text("shutdown_at IS NULL"),
+            postgresql_where=text("shutdown_at IS NULL"),
+        ),
+        Index("ix_rooms_project_key", "project_id", "key"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(200))
+    options: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    media_source: Mapped[str | None] = mapped_column(String(2000))
+    guest_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    shutdown_at: Mapped[datetime | None]
+    # The recording this room is capturing now; set and cleared with conditional updates, so two
+    # concurrent start calls cannot both win.
+    active_recording_id: Mapped[str | None] = mapped_column(String(32))
+
+    @property
+    def shutdown(self) -> bool:
+        return self.shutdown_at is not None
+
+    @property
+    def recording_available(self) -> bool:
+        return bool(self.options.get("recording_available", True))
+
+
+class Participant(Base):
+    """A user in a room, holding an access key (stored hashed) that authorizes room calls."""
+
+    __tablename__ = "participants"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    room_id: Mapped[str] = mapped_column(ForeignKey("rooms.id", ondelete="CASCADE"), index=True)
+    access_key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[str | None] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(200))
+    avatar: Mapped[str | None] = mapped_column(String(2000))
+    guest: Mapped[bool] = mapped_column(default=False)
+    joined_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    room: Mapped[Room] = relationship(lazy="joined")
+
+
+class Recording(Base):
+    __tablename__ = "recordings"
+    __table_args__ = (
+        Index("ix_recordings_room_created", "room_id", "created_at"),
+        Index("ix_recordings_state", "state"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    room_id: Mapped[str | None] = mapped_column(ForeignKey("rooms.id", ondelete="SET NULL"))
+    participant_id: Mapped[str | None] = mapped_column(ForeignKey("participants.id", ondelete="SET NULL"))
+    state: Mapped[str] = mapped_column(String(16), default=RecordingState.STARTED.value)
+    media_source: Mapped[str] = mapped_column(String(2000))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    stop_requested_at: Mapped[datetime | None]
+    stopped_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    deleted_at: Mapped[datetime | None]
+    duration: Mapped[float | None] = mapped_column(Float)
+    object_key: Mapped[str | None] = mapped_column(String(500))
+    size: Mapped[int | None] = mapped_column(BigInteger)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    error: Mapped[str | None] = mapped_column(Text)
+    job_id: Mapped[str | None] = mapped_column(String(100))
+    # "pull": a capture job reads media_source; "push": the meeting app uploads its own chunks.
+    ingest: Mapped[str] = mapped_column(String(8), default="pull", server_default="pull")
+    # The capture lease: only the job holding it may write segments (RQ can run one job twice).
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_expires_at: Mapped[datetime | None]
+    # Why a capture ended other than by a stop call (e.g. the maximum duration), kept for operators.
+    stop_reason: Mapped[str | None] = mapped_column(String(200))
+    reconnects: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # How often the reconciler had to re-enqueue a lost capture (a dead worker, a flushed Redis).
+    capture_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Where a pull source dropped and was reconnected: [{"after_seq", "seconds", "reason"}].
+    gaps: Mapped[list[Any]] = mapped_column(JSON, default=list, server_default=text("'[]'"))
+    poster_key: Mapped[str | None] = mapped_column(String(500))
+    # Retention exemptions: a persisted recording is kept until deleted; a legal hold (set and lifted
+    # only with an admin key) also blocks deletion through the API.
+    persist: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
+    legal_hold: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
+
+    room: Mapped[Room | None] = relationship(lazy="joined")
+    participant: Mapped[Participant | None] = relationship(lazy="joined")
+
+
+class Segment(Base):
+    """One closed piece of a recording's media, uploaded as its own object while recording.
+
+    Pull captures write independently decodable segments; push recordings store the meeting app's chunks
+    (pieces of one byte stream). `seq` orders them; a (recording, seq) pair is written at most once.
+    """
+
+    __tablename__ = "segments"
+    __table_args__ = (UniqueConstraint("recording_id", "seq", name="uq_segments_recording_seq"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    recording_id: Mapped[str] = mapped_column(ForeignKey("recordings.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)
+    object_key: Mapped[str] = mapped_column(String(500))
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    duration: Mapped[float | None] = mapped_column(Float)  # None for push chunks (not decodable alone)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WebhookEndpoint(Base):
+    """Where a project's webhook events go: one endpoint per API key (registering again replaces it).
+
+    `eyeson_key_sealed` is the registering API key, AES-GCM-sealed with MEETREC_SECRET_KEY: Eyeson signs
+    with the raw API key and keys are otherwise stored only hashed. `secret_sealed` is the Standard
+    Webhooks `whsec_` secret; after a rotation the previous one stays valid until
+    `previous_secret_expires_at`.
+    """
+
+    __tablename__ = "webhook_endpoints"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    api_key_id: Mapped[str] = mapped_column(ForeignKey("api_keys.id", ondelete="CASCADE"), unique=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    types: Mapped[str] = mapped_column(String(200))  # comma-separated event types
+    eyeson_key_sealed: Mapped[str] = mapped_column(Text)
+    secret_sealed: Mapped[str] = mapped_column(Text)
+    previous_secret_sealed: Mapped[str | None] = mapped_column(Text)
+    previous_secret_expires_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    disabled_at: Mapped[datetime | None]
+    disabled_reason: Mapped[str | None] = mapped_column(String(500))
+    # When the current run of failed attempts began (None after a success): an endpoint failing for
+    # MEETREC_WEBHOOK_DISABLE_AFTER_DAYS is disabled.
+    failing_since: Mapped[datetime | None]
+    last_request_sent_at: Mapped[datetime | None]
+    last_response_code: Mapped[int | None] = mapped_column(Integer)
+
+    @property
+    def type_list(self) -> list[str]:
+        return [t for t in self.types.split(",") if t]
+
+
+class WebhookEvent(Base):
+    """The outbox: one row per state change, written in the transaction of that change.
+
+    `seq` numbers the events of one resource (a recording, a room) from 1, so receivers can order them.
+    """
+
+    __tablename__ = "webhook_events"
+    __table_args__ = (UniqueConstraint("type", "resource_id", "seq", name="uq_webhook_events_resource_seq"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    type: Mapped[str] = mapped_column(String(40))
+    resource_id: Mapped[str] = mapped_column(String(32))
+    seq: Mapped[int] = mapped_column(Integer)
+    payload: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DeliveryState(enum.StrEnum):
+    """One attempt's state: pending (due at `due_at`), sending, then succeeded, failed or cancelled."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class WebhookDelivery(Base):
+    """The attempt log: one row per attempt to deliver one event to one endpoint.
+
+    A failed attempt that will be retried names `next_attempt_at`, and the retry is the next row.
+    `manual` rows are operator redeliveries: one attempt, outside the per-resource ordering.
+    """
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        Index("ix_webhook_deliveries_endpoint_created", "endpoint_id", "created_at"),
+        Index("ix_webhook_deliveries_state_due", "state", "due_at"),
+        Index("ix_webhook_deliveries_event", "event_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    endpoint_id: Mapped[str] = mapped_column(ForeignKey("webhook_endpoints.id", ondelete="CASCADE"))
+    event_id: Mapped[str] = mapped_column(ForeignKey("webhook_events.id", ondelete="CASCADE"))
+    attempt: Mapped[int] = mapped_column(Integer, default=1)
+    manual: Mapped[bool] = mapped_column(default=False)
+    state: Mapped[str] = mapped_column(String(16), default=DeliveryState.PENDING.value)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    due_at: Mapped[datetime] = mapped_column(default=utcnow)
+    attempted_at: Mapped[datetime | None]
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    duration_ms: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(String(1000))
+    response_excerpt: Mapped[str | None] = mapped_column(Text)
+    next_attempt_at: Mapped[datetime | None]
+
+    event: Mapped[WebhookEvent] = relationship(lazy="joined")
+
+
+class LinkIssuance(Base):
+    """The audit log of download links handed out: one row per link, written when it is signed.
+
+    `api_key_id` is None for links issued without a key (webhook payloads, the scheduler).
+    """
+
+    __tablename__ = "link_issuances"
+    __table_args__ = (Index("ix_link_issuances_recording_issued", "recording_id", "issued_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    recording_id: Mapped[str] = mapped_column(ForeignKey("recordings.id", ondelete="CASCADE"))
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    api_key_id: Mapped[str | None] = mapped_column(ForeignKey("api_keys.id", ondelete="SET NULL"))
+    purpose: Mapped[str] = mapped_column(String(16))
+    issued_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]

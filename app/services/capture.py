@@ -1,0 +1,327 @@
+"""Capture: record a pull source into segments uploaded while recording, until asked to stop.
+
+A capture job first takes the recording's lease (only the holder writes segments; RQ may run a job
+twice). ffmpeg writes short, independently decodable segments into a spool directory and lists each one
+as it closes; every closed segment is uploaded at once as its own object and recorded in SQL, then
+deleted locally. A crash therefore loses at most the open segment: a rerun adopts what an earlier run
+closed but did not upload, and continues the numbering.
+
+Stop is honoured within a second: Redis is checked every 0.2 s and SQL, the truth, every 2 s. The
+capture then ends ffmpeg gracefully (the last segment closes), uploads what is left, and moves the
+recording to `stopped` with the recorded duration, which enqueues finalize.
+
+A source that drops is reconnected into new segments (the gap is recorded on the recording) up to
+`MEETREC_MAX_RECONNECTS` times; after that, or when ffmpeg makes no progress for `MEETREC_STALL_SECONDS`,
+the recording fails with the reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from app.errors import MediaError, StorageError
+from app.media.commands import choose_mode, segment_capture_argv
+from app.media.runner import FfmpegProcess
+from app.media.segments import ClosedSegment, SegmentList
+from app.media.sourceprobe import probe_source
+from app.media.sources import MediaSource, parse_source
+from app.models import Recording, RecordingState
+from app.runtime import Runtime
+from app.services import leases, recordings, segments
+from app.services.ids import new_id
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 0.2
+SQL_CHECK_SECONDS = 2.0
+RECONNECT_DELAY_SECONDS = 1.0
+# After stop, storage that is down is retried this long before the job gives up (and RQ or the
+# reconciler runs it again: the spool keeps the segments, a rerun adopts them).
+FINAL_UPLOAD_PATIENCE_SECONDS = 600.0
+LIVE_SCHEMES = {"srt", "rtmp", "rtmps", "rtsp", "rtsps"}  # end of stream means the source dropped
+RESTARTABLE = {"source_lost", "source_unreachable"}  # failure kinds worth a reconnect
+
+
+@dataclass
+class Attempt:
+    """How one ffmpeg run ended."""
+
+    kind: str  # "stopped" | "ended" | "lease_lost" | "interrupted" (reconnect) | "failed"
+    reason: str = ""
+
+
+@dataclass
+class _Run:
+    rt: Runtime
+    recording: Recording
+    owner: str
+    source: MediaSource
+    spool: Path
+    next_seq: int = 0
+    attempts: int = 0
+    lost_at: float = 0.0  # monotonic time the last ffmpeg run stopped making progress
+    mode: str = ""  # "copy" or "transcode", decided by the first attempt
+    gaps: list[dict[str, object]] = field(default_factory=list)
+
+    @property
+    def recording_id(self) -> str:
+        return self.recording.id
+
+
+def capture(rt: Runtime, recording_id: str, owner: str | None = None) -> str:
+    """Run the capture of `recording_id` to its end; return what happened (for the job's result)."""
+    owner = owner or new_id()
+    recording = recordings.load(rt, recording_id)
+    if recording is None or recording.state != RecordingState.STARTED.value:
+        return "skipped: not started"
+    if not leases.acquire_patiently(rt, recording_id, owner):
+        return "skipped: another capture holds the lease"
+    run = _Run(
+        rt,
+        recording,
+        owner,
+        parse_source(recording.media_source),
+        rt.config.spool_dir / recording_id,
+        next_seq=segments.next_seq(rt, recording_id),
+        gaps=list(recording.gaps or []),
+    )
+    try:
+        return _capture(run)
+    finally:
+        leases.release(rt, recording_id, owner)
+
+
+def _capture(run: _Run) -> str:
+    rt = run.rt
+    _adopt_spooled(run)
+    while True:
+        if recordings.stop_requested(rt, run.recording_id):
+            outcome = Attempt("stopped")
+        else:
+            outcome = _record_once(run)
+        if outcome.kind == "lease_lost":
+            return "lease lost: another capture took over"
+        if outcome.kind in ("stopped", "ended"):
+            return _finish(run, outcome)
+        if outcome.kind == "interrupted" and run.attempts <= rt.config.max_reconnects:
+            if _wait_to_reconnect(run, outcome.reason):
+                continue
+            return _finish(run, Attempt("stopped"))
+        if outcome.kind == "interrupted":
+            reason = f"the capture was interrupted {run.attempts} times, giving up: {outcome.reason}"
+        else:
+            reason = outcome.reason
+        recordings.fail(rt, run.recording_id, reason)
+        return f"failed: {reason}"
+
+
+def _record_once(run: _Run) -> Attempt:
+    """Run ffmpeg once, uploading segments as they close, until stop, the end, or a failure."""
+    rt, cfg = run.rt, run.rt.config
+    remaining = cfg.max_recording_seconds - segments.recorded_seconds(rt, run.recording_id)
+    if remaining < 1:
+        return Attempt("ended", "the maximum recording duration was reached")
+    run.attempts += 1
+    try:
+        mode = _mode(run)
+    except MediaError as e:  # the source cannot be read now: reconnect later, or fail for good
+        run.lost_at = time.monotonic()
+        return Attempt("interrupted" if e.kind in RESTARTABLE else "failed", str(e))
+    spool = run.spool / f"{run.owner}-{run.attempts:04d}"  # sorted names keep the order for adoption
+    spool.mkdir(parents=True, exist_ok=True)
+    argv = segment_capture_argv(
+        cfg.ffmpeg_path,
+        run.source,
+        spool,
+        mode=mode,
+        segment_seconds=cfg.segment_seconds,
+        start_number=run.next_seq,
+        size=cfg.synthetic_size,
+        rate=cfg.synthetic_rate,
+        max_seconds=int(remaining),
+    )
+    listing = SegmentList(spool)
+    process = FfmpegProcess().start(argv)
+    log.info("recording %s: ffmpeg %s capturing into %s", run.recording_id, process.pid, spool)
+    last_sql = last_renew = time.monotonic()
+    try:
+        while process.alive:
+            now = time.monotonic()
+            lost = not _upload_closed(run, listing)
+            if not lost and now - last_renew >= cfg.capture_lease_seconds / 3:
+                last_renew = now
+                lost = not leases.renew(rt, run.recording_id, run.owner)
+            if lost:
+                # Another job records now; what this one spooled would land out of order: drop it.
+                process.kill()
+                shutil.rmtree(spool, ignore_errors=True)
+                return Attempt("lease_lost")
+            check_sql = now - last_sql >= SQL_CHECK_SECONDS
+            if check_sql:
+                last_sql = now
+            if _stop_asked(rt, run.recording_id, check_sql):
+                process.stop()
+                return Attempt("stopped")
+            if process.seconds_since_progress > cfg.stall_seconds:
+                process.kill()
+                return Attempt("failed", f"the capture made no progress for {cfg.stall_seconds} s")
+            time.sleep(POLL_SECONDS)
+        process.wait()
+    finally:
+        if process.alive:
+            process.kill()
+    run.lost_at = time.monotonic() - process.seconds_since_progress
+    return _classify_exit(run, process, remaining)
+
+
+def _classify_exit(run: _Run, process: FfmpegProcess, remaining: float) -> Attempt:
+    failure = process.failure()  # ffmpeg exits 0 on a read error too: this tells them apart
+    if failure is None and process.returncode == 0:
+        if process.out_seconds >= remaining - run.rt.config.segment_seconds:
+            return Attempt("ended", "the maximum recording duration was reached")
+        if run.source.scheme in LIVE_SCHEMES:
+            return Attempt("interrupted", "the source ended the stream")
+        return Attempt("ended", "the source ended")
+    failure = failure or MediaError(f"ffmpeg exited with {process.returncode}")
+    if (process.returncode or 0) < 0 or failure.kind in RESTARTABLE:
+        return Attempt("interrupted", str(failure))  # killed from outside, or the source dropped
+    return Attempt("failed", str(failure))
+
+
+def _mode(run: _Run) -> str:
+    """How to record: copy a source whose codecs are WebM's already (about 1% of a core against 20-30%
+    for a live VP8 encode at 720p30); transcode others live, so finalize stays a copy of seconds, unless
+    the operator moved the transcode to finalize (MEETREC_TRANSCODE_AT=finalize: Matroska holds any codec).
+    The synthetic meeting is generated raw and always encoded. Decided once per capture job."""
+    if run.mode:
+        return run.mode
+    if run.source.kind == "synthetic":
+        run.mode = "transcode"
+    else:
+        info = probe_source(run.rt.config.ffmpeg_path, run.source)  # classified errors propagate
+        run.mode = choose_mode(info)
+        if run.mode == "transcode" and run.rt.config.transcode_at == "finalize":
+            run.mode = "copy"
+        log.info(
+            "recording %s: %s source (%s): %s", run.recording_id, info.format_name, info.streams, run.mode
+        )
+    return run.mode
+
+
+def _stop_asked(rt: Runtime, recording_id: str, check_sql: bool) -> bool:
+    if check_sql:
+        return recordings.stop_requested(rt, recording_id)
+    try:
+        return bool(rt.redis.exists(recordings.stop_signal_key(recording_id)))
+    except Exception:  # noqa: BLE001 - Redis down: SQL is checked on the next slow tick
+        return False
+
+
+def _upload_closed(run: _Run, listing: SegmentList) -> bool:
+    """Upload every closed, not yet uploaded segment in order. False when the lease is lost.
+
+    A storage error leaves the rest in the spool for the next tick: an outage delays uploads, the
+    recording goes on.
+    """
+    for closed in listing.closed():
+        if not closed.path.exists():
+            continue  # uploaded already
+        try:
+            if not _upload(run, closed):
+                return False
+        except StorageError as e:
+            log.warning("recording %s: segment upload failed, will retry: %s", run.recording_id, e)
+            break
+    return True
+
+
+def _upload(run: _Run, closed: ClosedSegment) -> bool:
+    rt = run.rt
+    seq = run.next_seq
+    key = segments.object_key(run.recording_id, seq, run.owner)
+    stored, digest = rt.storage.put_file(key, closed.path, "video/x-matroska")
+    segment = segments.NewSegment(seq, key, stored.size, digest, closed.duration)
+    if not segments.record_captured(rt, run.recording_id, run.owner, segment):
+        rt.storage.delete_prefix(key)  # no row will ever name it: do not leave it behind
+        return False
+    closed.path.unlink(missing_ok=True)
+    run.next_seq = seq + 1
+    return True
+
+
+def _adopt_spooled(run: _Run) -> None:
+    """Upload segments an earlier run on this machine closed but did not upload (it crashed)."""
+    if not run.spool.exists():
+        return
+    for directory in sorted(p for p in run.spool.iterdir() if p.is_dir()):
+        listing = SegmentList(directory)
+        for closed in listing.closed():
+            if closed.path.exists():
+                _upload_patiently(run, closed)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def _upload_patiently(run: _Run, closed: ClosedSegment) -> None:
+    deadline = time.monotonic() + FINAL_UPLOAD_PATIENCE_SECONDS
+    delay = 0.5
+    while True:
+        try:
+            if not _upload(run, closed):
+                raise LeaseLost()
+            return
+        except StorageError:
+            if time.monotonic() > deadline:
+                raise
+            log.warning("recording %s: storage unavailable, retrying in %.1f s", run.recording_id, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+
+class LeaseLost(Exception):
+    """Another capture took the lease while this one was uploading."""
+
+
+def _finish(run: _Run, outcome: Attempt) -> str:
+    """Upload what is left, then move the recording to stopped (finalize is enqueued by that move)."""
+    rt = run.rt
+    try:
+        _adopt_spooled(run)
+    except LeaseLost:
+        return "lease lost: another capture took over"
+    seconds = segments.recorded_seconds(rt, run.recording_id)
+    if seconds <= 0:
+        reason = "nothing was recorded before the stop" if outcome.kind == "stopped" else outcome.reason
+        recordings.fail(rt, run.recording_id, reason or "nothing was recorded")
+        return "failed: nothing recorded"
+    moved = recordings.mark_stopped(
+        rt,
+        run.recording_id,
+        seconds,
+        reason=outcome.reason or None,
+        gaps=run.gaps,
+    )
+    if moved:
+        shutil.rmtree(run.spool, ignore_errors=True)
+        return outcome.kind
+    shutil.rmtree(run.spool, ignore_errors=True)
+    if recordings.load(rt, run.recording_id).state == RecordingState.DELETED.value:  # type: ignore[union-attr]
+        rt.storage.delete_prefix(recordings.object_prefix(run.recording_id))  # uploaded after the delete
+    return "discarded: recording no longer started"
+
+
+def _wait_to_reconnect(run: _Run, reason: str) -> bool:
+    """Wait before reconnecting, noting the gap; False when a stop came meanwhile."""
+    log.warning("recording %s: capture interrupted (%s); reconnecting", run.recording_id, reason)
+    deadline = time.monotonic() + RECONNECT_DELAY_SECONDS * min(run.attempts, 5)
+    while time.monotonic() < deadline:
+        if _stop_asked(run.rt, run.recording_id, check_sql=True):
+            return False
+        time.sleep(POLL_SECONDS)
+    gap = round(time.monotonic() - run.lost_at, 3)
+    run.gaps.append({"after_seq": run.next_seq - 1, "seconds": gap, "reason": reason[:300]})
+    recordings.note_gaps(run.rt, run.recording_id, run.gaps)
+    return True

@@ -1,0 +1,129 @@
+"""Finalize: join a stopped recording's segments into one seekable WebM and mark it finished.
+
+Stream copy when the segments already carry WebM codecs, a transcode only when they do not. The result
+is verified against the segments (streams present, duration within 0.5 s of their sum) before it is
+uploaded (multipart, streamed from disk), and the segment objects are deleted only after the recording
+is `finished`. Idempotent: the final key is fixed and the output byte-identical, so a rerun after a
+crash at any point overwrites the same object and moves the state once; a rerun on a finished
+recording only sweeps leftover segments. A finalize holds the recording's lease while it works, so the
+reconciler can tell a running finalize (lease renewed) from a dead one (lease expired) and run it again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+from pathlib import Path
+
+from app.errors import MediaError
+from app.media import assemble
+from app.models import Recording, RecordingState, Segment
+from app.runtime import Runtime
+from app.services import leases, recordings, segments
+from app.services.ids import new_id
+
+log = logging.getLogger(__name__)
+
+S = RecordingState
+
+
+def final_key(recording_id: str) -> str:
+    return f"{recordings.object_prefix(recording_id)}recording.webm"
+
+
+def poster_key(recording_id: str) -> str:
+    return f"{recordings.object_prefix(recording_id)}poster.jpg"
+
+
+def finalize(rt: Runtime, recording_id: str) -> str:
+    """Assemble, verify, upload and finish a stopped recording; return what happened (the job result)."""
+    recording = recordings.load(rt, recording_id)
+    if recording is None:
+        return "skipped: unknown recording"
+    if recording.state == S.FINISHED.value:
+        rt.storage.delete_prefix(segments.prefix(recording_id))
+        return "finished already; leftover segments swept"
+    if recording.state != S.STOPPED.value:
+        return f"skipped: {recording.state}"
+    parts = segments.for_recording(rt, recording_id)
+    if not parts:
+        recordings.fail(rt, recording_id, "no media was stored for this recording")
+        return "failed: no segments"
+    owner = new_id()
+    if not leases.acquire_patiently(rt, recording_id, owner, state=S.STOPPED.value):
+        return "skipped: another finalize holds the lease"
+    for stale in (rt.config.spool_dir / "finalize").glob(f"{recording_id}-*"):  # crashed runs' leftovers
+        shutil.rmtree(stale, ignore_errors=True)
+    workdir = rt.config.spool_dir / "finalize" / f"{recording_id}-{owner}"
+    workdir.mkdir(parents=True)
+    try:
+        with leases.Held(rt, recording_id, owner, S.STOPPED.value) as held:
+            return _finalize(rt, recording, parts, workdir, held)
+    except MediaError as e:
+        log.warning("recording %s: finalize failed: %s", recording_id, e)
+        recordings.fail(rt, recording_id, f"the recorded media could not be assembled: {e}")
+        return "failed"
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _finalize(
+    rt: Runtime, recording: Recording, parts: list[Segment], workdir: Path, held: leases.Held
+) -> str:
+    cfg = rt.config
+    local = [_download(rt, part, workdir) for part in parts]
+    output = workdir / "recording.webm"
+    profile = assemble.TranscodeProfile.from_name(cfg.transcode_profile)
+    if recording.ingest == "push":
+        result = assemble.assemble_stream(cfg.ffmpeg_path, local, output, profile=profile, workdir=workdir)
+    else:
+        result = assemble.assemble_segments(cfg.ffmpeg_path, local, output, profile=profile, workdir=workdir)
+    info = assemble.verify(output, result.expected_seconds, expect_audio=result.has_audio)
+    poster = workdir / "poster.jpg"
+    has_poster = _make_poster(cfg.ffmpeg_path, output, poster, info.duration)
+    if held.lost.is_set():  # a stalled run was presumed dead and another took over: it will finish
+        return "lease lost: another finalize took over"
+    stored, digest = rt.storage.put_file_multipart(final_key(recording.id), output, "video/webm")
+    if has_poster:
+        rt.storage.put_file(poster_key(recording.id), poster, "image/jpeg")
+    moved = recordings.mark_finished(
+        rt,
+        recording.id,
+        key=stored.key,
+        size=stored.size,
+        sha256=digest,
+        duration=info.duration,
+        poster_key=poster_key(recording.id) if has_poster else None,
+    )
+    if not moved:  # deleted meanwhile: the deletion removed the prefix before our upload
+        if recordings.load(rt, recording.id).state == S.DELETED.value:  # type: ignore[union-attr]
+            rt.storage.delete_prefix(recordings.object_prefix(recording.id))
+        return "discarded: recording no longer stopped"
+    rt.storage.delete_prefix(segments.prefix(recording.id))
+    return f"finished: {info.duration:.2f} s, {'copy' if not result.transcoded else 'transcoded'}"
+
+
+def _download(rt: Runtime, part: Segment, workdir: Path) -> Path:
+    path = workdir / f"part-{part.seq:06d}{Path(part.object_key).suffix}"
+    rt.storage.download(part.object_key, path)
+    if _sha256(path) != part.sha256:
+        raise MediaError(f"segment {part.seq} does not match its recorded SHA-256")
+    return path
+
+
+def _make_poster(ffmpeg: str, media: Path, output: Path, duration: float) -> bool:
+    try:
+        assemble.make_poster(ffmpeg, media, output, duration)
+    except MediaError as e:  # a recording without a poster is still a recording
+        log.warning("poster failed for %s: %s", media, e)
+        return False
+    return output.exists()
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

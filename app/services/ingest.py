@@ -1,0 +1,48 @@
+"""Push ingest: the meeting app uploads its own media (MediaRecorder WebM chunks) while it records.
+
+Chunks are pieces of one byte stream, numbered by the client from 0. A chunk is stored as its own object
+and row at once; sending the same bytes again for a number is a no-op (a retry after a lost response),
+other bytes for a stored number are a conflict. Stop closes the recording to chunks; finalize joins the
+bytes in order and remuxes them into a seekable WebM.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from app.errors import Conflict
+from app.models import Recording, RecordingState
+from app.runtime import Runtime
+from app.services import recordings, segments
+
+MAX_SEQ = 10_000_000
+
+
+def put_chunk(rt: Runtime, project_id: str, recording_id: str, seq: int, data: bytes) -> tuple[bool, str]:
+    """Store chunk `seq`; return (stored now, sha256). 404 unknown, 409 not taking chunks or conflict."""
+    recording = recordings.get(rt, project_id, recording_id)
+    if recording.ingest != "push":
+        raise Conflict("this recording captures its media source; it takes no uploaded chunks")
+    if recording.state != RecordingState.STARTED.value or recording.stop_requested_at is not None:
+        raise Conflict(f"the recording is {_state(recording)}; it takes no more chunks")
+    digest = hashlib.sha256(data).hexdigest()
+    existing = segments.find(rt, recording_id, seq)
+    if existing is not None:
+        if existing.sha256 == digest:
+            return False, digest
+        raise Conflict(f"chunk {seq} was already stored with other content")
+    # The digest is part of the key: two racing uploads of different bytes never share an object.
+    key = segments.object_key(recording_id, seq, digest, "webm")
+    stored = rt.storage.put_bytes(key, data, "video/webm")
+    try:
+        created = segments.record_pushed(
+            rt, recording_id, segments.NewSegment(seq, key, stored.size, digest, None)
+        )
+    except segments.SegmentConflict as e:
+        rt.storage.delete_prefix(key)
+        raise Conflict(str(e)) from e
+    return created, digest
+
+
+def _state(recording: Recording) -> str:
+    return "stopping" if recording.state == RecordingState.STARTED.value else recording.state

@@ -1,0 +1,82 @@
+"""Projects and API keys: creation, bootstrap and authentication."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from app.errors import ApiError
+from app.models import ApiKey, Project
+from app.runtime import Runtime
+from app.services.ids import hash_secret, new_id, new_secret
+
+SCOPES = frozenset({"recording:read", "recording:write", "room:write", "ingest", "webhook:write", "admin"})
+DEFAULT_SCOPES = ("recording:read", "recording:write", "room:write", "webhook:write", "ingest")
+
+
+def create_project(rt: Runtime, name: str, retention_days: int | None = None) -> Project:
+    """A new project (tenant); `retention_days` (1..3650) overrides MEETREC_RETENTION_DAYS."""
+    if retention_days is not None and not 1 <= retention_days <= 3650:
+        raise ApiError("retention_days must be 1..3650", status=422)
+    with rt.db.transaction() as s:
+        project = Project(id=new_id(), name=name, retention_days=retention_days, created_at=rt.now())
+        s.add(project)
+    return project
+
+
+def create_key(
+    rt: Runtime, project_id: str, scopes: tuple[str, ...] = DEFAULT_SCOPES, name: str = "", raw: str = ""
+) -> tuple[ApiKey, str]:
+    """Mint a key for `project_id` (or store `raw` when given); return the row and the raw key once."""
+    unknown = set(scopes) - SCOPES
+    if unknown:
+        raise ApiError(f"unknown scopes: {', '.join(sorted(unknown))}", status=422)
+    raw = raw or new_secret("mr")
+    with rt.db.transaction() as s:
+        key = ApiKey(
+            id=new_id(),
+            project_id=project_id,
+            name=name,
+            prefix=raw[:8],
+            key_hash=hash_secret(raw),
+            scopes=" ".join(sorted(scopes)),
+            created_at=rt.now(),
+        )
+        s.add(key)
+    return key, raw
+
+
+def authenticate(rt: Runtime, raw: str) -> ApiKey | None:
+    """The live key whose hash matches `raw`, or None."""
+    if not raw or len(raw) > 200:
+        return None
+    with rt.db.read() as s:
+        return s.scalar(
+            select(ApiKey).where(ApiKey.key_hash == hash_secret(raw), ApiKey.revoked_at.is_(None))
+        )
+
+
+def has_scope(key: ApiKey, scope: str) -> bool:
+    scopes = key.scope_set
+    return "admin" in scopes or scope in scopes
+
+
+def bootstrap_admin(rt: Runtime, raw: str = "") -> str | None:
+    """Make sure an admin key exists; return a newly minted raw key, or None when none was minted.
+
+    With `raw` (MEETREC_API_KEY) that exact key is ensured, so a script can drive a fresh stack.
+    Without it, a key is minted only when the database has no admin key yet.
+    """
+    with rt.db.read() as s:
+        if raw and s.scalar(select(ApiKey.id).where(ApiKey.key_hash == hash_secret(raw))):
+            return None
+        if not raw and s.scalar(select(ApiKey.id).where(ApiKey.scopes.contains("admin")).limit(1)):
+            return None
+    _, minted = create_key(rt, bootstrap_project_id(rt), ("admin",), name="bootstrap admin", raw=raw)
+    return None if raw else minted
+
+
+def bootstrap_project_id(rt: Runtime) -> str:
+    """The first project, created as "default" when there is none."""
+    with rt.db.read() as s:
+        project_id = s.scalar(select(Project.id).order_by(Project.created_at).limit(1))
+    return project_id or create_project(rt, "default").id

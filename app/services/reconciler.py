@@ -1,0 +1,172 @@
+"""The reconciler: rebuild lost work from SQL, so no recording gets stuck.
+
+SQL is the truth and Redis only carries work. Work in progress holds the recording's lease (renewed every
+few seconds), so "is anyone on it?" is a column read: a live lease means yes. Each pass:
+
+- a `started` pull recording nobody holds (lease expired, or never taken and no job waiting for a
+  worker) gets a new capture job, which resumes into new segments; after `MEETREC_MAX_RECONNECTS` lost
+  captures it fails with the reason;
+- a `stopped` recording nobody finalizes, and whose finalize job is not waiting, gets a finalize job;
+- a recording running past the maximum duration (plus a minute) is stopped.
+
+After Redis restarts empty, one pass re-enqueues everything in flight. Safe to run concurrently with
+itself and with the jobs: leases make duplicate jobs harmless, and transitions are conditional.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from rq.exceptions import NoSuchJobError
+from rq.job import Job
+from sqlalchemy import or_, select, update
+
+from app.models import Recording, RecordingState
+from app.runtime import Runtime
+from app.services import recordings
+
+log = logging.getLogger(__name__)
+
+S = RecordingState
+WAITING = {"queued", "scheduled", "deferred"}  # a job that a worker will pick up
+BATCH = 500
+OVERDUE_SLACK_SECONDS = 60
+
+
+@dataclass
+class Report:
+    captures_resumed: int = 0
+    captures_failed: int = 0
+    finalizes_enqueued: int = 0
+    overdue_stopped: int = 0
+
+
+def reconcile(rt: Runtime) -> Report:
+    """One pass over the recordings in flight; returns what it did."""
+    report = Report()
+    _stop_overdue(rt, report)
+    _revive_captures(rt, report)
+    _revive_finalizes(rt, report)
+    if any(vars(report).values()):
+        log.info("reconcile: %s", report)
+    return report
+
+
+def _unheld(now: datetime):  # type: ignore[no-untyped-def]
+    return or_(Recording.lease_owner.is_(None), Recording.lease_expires_at < now)
+
+
+def _revive_captures(rt: Runtime, report: Report) -> None:
+    now = rt.now()
+    grace = now - timedelta(seconds=rt.config.capture_lease_seconds)
+    with rt.db.read() as s:
+        rows = s.execute(
+            select(Recording.id, Recording.job_id, Recording.lease_owner, Recording.capture_attempts)
+            .where(
+                Recording.state == S.STARTED.value,
+                Recording.ingest == "pull",
+                _unheld(now),
+                Recording.created_at < grace,  # a job just enqueued has a moment to take its lease
+            )
+            .limit(BATCH)
+        ).all()
+    for row in rows:
+        status = _job_status(rt, row.job_id)
+        if status in WAITING or (
+            status == "started" and row.lease_owner is None and not _stale(rt, row.job_id)
+        ):
+            continue  # a worker will take it, or has just taken it
+        if row.capture_attempts >= rt.config.max_reconnects:
+            if recordings.fail(
+                rt, row.id, f"the capture was lost {row.capture_attempts + 1} times; giving up"
+            ):
+                report.captures_failed += 1
+            continue
+        if _count_attempt(rt, row.id, row.capture_attempts) and recordings.resume_capture(rt, row.id):
+            log.warning("recording %s: capture lost (job %s: %s); resumed", row.id, row.job_id, status)
+            report.captures_resumed += 1
+
+
+def _revive_finalizes(rt: Runtime, report: Report) -> None:
+    now = rt.now()
+    with rt.db.read() as s:
+        ids = s.scalars(
+            select(Recording.id)
+            .where(
+                Recording.state == S.STOPPED.value,
+                _unheld(now),
+                Recording.stopped_at < now - timedelta(seconds=5),
+            )
+            .limit(BATCH)
+        ).all()
+    for recording_id in ids:
+        job_id = recordings.finalize_job_id(recording_id)
+        if _job_status(rt, job_id) in WAITING:
+            continue
+        _forget(rt, job_id)
+        recordings.enqueue_finalize(rt, recording_id)
+        log.warning("recording %s: finalize lost; enqueued again", recording_id)
+        report.finalizes_enqueued += 1
+
+
+def _stop_overdue(rt: Runtime, report: Report) -> None:
+    limit = rt.now() - timedelta(seconds=rt.config.max_recording_seconds + OVERDUE_SLACK_SECONDS)
+    with rt.db.read() as s:
+        ids = s.scalars(
+            select(Recording.id)
+            .where(
+                Recording.state == S.STARTED.value,
+                Recording.stop_requested_at.is_(None),
+                Recording.created_at < limit,
+            )
+            .limit(BATCH)
+        ).all()
+    for recording_id in ids:
+        recordings.stop_recording(rt, recording_id, reason="the maximum recording duration was reached")
+        report.overdue_stopped += 1
+
+
+def _count_attempt(rt: Runtime, recording_id: str, seen: int) -> bool:
+    """Count one more lost capture; False when another reconciler pass counted it first."""
+    with rt.db.transaction() as s:
+        return bool(
+            s.execute(
+                update(Recording)
+                .where(Recording.id == recording_id, Recording.capture_attempts == seen)
+                .values(capture_attempts=seen + 1)
+            ).rowcount
+        )
+
+
+def _job_status(rt: Runtime, job_id: str | None) -> str | None:
+    if not job_id:
+        return None
+    try:
+        status = Job.fetch(job_id, connection=rt.redis).get_status()
+    except NoSuchJobError:
+        return None
+    return getattr(status, "value", status)
+
+
+def _stale(rt: Runtime, job_id: str | None) -> bool:
+    """A started job whose heartbeat stopped: its worker died (RQ notices only much later)."""
+    try:
+        job = Job.fetch(job_id or "", connection=rt.redis)
+    except NoSuchJobError:
+        return True
+    beat = job.last_heartbeat or job.started_at
+    if beat is None:
+        return False
+    if beat.tzinfo is None:
+        beat = beat.replace(tzinfo=rt.now().tzinfo)
+    return rt.now() - beat > timedelta(seconds=max(90, 3 * rt.config.capture_lease_seconds))
+
+
+def _forget(rt: Runtime, job_id: str) -> None:
+    """Drop a dead job's record so the same id can be enqueued again."""
+    try:
+        Job.fetch(job_id, connection=rt.redis).delete()
+    except NoSuchJobError:
+        pass

@@ -1,0 +1,110 @@
+"""Retention: a recording is destroyed `retention_days` after it was created (project override).
+
+Persisted recordings and those under legal hold are exempt. Only an admin key may set or lift a legal
+hold; a held recording cannot be deleted through the API either (409).
+
+The purge works a batch at a time: one query picks up to `BATCH` expired recordings, their object
+versions go in S3 multi-object deletes (1000 keys a request), and their rows are tombstoned in one
+transaction that writes each one's `recording_update` event. Objects go first, as in
+`recordings.delete`: with storage down the batch stays intact and the next run tries again.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from sqlalchemy import or_, select, update
+
+from app.errors import Forbidden, StorageError, Unprocessable
+from app.models import ApiKey, Project, Recording, RecordingState
+from app.runtime import Runtime
+from app.services import keys, recordings
+
+log = logging.getLogger(__name__)
+S = RecordingState
+BATCH = 1000  # S3's multi-object delete takes 1000 keys; one SQL IN list of this size is cheap too
+
+
+def expired_ids(rt: Runtime, limit: int = BATCH) -> list[str]:
+    """Ids of recordings past their project's retention, oldest first. Running ones, persisted ones and
+    those under legal hold are left alone."""
+    now = rt.now()
+    with rt.db.read() as s:
+        overrides = list(
+            s.scalars(select(Project.retention_days).distinct().where(Project.retention_days > 0))
+        )
+        # One clause per distinct retention (a handful), not per project: it scales with projects.
+        clauses = [
+            Recording.project_id.in_(select(Project.id).where(Project.retention_days == days))
+            & (Recording.created_at < now - timedelta(days=days))
+            for days in overrides
+        ]
+        default = select(Project.id).where(or_(Project.retention_days.is_(None), Project.retention_days <= 0))
+        clauses.append(
+            Recording.project_id.in_(default)
+            & (Recording.created_at < now - timedelta(days=rt.config.retention_days))
+        )
+        return list(
+            s.scalars(
+                select(Recording.id)
+                .where(
+                    Recording.state.in_([S.FINISHED.value, S.FAILED.value]),
+                    Recording.persist.is_(False),
+                    Recording.legal_hold.is_(False),
+                    or_(*clauses),
+                )
+                .order_by(Recording.created_at)
+                .limit(limit)
+            )
+        )
+
+
+def purge_expired(rt: Runtime, batch: int = BATCH) -> int:
+    """Delete every expired recording's object versions and tombstone its row; return how many went."""
+    purged = 0
+    while ids := expired_ids(rt, batch):
+        try:
+            rt.storage.delete_prefixes(recordings.object_prefix(i) for i in ids)
+        except StorageError as e:
+            log.warning("purge of %d recordings postponed: %s", len(ids), e)
+            break
+        moved = recordings.tombstone_many(rt, ids)
+        purged += len(moved)
+        if not moved:  # nothing left that this query can move: never spin
+            break
+    if purged:
+        log.info("retention purged %d recordings", purged)
+    return purged
+
+
+def set_flags(
+    rt: Runtime,
+    key: ApiKey,
+    recording_id: str,
+    *,
+    persist: bool | None = None,
+    legal_hold: bool | None = None,
+) -> Recording:
+    """Set or clear a recording's `persist` and `legal_hold` flags (None leaves one as it is).
+
+    404 unknown, foreign or deleted; 403 when a key without the admin scope touches the legal hold;
+    422 when nothing is to change.
+    """
+    values = {name: v for name, v in (("persist", persist), ("legal_hold", legal_hold)) if v is not None}
+    if not values:
+        raise Unprocessable("nothing to change", errors={"json": {"persist": ["give persist or legal_hold"]}})
+    if "legal_hold" in values and not keys.has_scope(key, "admin"):
+        raise Forbidden("only a key with the admin scope may set or lift a legal hold")
+    recordings.get(rt, key.project_id, recording_id)  # 404 before anything changes
+    with rt.db.transaction() as s:
+        s.execute(
+            update(Recording)
+            .where(
+                Recording.id == recording_id,
+                Recording.project_id == key.project_id,
+                Recording.state != S.DELETED.value,
+            )
+            .values(**values)
+        )
+    return recordings.get(rt, key.project_id, recording_id)

@@ -1,0 +1,266 @@
+"""The object storage port: generic S3 (path-style) through the `minio` SDK.
+
+Every failure leaves as `StorageError` (`raise StorageError(...) from e`); a missing object is `None`
+from `stat`, never an exception, because callers treat "not there" as a normal answer.
+Presigned links are signed for the *public* endpoint, which may differ from the internal one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import BinaryIO, cast
+from urllib.parse import urlsplit
+
+import urllib3
+from minio import Minio
+from minio.deleteobjects import DeleteObject
+from minio.error import MinioException, S3Error
+
+from app.config import Config
+from app.errors import StorageError
+
+PART_SIZE = 16 * 1024 * 1024  # minio-py holds ~4-6 parts in memory: 16 MiB keeps a worker near 130 MB
+# Parts in flight for put_file_multipart. Measured on a 1 GiB upload with 16 MiB parts: peak RSS grew by
+# 112 MB with minio-py's default 3 (7 parts held: in flight, queued, being read), 80 MB with 2, and the
+# SeaweedFS server's CPU, not our parallelism, bounded throughput (100-150 MiB/s either way).
+UPLOAD_THREADS = 2
+# Prefix listings in flight when many recordings are deleted at once (below the pool's 10 connections).
+LIST_THREADS = 8
+DOWNLOAD_BLOCK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    key: str
+    size: int
+    etag: str
+
+
+def _client(endpoint: str, config: Config) -> Minio:
+    parts = urlsplit(endpoint)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise StorageError(f"S3 endpoint must be an http(s) URL, got {endpoint!r}")
+    http = urllib3.PoolManager(
+        timeout=urllib3.Timeout(connect=5, read=60),
+        retries=urllib3.Retry(total=3, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]),
+        maxsize=10,
+    )
+    return Minio(
+        parts.netloc,
+        access_key=config.s3_access_key,
+        secret_key=config.s3_secret_key,
+        secure=parts.scheme == "https",
+        region=config.s3_region,
+        http_client=http,
+    )
+
+
+class ObjectStore:
+    """Put, stat, delete and presign objects in one bucket."""
+
+    def __init__(self, config: Config):
+        self.bucket = config.s3_bucket
+        self._client = _client(config.s3_endpoint, config)
+        # Signing needs no network call when the region is given, so a public endpoint that is not
+        # reachable from here (a CDN, another hostname) still yields valid links.
+        self._public = _client(config.s3_public_endpoint, config)
+
+    def ensure_bucket(self) -> None:
+        """Create the bucket if it does not exist."""
+        try:
+            if not self._client.bucket_exists(self.bucket):
+                self._client.make_bucket(self.bucket)
+        except (MinioException, OSError, urllib3.exceptions.HTTPError) as e:
+            raise StorageError(f"cannot create bucket {self.bucket}: {e}") from e
+
+    def ping(self) -> None:
+        """Raise StorageError unless the bucket is reachable with our credentials."""
+        try:
+            if not self._client.bucket_exists(self.bucket):
+                raise StorageError(f"bucket {self.bucket} does not exist")
+        except (MinioException, OSError, urllib3.exceptions.HTTPError) as e:
+            raise StorageError(f"object storage unreachable: {e}") from e
+
+    def put_file(self, key: str, path: Path, content_type: str) -> tuple[StoredObject, str]:
+        """Upload `path` streamed in parts; return the object and the file's SHA-256 (hex)."""
+        digest = _sha256_file(path)
+        try:
+            result = self._client.fput_object(
+                self.bucket, key, str(path), content_type=content_type, part_size=PART_SIZE
+            )
+        except (MinioException, OSError, urllib3.exceptions.HTTPError) as e:
+            raise StorageError(f"upload of {key} failed: {e}") from e
+        return StoredObject(key, path.stat().st_size, result.etag or ""), digest
+
+    def put_bytes(self, key: str, data: bytes, content_type: str) -> StoredObject:
+        """Upload a small object held in memory."""
+        try:
+            result = self._client.put_object(
+                self.bucket, key, io.BytesIO(data), len(data), content_type=content_type
+            )
+        except (MinioException, OSError, urllib3.exceptions.HTTPError) as e:
+            raise StorageError(f"upload of {key} failed: {e}") from e
+        return StoredObject(key, len(data), result.etag or "")
+
+    def stat(self, key: str) -> StoredObject | None:
+        """The object's size and etag, or None when it does not exist."""
+        try:
+            st = self._client.stat_object(self.bucket, key)
+        except S3Error as e:
+            if e.code in ("NoSuchKey", "NoSuchObject", "NotFound"):
+                return None
+            raise StorageError(f"stat of {key} failed: {e}") from e
+        except (MinioException, OSError, urllib3.exceptions.HTTPError) as e:
+            raise StorageError(f"stat of {key} failed: {e}") from e
+        return StoredObject(key, st.size or 0, st.etag or "")
+
+    def delete_prefix(self, prefix: str) -> int:
+        """Delete every object (and version) under `prefix`; return how many were deleted."""
+        return self.delete_prefixes([prefix])
+
+    def delete_prefixes(self, prefixes: Iterable[str]) -> int:
+        """Delete every object version under each of `prefixes`; return how many were deleted.
+
+        The listings run `LIST_THREADS` at a time; the deletes go as S3 multi-object deletes of up to
+        1000 keys (with versions) a request, so a thousand recordings cost a few requests, not thousands.
+        """
+        prefixes = list(prefixes)
+        try:
+            with ThreadPoolExecutor(max(1, min(LIST_THREADS, len(prefixes)))) as pool:
+                batch = [o for listed in pool.map(self._versions, prefixes) for o in listed]
+            if not batch:
+                return 0
+            errors = list(self._client.remove_objects(self.bucket, iter(batch)))
+        except (MinioException, OSError, urllib3.exceptions.HTTPError) as e:
+            raise StorageError(f"delete under {len(prefixes)} prefixes failed: {e}") from e
+        if errors:
+            raise StorageError(f"delete of {errors[0].name} failed: {errors[0]}")
+        return len(batch)
+
+    def _versions(self, prefix: str) -> list[DeleteObject]:
+        listed = self._client.list_objects(self.bucket, prefix=prefix, recursive=True, include_version=True)
+        return [DeleteObject(o.object_name or "", o.version_id) for o in listed]
+
+    def presign_get(
+        self, key: str, ttl: int, filename: str | None = None, issued_at: datetime | None = None
+    ) -> str:
+        """A GET link on the public endpoint, valid for `ttl` seconds from `issued_at` (default: now)."""
+        headers = {"response-content-disposition": f'attachment; filename="{filename}"'} if filename else None
+        try:
+            return self._public.presigned_get_object(
+                self.bucket,
+                key,
+                expires=timedelta(seconds=ttl),
+                response_headers=headers,
+                request_date=issued_at,
+            )
+        except (MinioException, ValueError) as e:
+            raise StorageError(f"cannot sign a link for {key}: {e}") from e
+
+    def put_file_multipart(
+        self, key: str, path: Path, content_type: str, part_size: int = PART_SIZE
+    ) -> tuple[StoredObject, str]:
+        """Upload `path` streamed from disk in `part_size` parts, hashing it in the same single read.
+
+        Memory stays near five parts whatever the file's size (minio-py holds each part in memory to sign
+        it; `UPLOAD_THREADS` upload at once). Returns the object and the SHA-256 (hex) of the bytes sent.
+        """
+        try:
+            with path.open("rb") as f:
+                size = os.fstat(f.fileno()).st_size
+                reader = _HashingReader(f)
+                result = self._client.put_object(
+                    self.bucket,
+                    key,
+                    cast(BinaryIO, reader),
+                    size,
+                    content_type=content_type,
+                    part_size=part_size,
+                    num_parallel_uploads=UPLOAD_THREADS,
+                )
+        except (MinioException, OSError, urllib3.exceptions.HTTPError) as e:
+            raise StorageError(f"upload of {key} failed: {e}") from e
+        if reader.count != size:
+            raise StorageError(f"upload of {key} read {reader.count} of {size} bytes: the file changed")
+        return StoredObject(key, size, result.etag or ""), reader.hexdigest()
+
+    def download(self, key: str, path: Path) -> StoredObject:
+        """Stream object `key` into the file `path` (replaced whole, never left half-written)."""
+        partial = path.with_name(path.name + ".part")
+        response = None
+        try:
+            response = self._client.get_object(self.bucket, key)
+            with partial.open("wb") as f:
+                for block in response.stream(DOWNLOAD_BLOCK):
+                    f.write(block)
+            os.replace(partial, path)
+        except S3Error as e:
+            partial.unlink(missing_ok=True)
+            if e.code in ("NoSuchKey", "NoSuchObject", "NotFound"):
+                raise StorageError(f"download of {key} failed: no such object") from e
+            raise StorageError(f"download of {key} failed: {e}") from e
+        except (MinioException, OSError, urllib3.exceptions.HTTPError) as e:
+            partial.unlink(missing_ok=True)
+            raise StorageError(f"download of {key} failed: {e}") from e
+        finally:
+            if response is not None:
+                response.close()
+                response.release_conn()
+        return StoredObject(key, path.stat().st_size, (response.headers.get("ETag") or "").strip('"'))
+
+    def delete_keys(self, keys: Iterable[str]) -> int:
+        """Delete the objects named by `keys` (missing ones are no error); return how many were named.
+
+        Deletes the current version only: on a versioned bucket use `delete_prefix`, which removes them all.
+        """
+        batch = [DeleteObject(key) for key in keys]
+        if not batch:
+            return 0
+        try:
+            errors = list(self._client.remove_objects(self.bucket, iter(batch)))
+        except (MinioException, OSError, urllib3.exceptions.HTTPError) as e:
+            raise StorageError(f"delete of {len(batch)} objects failed: {e}") from e
+        if errors:
+            raise StorageError(f"delete of {errors[0].name} failed: {errors[0]}")
+        return len(batch)
+
+    def iter_keys(self, prefix: str) -> Iterator[str]:
+        """Every object key under `prefix`."""
+        try:
+            for o in self._client.list_objects(self.bucket, prefix=prefix, recursive=True):
+                yield o.object_name or ""
+        except (MinioException, OSError, urllib3.exceptions.HTTPError) as e:
+            raise StorageError(f"listing {prefix} failed: {e}") from e
+
+
+class _HashingReader:
+    """A file's `read`, hashing every byte it hands out: one pass over the disk for upload and digest."""
+
+    def __init__(self, f: BinaryIO):
+        self._f = f
+        self._hash = hashlib.sha256()
+        self.count = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._f.read(size)
+        self._hash.update(data)
+        self.count += len(data)
+        return data
+
+    def hexdigest(self) -> str:
+        return self._hash.hexdigest()
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1024 * 1024), b""):
+            h.update(chunk)
+    return h.hexdigest()

@@ -1,0 +1,58 @@
+"""Small helpers shared by tests."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 30, interval: float = 0.2) -> Any:
+    """Poll `predicate` until it returns something truthy; fail the test after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s (last value: {value!r})")
+        time.sleep(interval)
+
+
+def join_room(client, auth: dict, room_id: str = "room-1", **extra: Any) -> dict:  # type: ignore[no-untyped-def]
+    """POST /rooms with Rails-style form fields; returns the JSON answer (asserting 201)."""
+    form = {"id": room_id, "user[name]": "Jane Doe", **extra}
+    resp = client.post("/rooms", data=form, headers=auth)
+    assert resp.status_code == 201, resp.get_json()
+    return resp.get_json()
+
+
+def make_recording(  # type: ignore[no-untyped-def]
+    rt, project_id: str, age_days: float = 0, state: str = "finished", objects: int = 1
+) -> str:
+    """A recording row made directly in SQL, `age_days` old, with `objects` stored objects (the first
+    one its final file); returns its id."""
+    from datetime import timedelta
+
+    from app.models import Recording, utcnow
+    from app.services import recordings
+    from app.services.ids import new_id
+
+    rec_id = new_id()
+    prefix = recordings.object_prefix(rec_id)
+    key = f"{prefix}recording.webm"
+    for i in range(objects):
+        rt.storage.put_bytes(key if i == 0 else f"{prefix}segments/seg-{i:06d}.mkv", b"webm", "video/webm")
+    with rt.db.transaction() as s:
+        s.add(
+            Recording(
+                id=rec_id,
+                project_id=project_id,
+                state=state,
+                media_source="synthetic://meeting",
+                created_at=utcnow() - timedelta(days=age_days),
+                object_key=key if state == "finished" else None,
+                size=4,
+            )
+        )
+    return rec_id

@@ -1,0 +1,49 @@
+"""Configuration from the environment."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.config import Config
+from app.errors import ConfigError
+
+
+def test_defaults_are_the_documented_ones():
+    cfg = Config.from_env({})
+    assert cfg.retention_days == 14
+    assert cfg.link_ttl_seconds == 3600
+    assert cfg.port == 8080
+    assert cfg.database_url.startswith("sqlite:///")
+    assert cfg.redis_url == "redis://127.0.0.1:6390/0"
+    assert cfg.s3_public_endpoint == cfg.s3_endpoint
+
+
+def test_public_endpoint_can_differ_from_internal():
+    cfg = Config.from_env({"S3_ENDPOINT": "http://minio:9000", "S3_PUBLIC_ENDPOINT": "https://files.example"})
+    assert cfg.s3_public_endpoint == "https://files.example"
+
+
+def test_postgres_urls_use_psycopg3():
+    assert (
+        Config.from_env({"DATABASE_URL": "postgresql://u@h/db"}).database_url == "postgresql+psycopg://u@h/db"
+    )
+
+
+def test_allowlist_is_split_on_commas():
+    assert Config.from_env({"MEETREC_URL_ALLOWLIST": "127.0.0.1/8, localhost"}).url_allowlist == (
+        "127.0.0.1/8",
+        "localhost",
+    )
+
+
+@pytest.mark.parametrize(
+    "env", [{"PORT": "http"}, {"PORT": "70000"}, {"MEETREC_RETENTION_DAYS": "0"}, {"MEETREC_LINK_TTL": "5"}]
+)
+def test_invalid_values_raise_config_error(env):
+    with pytest.raises(ConfigError):
+        Config.from_env(env)
+
+
+def test_child_env_round_trips():
+    cfg = Config.from_env({"PORT": "9999", "MEETREC_URL_ALLOWLIST": "a,b"})
+    assert Config.from_env(cfg.child_env()) == cfg

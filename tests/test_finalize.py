@@ -1,0 +1,180 @@
+"""Finalize against real S3 and ffmpeg: one seekable WebM from the segments, idempotent across crashes."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import update
+
+from app.models import Recording, RecordingState
+from app.services import finalize, leases, reconciler, recordings, segments
+from tests.helpers import join_room, wait_for
+
+SEGMENT_SECONDS = 2
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def segment_files(tmp_path_factory, config) -> list[Path]:  # type: ignore[no-untyped-def]
+    """Three 2-second VP8/Opus segments, cut the way a capture cuts them."""
+    out = tmp_path_factory.mktemp("segments")
+    subprocess.run(
+        [
+            config.ffmpeg_path,
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=15,format=yuv420p",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000",
+            "-t",
+            str(3 * SEGMENT_SECONDS),
+            "-c:v",
+            "libvpx",
+            "-deadline",
+            "realtime",
+            "-cpu-used",
+            "8",
+            "-g",
+            "15",
+            "-c:a",
+            "libopus",
+            "-f",
+            "segment",
+            "-segment_time",
+            str(SEGMENT_SECONDS),
+            "-reset_timestamps",
+            "1",
+            "-segment_format",
+            "matroska",
+            str(out / "seg-%03d.mkv"),
+        ],  # fmt: skip
+        check=True,
+        timeout=60,
+    )
+    return sorted(out.glob("seg-*.mkv"))
+
+
+def stopped_recording(rt, client, auth, name: str, files: list[Path]) -> str:  # type: ignore[no-untyped-def]
+    """A recording in `stopped` whose segments are stored, with no finalize job enqueued."""
+    room = join_room(client, auth, name, **{"options[media_source]": "push"})
+    assert client.post(f"/rooms/{room['access_key']}/recording").status_code == 201
+    recording_id = client.get(f"/rooms/{name}/recordings", headers=auth).get_json()[0]["id"]
+    with rt.db.transaction() as s:
+        s.execute(
+            update(Recording)
+            .where(Recording.id == recording_id)
+            .values(ingest="pull", media_source="synthetic://meeting")
+        )
+    assert leases.acquire(rt, recording_id, "test")
+    for seq, path in enumerate(files):
+        key = segments.object_key(recording_id, seq, "test")
+        stored, digest = rt.storage.put_file(key, path, "video/x-matroska")
+        segment = segments.NewSegment(seq, key, stored.size, digest, float(SEGMENT_SECONDS))
+        assert segments.record_captured(rt, recording_id, "test", segment)
+    leases.release(rt, recording_id, "test")  # as a capture does when it ends
+    with rt.db.transaction() as s:
+        s.execute(
+            update(Recording)
+            .where(Recording.id == recording_id)
+            .values(
+                state=RecordingState.STOPPED.value, duration=SEGMENT_SECONDS * len(files), stopped_at=rt.now()
+            )
+        )
+    return recording_id
+
+
+def keys_of(rt, recording_id: str) -> list[str]:  # type: ignore[no-untyped-def]
+    return sorted(rt.storage.iter_keys(recordings.object_prefix(recording_id)))
+
+
+def finalize_in_child(config, recording_id: str) -> subprocess.Popen:  # type: ignore[no-untyped-def]
+    code = (
+        "import sys; from app.config import Config; from app.runtime import Runtime; "
+        "from app.services.finalize import finalize; print(finalize(Runtime(Config.from_env()), sys.argv[1]))"
+    )
+    return subprocess.Popen(
+        [sys.executable, "-c", code, recording_id], cwd=ROOT, env={**os.environ, **config.child_env()}
+    )
+
+
+def test_finalize_joins_the_segments_into_one_webm(rt, client, auth, segment_files, tmp_path):
+    recording_id = stopped_recording(rt, client, auth, "fin-join", segment_files)
+    assert finalize.finalize(rt, recording_id).startswith("finished")
+    final = recordings.load(rt, recording_id)
+    assert final.state == "finished"
+    assert abs(final.duration - SEGMENT_SECONDS * len(segment_files)) <= 0.5
+    assert (
+        keys_of(rt, recording_id)
+        == [finalize.final_key(recording_id), finalize.poster_key(recording_id)][::-1]
+    )
+    path = tmp_path / "out.webm"
+    rt.storage.download(final.object_key, path)
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == final.sha256
+    assert path.stat().st_size == final.size
+
+
+def test_finalize_twice_changes_nothing(rt, client, auth, segment_files):
+    recording_id = stopped_recording(rt, client, auth, "fin-twice", segment_files)
+    finalize.finalize(rt, recording_id)
+    first = recordings.load(rt, recording_id)
+    assert finalize.finalize(rt, recording_id).startswith("finished already")
+    again = recordings.load(rt, recording_id)
+    assert (again.sha256, again.finished_at) == (first.sha256, first.finished_at)
+
+
+def test_a_tampered_segment_fails_with_a_reason(rt, client, auth, segment_files):
+    recording_id = stopped_recording(rt, client, auth, "fin-tampered", segment_files)
+    first = segments.for_recording(rt, recording_id)[0]
+    rt.storage.put_bytes(first.object_key, b"not the recorded bytes", "video/x-matroska")
+    assert finalize.finalize(rt, recording_id) == "failed"
+    assert "SHA-256" in recordings.load(rt, recording_id).error
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kill_after", [0.3, 0.9, 1.6])
+def test_killed_finalize_then_rerun_gives_one_correct_object(
+    rt, client, auth, segment_files, config, kill_after
+):
+    recording_id = stopped_recording(rt, client, auth, f"fin-kill-{kill_after}", segment_files)
+    child = finalize_in_child(config, recording_id)
+    time.sleep(kill_after)
+    child.kill()
+    child.wait()
+    assert recordings.load(rt, recording_id).state in ("stopped", "finished")
+    assert finalize.finalize(rt, recording_id).startswith("finished")
+    final = recordings.load(rt, recording_id)
+    assert keys_of(rt, recording_id) == sorted(
+        [finalize.final_key(recording_id), finalize.poster_key(recording_id)]
+    )
+    stored = rt.storage.stat(final.object_key)
+    assert stored is not None and stored.size == final.size
+
+
+@pytest.mark.slow
+def test_a_killed_finalize_is_finished_by_the_reconciler(rt, client, auth, segment_files, config, workers):
+    recording_id = stopped_recording(rt, client, auth, "fin-reconciled", segment_files)
+    child = finalize_in_child(config, recording_id)
+    time.sleep(0.5)
+    child.kill()  # it held the lease: the reconciler waits for it to expire, then enqueues a finalize
+    child.wait()
+
+    def reconciled():  # type: ignore[no-untyped-def]
+        reconciler.reconcile(rt)
+        return recordings.load(rt, recording_id).state == "finished"
+
+    wait_for(reconciled, timeout=90, interval=1.0)
+    assert keys_of(rt, recording_id) == sorted(
+        [finalize.final_key(recording_id), finalize.poster_key(recording_id)]
+    )

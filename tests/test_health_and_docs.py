@@ -1,0 +1,149 @@
+"""Liveness, readiness and the published API description."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from app.config import Config
+from app.factory import create_app
+from tests.conftest import _free_port
+from tests.helpers import wait_for
+
+HTTP_METHODS = {"get", "post", "put", "patch", "delete"}
+GENERIC_DESCRIPTIONS = {"OK", "Created", "No Content", "Not Found", "Unprocessable Entity"}
+
+
+@pytest.fixture(scope="module")
+def spec(app):  # type: ignore[no-untyped-def]
+    resp = app.test_client().get("/openapi.json")
+    assert resp.status_code == 200
+    return resp.get_json()
+
+
+def operations(spec):  # type: ignore[no-untyped-def]
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            if method in HTTP_METHODS:
+                yield path, method, operation
+
+
+def test_healthz_answers_without_a_key(client):
+    resp = client.get("/healthz")
+    assert resp.status_code == 200
+    assert resp.get_json() == {"status": "ok"}
+
+
+def test_readyz_reports_each_backing_service(client):
+    resp = client.get("/readyz")
+    assert resp.status_code == 200
+    assert resp.get_json()["checks"] == {"database": "ok", "redis": "ok", "storage": "ok"}
+
+
+def test_readyz_details_count_workers_and_scheduler_ticks(client, rt, workers):
+    from workers.scheduler import TIMETABLE, tick
+
+    tick(rt, next(e for e in TIMETABLE if e.id == "retention-purge"))
+    details = wait_for(lambda: (d := client.get("/readyz").get_json()["details"])["workers"] >= 3 and d)
+    assert "retention-purge" in details["scheduler_last_ticks"]
+
+
+def test_readyz_is_503_naming_an_unreachable_store(config: Config):
+    dead = dataclasses.replace(config, s3_endpoint=f"http://127.0.0.1:{_free_port()}")
+    resp = create_app(dead).test_client().get("/readyz")
+    assert resp.status_code == 503
+    body = resp.get_json()
+    assert body["status"] == "unavailable"
+    assert body["checks"]["database"] == "ok"
+    assert body["checks"]["storage"].startswith("error")
+
+
+def test_openapi_lists_the_eyeson_endpoints(spec):
+    assert {
+        "/rooms",
+        "/rooms/{access_key}",
+        "/rooms/{room_id}",
+        "/rooms/{access_key}/recording",
+        "/rooms/{room_id}/recordings",
+        "/recordings/{recording_id}",
+        "/healthz",
+        "/readyz",
+    } <= set(spec["paths"])
+
+
+def test_every_operation_has_a_one_line_summary(spec):
+    missing = [f"{m.upper()} {p}" for p, m, op in operations(spec) if not op.get("summary")]
+    assert missing == []
+
+
+def test_start_recording_documents_every_status_code(spec):
+    responses = spec["paths"]["/rooms/{access_key}/recording"]["post"]["responses"]
+    assert {"201", "404", "405", "406", "410", "422"} <= set(responses)
+
+
+def test_every_response_says_what_it_means(spec):
+    vague = [
+        f"{m.upper()} {p} {code}"
+        for p, m, op in operations(spec)
+        for code, r in op["responses"].items()
+        if code != "default" and (not r.get("description") or r["description"] in GENERIC_DESCRIPTIONS)
+    ]
+    assert vague == []
+
+
+def test_error_responses_share_one_schema(spec):
+    refs = {
+        r["content"]["application/json"]["schema"]["$ref"]
+        for p, m, op in operations(spec)
+        for code, r in op["responses"].items()
+        if code.startswith("4") and "content" in r
+    }
+    assert refs == {"#/components/schemas/Error"}
+
+
+def test_authenticated_operations_declare_the_key(spec):
+    unsecured = [
+        f"{m.upper()} {p}"
+        for p, m, op in operations(spec)
+        if p not in ("/healthz", "/readyz") and not op.get("security") and not spec.get("security")
+    ]
+    # A participant's access key is the credential of /rooms/{access_key}... (as in Eyeson).
+    assert all("{access_key}" in name for name in unsecured), unsecured
+
+
+def test_docs_page_is_served(client):
+    resp = client.get("/docs")
+    assert resp.status_code == 200
+    assert b"openapi.json" in resp.get_data()
+
+
+def test_docs_assets_are_served_locally(client):
+    page = client.get("/docs").get_data(as_text=True)
+    assert "cdn" not in page
+    resp = client.get("/static/swagger-ui/swagger-ui-bundle.js")
+    assert resp.status_code == 200
+    assert len(resp.get_data()) > 100_000
+    resp.close()
+
+
+def test_system_needs_an_admin_key(client, auth):
+    assert client.get("/system", headers=auth).status_code == 403
+
+
+def test_system_shows_workers_and_scheduler_ticks(client, rt, workers):
+    from app.services import keys
+    from workers.scheduler import TIMETABLE, tick
+
+    admin = keys.create_key(rt, keys.bootstrap_project_id(rt), ("admin",))[1]
+    tick(rt, next(e for e in TIMETABLE if e.id == "reconcile"))
+    body = wait_for(  # worker processes register once they are up
+        lambda: (
+            (b := client.get("/system", headers={"Authorization": admin}).get_json())
+            and any("capture" in w["queues"] for w in b["workers"])
+            and b
+        )
+    )
+    assert all(w["last_heartbeat"] for w in body["workers"])
+    assert body["scheduler"]["last_ticks"]["reconcile"]["seconds_ago"] < 60
+    assert set(body["queues"]) >= {"capture", "media", "webhooks", "default"}

@@ -1,0 +1,168 @@
+"""Push ingest: a meeting app uploads its MediaRecorder chunks."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+import requests
+
+from app.media.assemble import webm_layout
+from app.media.probe import probe
+from tests.helpers import join_room, wait_for
+
+PUSH = {"options[media_source]": "push"}
+
+
+@pytest.fixture
+def pushed(client, auth, request):  # type: ignore[no-untyped-def]
+    """A started push recording: its room's access key and the recording id."""
+    room = join_room(client, auth, f"push-{request.node.name[-40:]}", **PUSH)
+    assert client.post(f"/rooms/{room['access_key']}/recording").status_code == 201
+    rec = client.get(f"/rooms/{room['room']['id']}/recordings", headers=auth).get_json()[0]
+    return {"access_key": room["access_key"], "id": rec["id"]}
+
+
+def put(client, auth, recording_id, seq, data, **headers):  # type: ignore[no-untyped-def]
+    return client.put(
+        f"/recordings/{recording_id}/media/{seq}",
+        data=data,
+        headers={**auth, "Content-Type": "video/webm", **headers},
+    )
+
+
+def test_push_recording_starts_without_a_capture(client, auth, pushed):
+    rec = client.get(f"/recordings/{pushed['id']}", headers=auth).get_json()
+    assert rec["ingest"] == "push"
+    assert rec["state"] == "started"
+
+
+def test_first_upload_of_a_chunk_is_201(client, auth, pushed):
+    resp = put(client, auth, pushed["id"], 0, b"\x1a\x45\xdf\xa3 chunk zero")
+    assert resp.status_code == 201
+    assert resp.get_json()["size"] == len(b"\x1a\x45\xdf\xa3 chunk zero")
+
+
+def test_retrying_the_same_chunk_is_200(client, auth, pushed):
+    put(client, auth, pushed["id"], 0, b"same bytes")
+    resp = put(client, auth, pushed["id"], 0, b"same bytes")
+    assert resp.status_code == 200
+
+
+def test_other_bytes_for_a_stored_number_are_409(client, auth, pushed):
+    put(client, auth, pushed["id"], 0, b"first")
+    resp = put(client, auth, pushed["id"], 0, b"second")
+    assert resp.status_code == 409
+    assert resp.get_json()["code"] == 409
+
+
+def test_an_oversize_chunk_is_413_in_the_error_shape(client, auth, pushed, rt):
+    resp = put(client, auth, pushed["id"], 0, b"x" * (rt.config.max_chunk_bytes + 1))
+    assert resp.status_code == 413
+    assert set(resp.get_json()) >= {"code", "status", "message"}
+
+
+def test_an_empty_chunk_is_422(client, auth, pushed):
+    assert put(client, auth, pushed["id"], 0, b"").status_code == 422
+
+
+def test_chunks_need_a_key(client, pushed):
+    assert put(client, {}, pushed["id"], 0, b"x").status_code == 401
+
+
+def test_another_projects_recording_is_404(client, other_project_key, pushed):
+    assert put(client, {"Authorization": other_project_key}, pushed["id"], 0, b"x").status_code == 404
+
+
+def test_a_pull_recording_takes_no_chunks(client, auth):
+    room = join_room(client, auth, "pull-no-chunks", **{"options[media_source]": "synthetic://meeting"})
+    assert client.post(f"/rooms/{room['access_key']}/recording").status_code == 201
+    rec = client.get("/rooms/pull-no-chunks/recordings", headers=auth).get_json()[0]
+    try:
+        assert put(client, auth, rec["id"], 0, b"x").status_code == 409
+    finally:
+        client.delete(f"/rooms/{room['room']['id']}", headers=auth)
+
+
+def test_stop_with_chunks_moves_to_stopped(client, auth, pushed):
+    put(client, auth, pushed["id"], 0, b"bytes")
+    resp = client.delete(f"/rooms/{pushed['access_key']}/recording")
+    assert resp.status_code == 200
+    assert resp.get_json()["state"] == "stopped"
+    assert resp.get_json()["duration"] is not None
+
+
+def test_stop_without_chunks_fails_with_a_reason(client, auth, pushed):
+    resp = client.delete(f"/rooms/{pushed['access_key']}/recording")
+    assert resp.get_json()["state"] == "failed"
+    assert "no media" in resp.get_json()["error"]
+
+
+def test_no_chunks_after_the_stop(client, auth, pushed):
+    put(client, auth, pushed["id"], 0, b"bytes")
+    client.delete(f"/rooms/{pushed['access_key']}/recording")
+    assert put(client, auth, pushed["id"], 1, b"late").status_code == 409
+
+
+@pytest.fixture(scope="module")
+def mediarecorder_stream(tmp_path_factory, config) -> bytes:  # type: ignore[no-untyped-def]
+    """A 4-second live WebM like a browser's MediaRecorder writes it (no cues, written to a pipe)."""
+    out = subprocess.run(
+        [
+            config.ffmpeg_path,
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=15",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000",
+            "-t",
+            "4",
+            "-c:v",
+            "libvpx",
+            "-deadline",
+            "realtime",
+            "-cpu-used",
+            "8",
+            "-c:a",
+            "libopus",
+            "-f",
+            "webm",
+            "-live",
+            "1",
+            "pipe:1",
+        ],  # fmt: skip
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    return out.stdout
+
+
+@pytest.mark.slow
+def test_pushed_chunks_finish_as_one_seekable_webm(
+    client, auth, pushed, rt, workers, mediarecorder_stream, tmp_path
+):
+    cuts = [0, 1, 4000, 50_001, len(mediarecorder_stream) // 2, len(mediarecorder_stream)]
+    for seq, (a, b) in enumerate(zip(cuts, cuts[1:], strict=False)):
+        assert put(client, auth, pushed["id"], seq, mediarecorder_stream[a:b]).status_code == 201
+    client.delete(f"/rooms/{pushed['access_key']}/recording")
+    final = wait_for(
+        lambda: (
+            (r := client.get(f"/recordings/{pushed['id']}", headers=auth).get_json())["state"]
+            in ("finished", "failed")
+            and r
+        ),
+        timeout=60,
+    )
+    assert final["state"] == "finished", final["error"]
+    assert abs(final["duration_ms"] / 1000 - 4.0) <= 0.5
+    path = tmp_path / "pushed.webm"
+    path.write_bytes(requests.get(final["links"]["download"], timeout=30).content)
+    assert webm_layout(path).seekable
+    assert probe(path).has_audio

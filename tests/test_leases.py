@@ -1,0 +1,79 @@
+"""Capture leases: only one job may write a recording's segments."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import update
+
+from app.models import Recording
+from app.services import leases, recordings, segments
+from tests.helpers import join_room
+
+
+@pytest.fixture
+def recording_id(client, auth, request):  # type: ignore[no-untyped-def]
+    """A started recording (pushed, so no capture job competes for its lease)."""
+    room = join_room(client, auth, f"lease-{request.node.name[-40:]}", **{"options[media_source]": "push"})
+    assert client.post(f"/rooms/{room['access_key']}/recording").status_code == 201
+    return client.get(f"/rooms/{room['room']['id']}/recordings", headers=auth).get_json()[0]["id"]
+
+
+def expire_lease(rt, recording_id):  # type: ignore[no-untyped-def]
+    with rt.db.transaction() as s:
+        s.execute(
+            update(Recording)
+            .where(Recording.id == recording_id)
+            .values(lease_expires_at=rt.now() - timedelta(seconds=1))
+        )
+
+
+def a_segment(recording_id: str, seq: int, owner: str) -> segments.NewSegment:
+    return segments.NewSegment(seq, segments.object_key(recording_id, seq, owner), 10, "0" * 64, 2.0)
+
+
+def test_first_job_takes_the_lease(rt, recording_id):
+    assert leases.acquire(rt, recording_id, "job-a")
+
+
+def test_second_job_is_refused_while_the_lease_is_held(rt, recording_id):
+    leases.acquire(rt, recording_id, "job-a")
+    assert not leases.acquire(rt, recording_id, "job-b")
+
+
+def test_holder_may_take_its_lease_again(rt, recording_id):
+    leases.acquire(rt, recording_id, "job-a")
+    assert leases.acquire(rt, recording_id, "job-a")
+
+
+def test_an_expired_lease_is_taken_over(rt, recording_id):
+    leases.acquire(rt, recording_id, "job-a")
+    expire_lease(rt, recording_id)
+    assert leases.acquire(rt, recording_id, "job-b")
+    assert not leases.renew(rt, recording_id, "job-a")
+
+
+def test_a_released_lease_is_free_at_once(rt, recording_id):
+    leases.acquire(rt, recording_id, "job-a")
+    leases.release(rt, recording_id, "job-a")
+    assert leases.acquire(rt, recording_id, "job-b")
+
+
+def test_no_lease_on_a_stopped_recording(rt, recording_id):
+    recordings.request_stop(rt, recording_id)
+    recordings.fail(rt, recording_id, "test")
+    assert not leases.acquire(rt, recording_id, "job-a")
+
+
+def test_only_the_holder_records_segments(rt, recording_id):
+    leases.acquire(rt, recording_id, "job-a")
+    assert not segments.record_captured(rt, recording_id, "job-b", a_segment(recording_id, 0, "job-b"))
+    assert segments.record_captured(rt, recording_id, "job-a", a_segment(recording_id, 0, "job-a"))
+    assert [s.object_key for s in segments.for_recording(rt, recording_id)] == [
+        segments.object_key(recording_id, 0, "job-a")
+    ]
+
+
+def test_segment_keys_name_their_writer(rt):
+    assert segments.object_key("r1", 3, "job-a") != segments.object_key("r1", 3, "job-b")

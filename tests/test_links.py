@@ -1,0 +1,176 @@
+"""Download links: valid one hour from issuance (refused by the S3 server after), audited, redirected."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import urllib.error
+import urllib.request
+from datetime import timedelta
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from sqlalchemy import select, update
+
+from app.models import Recording, Room, utcnow
+from app.runtime import Runtime
+from app.services import deliveries, events, keys, links, recordings
+from tests.conftest import _free_port
+from tests.helpers import make_recording
+from tests.webhook_receiver import Receiver
+
+
+@pytest.fixture
+def project(rt):  # type: ignore[no-untyped-def]
+    return keys.create_project(rt, "links")
+
+
+@pytest.fixture
+def auth(rt, project) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    return {"Authorization": keys.create_key(rt, project.id)[1]}
+
+
+@pytest.fixture
+def admin(rt, project) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    return {"Authorization": keys.create_key(rt, project.id, scopes=("admin",))[1]}
+
+
+def fetch(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            resp.read()
+            return resp.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+def issued(client, admin, rec_id: str, page: int = 1) -> list[dict]:  # type: ignore[no-untyped-def]
+    resp = client.get(f"/recordings/{rec_id}/links?page={page}", headers=admin)
+    assert resp.status_code == 200, resp.get_json()
+    return resp.get_json()
+
+
+def test_a_fresh_link_is_served_by_the_s3_server(rt, project):
+    key = recordings.load(rt, make_recording(rt, project.id)).object_key
+    assert fetch(rt.storage.presign_get(key, 3600)) == 200
+
+
+def test_a_link_issued_over_an_hour_ago_is_refused_by_the_s3_server(rt, project):
+    key = recordings.load(rt, make_recording(rt, project.id)).object_key
+    url = rt.storage.presign_get(key, 3600, issued_at=utcnow() - timedelta(hours=1, minutes=1))
+    assert fetch(url) == 403
+
+
+def test_a_link_just_inside_its_hour_still_works(rt, project):
+    key = recordings.load(rt, make_recording(rt, project.id)).object_key
+    assert fetch(rt.storage.presign_get(key, 3600, issued_at=utcnow() - timedelta(minutes=58))) == 200
+
+
+def test_get_hands_out_a_one_hour_link_and_logs_it(client, rt, project, auth, admin):
+    rec_id = make_recording(rt, project.id)
+    body = client.get(f"/recordings/{rec_id}", headers=auth).get_json()
+    assert parse_qs(urlsplit(body["links"]["download"]).query)["X-Amz-Expires"] == ["3600"]
+    [row] = issued(client, admin, rec_id)
+    assert row["purpose"] == "api"
+    assert row["api_key_id"] == keys.authenticate(rt, auth["Authorization"]).id
+    assert row["recording_id"] == rec_id
+
+
+def test_the_logged_expiry_is_one_hour_after_issuance(rt, project):
+    rec_id = make_recording(rt, project.id)
+    links.record(rt, [recordings.load(rt, rec_id)], links.API, None)
+    [row] = links.issuances(rt, project.id, rec_id)
+    assert row.expires_at - row.issued_at == timedelta(seconds=rt.config.link_ttl_seconds)
+
+
+def test_no_link_no_log_until_finished(client, rt, project, auth, admin):
+    rec_id = make_recording(rt, project.id, state="started")
+    assert client.get(f"/recordings/{rec_id}", headers=auth).get_json()["links"]["download"] is None
+    assert issued(client, admin, rec_id) == []
+
+
+def test_the_room_list_logs_every_link_it_hands_out(client, rt, project, auth, admin):
+    client.post("/rooms", data={"id": "r-links", "user[name]": "Jo"}, headers=auth)
+    with rt.db.transaction() as s:
+        room_pk = s.scalar(select(Room.id).where(Room.project_id == project.id, Room.key == "r-links"))
+    ids = [make_recording(rt, project.id) for _ in range(3)]
+    with rt.db.transaction() as s:
+        s.execute(update(Recording).where(Recording.id.in_(ids)).values(room_id=room_pk))
+    listed = client.get("/rooms/r-links/recordings", headers=auth).get_json()
+    assert len(listed) == 3 and all(r["links"]["download"] for r in listed)
+    assert [len(issued(client, admin, i)) for i in ids] == [1, 1, 1]
+
+
+def test_download_redirects_to_a_fresh_link_that_works(client, rt, project, auth, admin):
+    rec_id = make_recording(rt, project.id)
+    resp = client.get(f"/recordings/{rec_id}/download", headers=auth)
+    assert resp.status_code == 302
+    assert fetch(resp.headers["Location"]) == 200
+    assert [r["purpose"] for r in issued(client, admin, rec_id)] == ["download"]
+
+
+def test_download_of_an_unfinished_recording_is_409(client, rt, project, auth):
+    rec_id = make_recording(rt, project.id, state="stopped")
+    resp = client.get(f"/recordings/{rec_id}/download", headers=auth)
+    assert resp.status_code == 409
+    assert "stopped" in resp.get_json()["message"]
+
+
+def test_download_of_unknown_foreign_or_deleted_is_404(client, rt, project, auth, other_project_key):
+    rec_id = make_recording(rt, project.id)
+    foreign = {"Authorization": other_project_key}
+    assert client.get("/recordings/nope/download", headers=auth).status_code == 404
+    assert client.get(f"/recordings/{rec_id}/download", headers=foreign).status_code == 404
+    assert client.delete(f"/recordings/{rec_id}", headers=auth).status_code == 200
+    assert client.get(f"/recordings/{rec_id}/download", headers=auth).status_code == 404
+
+
+def test_the_issuance_log_is_newest_first_and_paged(client, rt, project, auth, admin):
+    rec_id = make_recording(rt, project.id)
+    rec = recordings.load(rt, rec_id)
+    for minutes in range(links.PAGE_SIZE + 2):
+        later = type(rt)(rt.config, clock=lambda m=minutes: utcnow() + timedelta(minutes=m))
+        later.__dict__.update(db=rt.db)
+        links.record(later, [rec], links.API, None)
+    first, second = issued(client, admin, rec_id), issued(client, admin, rec_id, page=2)
+    assert len(first) == links.PAGE_SIZE and len(second) == 2
+    stamps = [r["issued_at"] for r in first + second]
+    assert stamps == sorted(stamps, reverse=True)
+
+
+def test_the_issuance_log_needs_an_admin_key(client, rt, project, auth, admin, other_project_key):
+    rec_id = make_recording(rt, project.id)
+    assert client.get(f"/recordings/{rec_id}/links", headers=auth).status_code == 403
+    assert (
+        client.get(f"/recordings/{rec_id}/links", headers={"Authorization": other_project_key}).status_code
+        == 403
+    )
+    assert client.get("/recordings/nope/links", headers=admin).status_code == 404
+    assert client.get(f"/recordings/{rec_id}/links?page=0", headers=admin).status_code == 422
+
+
+def test_the_issuance_log_of_another_projects_recording_is_404(client, rt, project):
+    rec_id = make_recording(rt, project.id)
+    other = keys.create_project(rt, "links-other")
+    foreign_admin = {"Authorization": keys.create_key(rt, other.id, scopes=("admin",))[1]}
+    assert client.get(f"/recordings/{rec_id}/links", headers=foreign_admin).status_code == 404
+
+
+def test_each_webhook_attempt_signs_and_logs_a_fresh_link(client, rt, config, project, auth, admin):
+    receiver = Receiver().start()
+    try:
+        hook = client.post(
+            "/webhooks", json={"url": receiver.url, "types": "recording_update"}, headers=auth
+        ).get_json()
+        rec_id = make_recording(rt, project.id)
+        offline = Runtime(dataclasses.replace(config, redis_url=f"redis://127.0.0.1:{_free_port()}/0"))
+        with offline.db.transaction() as s:  # an event no worker sees: this test delivers it itself
+            events.recording_changed(offline, s, rec_id)
+        [pending] = client.get(f"/webhooks/{hook['id']}/deliveries", headers=auth).get_json()
+        deliveries.deliver(offline, pending["id"])
+        (got,) = receiver.wait_for(1)
+    finally:
+        receiver.stop()
+    assert json.loads(got.body)["recording"]["links"]["download"]
+    [row] = issued(client, admin, rec_id)
+    assert (row["purpose"], row["api_key_id"]) == ("webhook", None)

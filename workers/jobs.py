@@ -1,0 +1,26 @@
+"""RQ job functions: thin, they take ids and call one service."""
+
+from __future__ import annotations
+
+from app.services import capture, finalize, reconciler, retention
+from workers.context import runtime
+
+
+def capture_recording(recording_id: str) -> str:
+    """Capture a recording until it is stopped (queue `capture`)."""
+    return capture.capture(runtime(), recording_id)
+
+
+def finalize_recording(recording_id: str) -> str:
+    """Verify and finish a stopped recording (queue `media`)."""
+    return finalize.finalize(runtime(), recording_id)
+
+
+def purge_expired() -> int:
+    """Destroy recordings past their retention (queue `default`)."""
+    return retention.purge_expired(runtime())
+
+
+def reconcile() -> dict[str, int]:
+    """Rebuild lost work from SQL (queue `default`, every few seconds)."""
+    return vars(reconciler.reconcile(runtime()))

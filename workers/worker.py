@@ -1,0 +1,58 @@
+"""`meetrec worker`: an RQ worker whose log lines carry the job id, with the runtime built once."""
+
+from __future__ import annotations
+
+import logging
+
+from rq import Queue, Worker
+from rq.job import Job
+from rq.worker import WorkerStatus
+
+from app.config import Config
+from workers import context
+
+log = logging.getLogger("meetrec.worker")
+
+
+# Queues whose jobs run in the worker process itself. A webhook delivery is a short HTTP call in pure
+# Python, bounded by its own timeout: forking (and importing, and connecting) for each one would cap
+# a worker at a few deliveries a second.
+IN_PROCESS_QUEUES = frozenset({"webhooks"})
+
+
+class MeetrecWorker(Worker):
+    """Forks a work horse per job (a crashing ffmpeg binding cannot take the worker down), except for
+    the light jobs of IN_PROCESS_QUEUES."""
+
+    def heartbeat(self, timeout: int | None = None, pipeline=None):  # type: ignore[no-untyped-def]
+        """Beat, and register again when Redis lost our registration (it restarted empty): otherwise the
+        worker keeps working but `GET /system` and RQ's own monitoring no longer see it."""
+        if pipeline is None and not self.connection.sismember(self.redis_workers_keys, self.key):
+            try:
+                self.connection.delete(self.key)
+                self.register_birth()
+                log.warning("Redis lost this worker's registration; registered again")
+            except Exception:  # noqa: BLE001 - Redis is still away: the next beat tries again
+                pass
+        return super().heartbeat(timeout, pipeline)
+
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        log.info("job %s (%s) starting on %s", job.id, job.func_name, queue.name)
+        if queue.name in IN_PROCESS_QUEUES:
+            execution = self.prepare_execution(job)
+            self.perform_job(job, queue, execution)
+            self.set_state(WorkerStatus.IDLE)
+            return
+        super().execute_job(job, queue)
+
+
+def run_worker(config: Config, queues: list[str], burst: bool = False) -> int:
+    rt = context.init(config)
+    config.spool_dir.mkdir(parents=True, exist_ok=True)
+    # A 60 s TTL (RQ: 420 s) makes an idle worker beat every 45 s: /system shows fresh heartbeats, and a
+    # worker re-registers within a minute after Redis restarted empty.
+    worker = MeetrecWorker(
+        [Queue(q, connection=rt.redis) for q in queues], connection=rt.redis, worker_ttl=60
+    )
+    worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
+    return 0
