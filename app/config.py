@@ -56,6 +56,9 @@ class Config:
     transcode_at: str = "capture"
     transcode_profile: str = "vp8-realtime"
     max_chunk_bytes: int = 16 * 1024 * 1024
+    # Interaction events: a batch's body may be this large (screenshots ride along), one screenshot this.
+    max_events_body_bytes: int = 32 * 1024 * 1024
+    max_screenshot_bytes: int = 5 * 1024 * 1024
     # Webhooks: seconds between delivery attempts (jittered), each attempt's timeout, and how long an
     # endpoint may fail every attempt before it is disabled.
     webhook_retry_schedule: tuple[int, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
@@ -100,6 +103,10 @@ class Config:
             raise ConfigError("MEETREC_TRANSCODE_AT must be capture or finalize")
         if not 64 * 1024 <= self.max_chunk_bytes <= 1 << 30:
             raise ConfigError("MEETREC_MAX_CHUNK_BYTES must be 65536..1073741824")
+        if not 64 * 1024 <= self.max_events_body_bytes <= 1 << 30:
+            raise ConfigError("MEETREC_MAX_EVENTS_BODY_BYTES must be 65536..1073741824")
+        if not 1024 <= self.max_screenshot_bytes <= self.max_events_body_bytes:
+            raise ConfigError("MEETREC_MAX_SCREENSHOT_BYTES must be 1024..MEETREC_MAX_EVENTS_BODY_BYTES")
         if not 1 <= len(self.webhook_retry_schedule) <= 20 or not all(
             1 <= s <= 7 * 24 * 3600 for s in self.webhook_retry_schedule
         ):
@@ -165,6 +172,8 @@ ENV_NAMES: dict[str, str] = {
     "transcode_at": "MEETREC_TRANSCODE_AT",
     "transcode_profile": "MEETREC_TRANSCODE_PROFILE",
     "max_chunk_bytes": "MEETREC_MAX_CHUNK_BYTES",
+    "max_events_body_bytes": "MEETREC_MAX_EVENTS_BODY_BYTES",
+    "max_screenshot_bytes": "MEETREC_MAX_SCREENSHOT_BYTES",
     "webhook_retry_schedule": "MEETREC_WEBHOOK_RETRY_SCHEDULE",
     "webhook_timeout": "MEETREC_WEBHOOK_TIMEOUT",
     "webhook_disable_after_days": "MEETREC_WEBHOOK_DISABLE_AFTER_DAYS",

@@ -48,7 +48,8 @@ def _register_blueprints(api: Api) -> None:
     from app.api import health, system
     from app.api.recordings import routes as recordings
     from app.api.rooms import routes as rooms
+    from app.api.sessions import routes as sessions
     from app.api.webhooks import routes as webhooks
 
-    for module in (health, rooms, recordings, webhooks, system):
+    for module in (health, rooms, recordings, sessions, webhooks, system):
         api.register_blueprint(module.blp)

@@ -165,7 +165,10 @@ class Recording(Base):
     room_id: Mapped[str | None] = mapped_column(ForeignKey("rooms.id", ondelete="SET NULL"))
     participant_id: Mapped[str | None] = mapped_column(ForeignKey("participants.id", ondelete="SET NULL"))
     state: Mapped[str] = mapped_column(String(16), default=RecordingState.STARTED.value)
-    media_source: Mapped[str] = mapped_column(String(2000))
+    # None for an interaction session without video (ingest "none").
+    media_source: Mapped[str | None] = mapped_column(String(2000))
+    # The sessions API: a free description; room recordings have none.
+    description: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     stop_requested_at: Mapped[datetime | None]
     stopped_at: Mapped[datetime | None]
@@ -177,7 +180,8 @@ class Recording(Base):
     sha256: Mapped[str | None] = mapped_column(String(64))
     error: Mapped[str | None] = mapped_column(Text)
     job_id: Mapped[str | None] = mapped_column(String(100))
-    # "pull": a capture job reads media_source; "push": the meeting app uploads its own chunks.
+    # "pull": a capture job reads media_source; "push": the meeting app uploads its own chunks;
+    # "none": an interaction session that records events only.
     ingest: Mapped[str] = mapped_column(String(8), default="pull", server_default="pull")
     # The capture lease: only the job holding it may write segments (RQ can run one job twice).
     lease_owner: Mapped[str | None] = mapped_column(String(64))
@@ -194,6 +198,11 @@ class Recording(Base):
     # only with an admin key) also blocks deletion through the API.
     persist: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
     legal_hold: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
+    # Interaction events stored for this recording (kept in step with session_events).
+    event_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Where wall-clock time lands in the final video, set at finalize: [[wall_start_unix, video_start,
+    # seconds], ...], one span per stretch of continuous media (a reconnect gap starts a new one).
+    timeline: Mapped[list[Any] | None] = mapped_column(JSON)
 
     room: Mapped[Room | None] = relationship(lazy="joined")
     participant: Mapped[Participant | None] = relationship(lazy="joined")
@@ -330,3 +339,30 @@ class LinkIssuance(Base):
     purpose: Mapped[str] = mapped_column(String(16))
     issued_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
+
+
+class SessionEvent(Base):
+    """One interaction event (click, key, scroll, text, custom) of a recording, stored as a row.
+
+    `event_id` is the client's id when it sent one (a retried batch is a no-op) or a generated UUID;
+    reads go in (`ts`, `pk`) order, so events sent out of order come back in timestamp order. `data`
+    holds the type's own fields as the wire shows them (coordinates, click_data, key_data, ...).
+    """
+
+    __tablename__ = "session_events"
+    __table_args__ = (
+        UniqueConstraint("recording_id", "event_id", name="uq_session_events_recording_event"),
+        Index("ix_session_events_recording_ts", "recording_id", "ts", "pk"),
+    )
+
+    pk: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    recording_id: Mapped[str] = mapped_column(ForeignKey("recordings.id", ondelete="CASCADE"))
+    event_id: Mapped[str] = mapped_column(String(64))
+    type: Mapped[str] = mapped_column(String(16))
+    ts: Mapped[float] = mapped_column(Float)  # Unix seconds
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    screenshot_key: Mapped[str | None] = mapped_column(String(300))
+    # Grab a frame from the session's video at `ts` once the video is finished.
+    wants_frame: Mapped[bool] = mapped_column(default=False, server_default=text("false"))

@@ -6,11 +6,16 @@ a `recording_update` event carries exactly what `GET /recordings/{id}` answers a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.models import Participant, Recording, Room
 from app.runtime import Runtime
+from app.services.timeline import video_offset
+
+if TYPE_CHECKING:
+    from app.services.session_events import StoredEvent
 
 
 def iso(ts: datetime | None) -> str | None:
@@ -73,4 +78,34 @@ def recording(rt: Runtime, rec: Recording) -> dict[str, Any]:
         "legal_hold": bool(rec.legal_hold),
         "stopped_at": iso(rec.stopped_at),
         "finished_at": iso(rec.finished_at),
+        # The sessions API's fields (Unix seconds, like `created_at`).
+        "description": rec.description,
+        "start_time": int(rec.created_at.timestamp()),
+        "end_time": _unix(rec.stop_requested_at or rec.stopped_at),
+        "event_count": rec.event_count or 0,
     }
+
+
+def _unix(ts: datetime | None) -> int | None:
+    return int(ts.timestamp()) if ts is not None else None
+
+
+def session_event(
+    rt: Runtime, event: StoredEvent, timeline: Sequence[Sequence[float]] | None
+) -> dict[str, Any]:
+    """An interaction event as the sessions API shows it: id, type, timestamp, its type's fields, a
+    one-hour `screenshot_path` link (or null) and `offset`, the seconds into the video (null without one)."""
+    ts = event.ts
+    body: dict[str, Any] = {
+        "id": event.event_id,
+        "type": event.type,
+        "timestamp": int(ts) if ts.is_integer() else ts,
+        **event.data,
+        "screenshot_path": (
+            rt.storage.presign_get(event.screenshot_key, rt.config.link_ttl_seconds)
+            if event.screenshot_key
+            else None
+        ),
+        "offset": video_offset(timeline, ts),
+    }
+    return body

@@ -239,3 +239,43 @@ def _descendants(pid: int) -> list[int]:
             found.append(child)
             todo.append(child)
     return found
+
+
+@pytest.fixture(scope="session")
+def mediarecorder_stream(config) -> bytes:  # type: ignore[no-untyped-def]
+    """A 4-second live WebM like a browser's MediaRecorder writes it (no cues, written to a pipe)."""
+    out = subprocess.run(
+        [
+            config.ffmpeg_path,
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=15",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000",
+            "-t",
+            "4",
+            "-c:v",
+            "libvpx",
+            "-deadline",
+            "realtime",
+            "-cpu-used",
+            "8",
+            "-c:a",
+            "libopus",
+            "-f",
+            "webm",
+            "-live",
+            "1",
+            "pipe:1",
+        ],  # fmt: skip
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    return out.stdout

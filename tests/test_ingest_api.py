@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
 import requests
 
@@ -102,46 +100,6 @@ def test_no_chunks_after_the_stop(client, auth, pushed):
     put(client, auth, pushed["id"], 0, b"bytes")
     client.delete(f"/rooms/{pushed['access_key']}/recording")
     assert put(client, auth, pushed["id"], 1, b"late").status_code == 409
-
-
-@pytest.fixture(scope="module")
-def mediarecorder_stream(tmp_path_factory, config) -> bytes:  # type: ignore[no-untyped-def]
-    """A 4-second live WebM like a browser's MediaRecorder writes it (no cues, written to a pipe)."""
-    out = subprocess.run(
-        [
-            config.ffmpeg_path,
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=320x240:rate=15",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=440:sample_rate=48000",
-            "-t",
-            "4",
-            "-c:v",
-            "libvpx",
-            "-deadline",
-            "realtime",
-            "-cpu-used",
-            "8",
-            "-c:a",
-            "libopus",
-            "-f",
-            "webm",
-            "-live",
-            "1",
-            "pipe:1",
-        ],  # fmt: skip
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-    return out.stdout
 
 
 @pytest.mark.slow

@@ -48,7 +48,9 @@ class RecordingSchema(ma.Schema):
     size = F.Integer(allow_none=True, metadata={"description": "Bytes of the final WebM"})
     sha256 = F.String(allow_none=True)
     error = F.String(allow_none=True, metadata={"description": "Why the recording failed"})
-    ingest = F.String(metadata={"description": "pull (meetrec captures) or push (chunks uploaded)"})
+    ingest = F.String(
+        metadata={"description": "pull (meetrec captures), push (chunks uploaded) or none (events only)"}
+    )
     stop_reason = F.String(
         allow_none=True, metadata={"description": "Why it stopped by itself (maximum duration, source ended)"}
     )
@@ -60,3 +62,7 @@ class RecordingSchema(ma.Schema):
     )
     stopped_at = F.String(allow_none=True)
     finished_at = F.String(allow_none=True)
+    description = F.String(allow_none=True, metadata={"description": "A session's description"})
+    start_time = F.Integer(metadata={"description": "Unix seconds (the sessions API's name for created_at)"})
+    end_time = F.Integer(allow_none=True, metadata={"description": "Unix seconds of the stop; null before"})
+    event_count = F.Integer(metadata={"description": "Interaction events stored"})

@@ -171,6 +171,10 @@ def _record(rt: Runtime, send: _Send, result: delivery.Result) -> tuple[str, dat
     delay = None if result.ok or gone or send.manual else retry_policy.delay_after(send.attempt)
     next_at = now + timedelta(seconds=delay) if delay is not None else None
     with rt.db.transaction() as s:
+        # Lock order is endpoint, then its deliveries, as in deleting or disabling an endpoint;
+        # taking the delivery first deadlocks against a concurrent DELETE /webhooks/{id} on PostgreSQL.
+        if _lock_endpoint(s, send.endpoint.id) is None:
+            return None  # the endpoint was deleted meanwhile
         logged = s.execute(
             update(WebhookDelivery)
             .where(WebhookDelivery.id == send.delivery_id, WebhookDelivery.state == D.SENDING.value)
@@ -211,6 +215,10 @@ def _record(rt: Runtime, send: _Send, result: delivery.Result) -> tuple[str, dat
         )
         s.add(retry)
     return retry.id, next_at
+
+
+def _lock_endpoint(s: Session, endpoint_id: str) -> str | None:
+    return s.scalar(select(WebhookEndpoint.id).where(WebhookEndpoint.id == endpoint_id).with_for_update())
 
 
 def _disable_reason(

@@ -7,6 +7,7 @@ is `finished`. Idempotent: the final key is fixed and the output byte-identical,
 crash at any point overwrites the same object and moves the state once; a rerun on a finished
 recording only sweeps leftover segments. A finalize holds the recording's lease while it works, so the
 reconciler can tell a running finalize (lease renewed) from a dead one (lease expired) and run it again.
+A session's events that want frames of its video (app.services.frames) get them before it is finished.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from app.errors import MediaError
 from app.media import assemble
 from app.models import Recording, RecordingState, Segment
 from app.runtime import Runtime
-from app.services import leases, recordings, segments
+from app.services import frames, leases, recordings, segments, timeline
 from app.services.ids import new_id
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,9 @@ def finalize(rt: Runtime, recording_id: str) -> str:
     if recording.state == S.FINISHED.value:
         rt.storage.delete_prefix(segments.prefix(recording_id))
         return "finished already; leftover segments swept"
+    if recording.state == S.STOPPED.value and recording.ingest == "none":
+        recordings.finish_events_only(rt, recording)  # a session without media: nothing to assemble
+        return "finished: events only"
     if recording.state != S.STOPPED.value:
         return f"skipped: {recording.state}"
     parts = segments.for_recording(rt, recording_id)
@@ -82,6 +86,8 @@ def _finalize(
     info = assemble.verify(output, result.expected_seconds, expect_audio=result.has_audio)
     poster = workdir / "poster.jpg"
     has_poster = _make_poster(cfg.ffmpeg_path, output, poster, info.duration)
+    spans = timeline.from_segments(recording, parts, info.duration)
+    grabbed = frames.grab_pending(rt, recording.id, output, spans, info.duration, workdir)
     if held.lost.is_set():  # a stalled run was presumed dead and another took over: it will finish
         return "lease lost: another finalize took over"
     stored, digest = rt.storage.put_file_multipart(final_key(recording.id), output, "video/webm")
@@ -95,13 +101,15 @@ def _finalize(
         sha256=digest,
         duration=info.duration,
         poster_key=poster_key(recording.id) if has_poster else None,
+        timeline=spans,
     )
     if not moved:  # deleted meanwhile: the deletion removed the prefix before our upload
         if recordings.load(rt, recording.id).state == S.DELETED.value:  # type: ignore[union-attr]
             rt.storage.delete_prefix(recordings.object_prefix(recording.id))
         return "discarded: recording no longer stopped"
     rt.storage.delete_prefix(segments.prefix(recording.id))
-    return f"finished: {info.duration:.2f} s, {'copy' if not result.transcoded else 'transcoded'}"
+    mode = "copy" if not result.transcoded else "transcoded"
+    return f"finished: {info.duration:.2f} s, {mode}" + (f", {grabbed} event frames" if grabbed else "")
 
 
 def _download(rt: Runtime, part: Segment, workdir: Path) -> Path:

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import delete as sql_delete
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.errors import ApiError, Conflict, NotFound
-from app.models import Participant, Recording, RecordingState, Room
+from app.models import Participant, Recording, RecordingState, Room, SessionEvent
 from app.queueing import FINALIZE, capture_spec
 from app.runtime import Runtime
 from app.services import events, rooms, segments
@@ -54,8 +55,13 @@ def start(rt: Runtime, access_key: str, media_source: str | None = None) -> Reco
         raise NotAcceptable("the room has no media source (set options[media_source])")
     source = checked_source(rt.config, source)
     recording = _claim_room(rt, room, participant, source)
-    if recording.ingest == "push":
-        return recording  # the meeting app uploads chunks; there is nothing to capture
+    if recording.ingest == "pull":  # pushed media is uploaded by the meeting app: nothing to capture
+        enqueue_capture(rt, recording)
+    return recording
+
+
+def enqueue_capture(rt: Runtime, recording: Recording) -> None:
+    """Enqueue the capture of a new pull recording; 503 (and the recording failed) when Redis is down."""
     try:
         job = rt.jobs.enqueue(
             capture_spec(rt.config.max_recording_seconds), recording.id, job_id=f"capture-{recording.id}"
@@ -65,7 +71,6 @@ def start(rt: Runtime, access_key: str, media_source: str | None = None) -> Reco
         raise ApiError("the job queue is unavailable, try again", status=503) from e
     with rt.db.transaction() as s:
         s.execute(update(Recording).where(Recording.id == recording.id).values(job_id=job.id))
-    return recording
 
 
 def resume_capture(rt: Runtime, recording_id: str) -> bool:
@@ -129,6 +134,17 @@ def stop_recording(rt: Runtime, recording_id: str, reason: str | None = None) ->
     recording = load(rt, recording_id)
     if recording is not None and recording.ingest == "push":
         _finish_push(rt, recording)
+    elif recording is not None and recording.ingest == "none":
+        finish_events_only(rt, recording)
+
+
+def finish_events_only(rt: Runtime, recording: Recording) -> None:
+    """A session without media after its stop: stopped, then finished at once (nothing to assemble);
+    its duration is the wall time from start to the stop request."""
+    ended = recording.stop_requested_at or rt.now()
+    duration = max(0.0, (ended - recording.created_at).total_seconds())
+    _transition(rt, recording.id, (S.STARTED,), state=S.STOPPED.value, duration=duration, stopped_at=rt.now())
+    _transition(rt, recording.id, (S.STOPPED,), state=S.FINISHED.value, finished_at=rt.now())
 
 
 def _finish_push(rt: Runtime, recording: Recording) -> None:
@@ -188,6 +204,8 @@ def _transition(rt: Runtime, recording_id: str, expected: tuple[S, ...], **value
         ).rowcount
         if changed and values.get("state") in (S.FAILED.value, S.DELETED.value, S.STOPPED.value):
             _release_room(s, recording_id)
+        if changed and values.get("state") == S.DELETED.value:
+            _forget_events(s, [recording_id])
         if changed:
             events.recording_changed(rt, s, recording_id)
     return bool(changed)
@@ -243,9 +261,10 @@ def mark_finished(
     sha256: str,
     duration: float,
     poster_key: str | None = None,
+    timeline: list[list[float]] | None = None,
 ) -> bool:
     """stopped -> finished: the final object is in place and verified; its exact duration replaces the
-    one measured at stop."""
+    one measured at stop. `timeline` maps wall time into the video (see app.services.timeline)."""
     return _transition(
         rt,
         recording_id,
@@ -257,6 +276,7 @@ def mark_finished(
         sha256=sha256,
         duration=duration,
         poster_key=poster_key,
+        timeline=timeline,
     )
 
 
@@ -347,9 +367,16 @@ def tombstone_many(rt: Runtime, recording_ids: list[str]) -> list[str]:
                 .execution_options(synchronize_session=False)
             )
         )
+        _forget_events(s, moved)
         for recording_id in moved:
             events.recording_changed(rt, s, recording_id)
     return moved
+
+
+def _forget_events(s: Session, recording_ids: list[str]) -> None:
+    """A deleted recording's interaction events go with it (their screenshots went with its objects)."""
+    if recording_ids:
+        s.execute(sql_delete(SessionEvent).where(SessionEvent.recording_id.in_(recording_ids)))
 
 
 def download_link(rt: Runtime, recording: Recording) -> str | None:

@@ -1,5 +1,6 @@
-"""Eyeson recordings: retrieve (with a fresh one-hour download link) and delete; push media chunks;
-retention flags (persist, legal hold), the download redirect and the link issuance log."""
+"""Eyeson recordings: retrieve (with a fresh one-hour download link and, for sessions, the events) and
+delete; push media chunks; retention flags (persist, legal hold), the download redirect and the link
+issuance log."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from app.api.auth import current_key, require
 from app.api.blueprint import Blueprint
 from app.api.recordings.schemas import ChunkSchema, FlagsArgs, LinkIssuanceSchema, LinksPageArgs
 from app.api.schemas import RecordingSchema
+from app.api.sessions import stream
+from app.api.sessions.schemas import SessionSchema
 from app.errors import Unprocessable
 from app.models import Recording
 from app.runtime import Runtime
@@ -31,15 +34,16 @@ def one(recording: Recording) -> dict:
 @blp.route("/<recording_id>")
 class RecordingById(MethodView):
     @require("recording:read")
-    @blp.response(200, RecordingSchema, description="the recording in its current state")
+    @blp.response(200, SessionSchema, description="the recording in its current state, with its events")
     @blp.errors(
         e401="no valid API key",
         e403="key lacks recording:read",
         e404="unknown recording, another project's, or deleted",
     )
     def get(self, recording_id: str):
-        """Get a recording; duration and links.download tell started, stopped and finished apart"""
-        return one(recordings.get(rt(), current_key().project_id, recording_id))
+        """Get a recording or session; duration and links.download tell started, stopped and finished apart"""
+        recording = recordings.get(rt(), current_key().project_id, recording_id)
+        return stream.session(rt(), recording, current_key().id)
 
     @require("recording:write")
     @blp.arguments(FlagsArgs, location="eyeson")

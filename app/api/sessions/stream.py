@@ -1,0 +1,65 @@
+"""Streamed JSON answers: a recording with all its events, or an event list, without loading it whole.
+
+The body is written as the events are read (`session_events.iter_events` pages through the index), so
+a session with a million events costs a few thousand rows of memory, not a million objects.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from flask import Response
+
+from app import wire
+from app.api import presenters
+from app.models import Recording
+from app.runtime import Runtime
+from app.services import session_events
+from app.services.session_events import StoredEvent
+
+CHUNK = 500  # events a write
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def json_object(head: dict[str, Any], key: str, items: Iterable[dict[str, Any]]) -> Response:
+    """`head` with `key` holding `items` as a list, streamed; `items` is consumed while writing."""
+
+    def body() -> Iterator[str]:
+        opening = _dumps(head)
+        yield (opening[:-1] + "," if len(opening) > 2 else "{") + _dumps(key) + ":["
+        chunk: list[str] = []
+        first = True
+        for item in items:
+            chunk.append(_dumps(item))
+            if len(chunk) == CHUNK:
+                yield ("" if first else ",") + ",".join(chunk)
+                chunk, first = [], False
+        if chunk:
+            yield ("" if first else ",") + ",".join(chunk)
+        yield "]}"
+
+    return Response(body(), mimetype="application/json")
+
+
+def session(rt: Runtime, recording: Recording, api_key_id: str) -> Response:
+    """`GET /recordings/{id}`: the recording (download link audited) with its events in time order."""
+    head = presenters.issued(rt, [recording], api_key_id)[0]
+    return json_object(head, "events", events(rt, recording))
+
+
+def events(
+    rt: Runtime,
+    recording: Recording,
+    types: Iterable[str] | None = None,
+    shape: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+) -> Iterator[dict[str, Any]]:
+    """The recording's events as the API shows them, optionally of some `types` and reshaped."""
+    rows: Iterator[StoredEvent] = session_events.iter_events(rt, recording.id, types=list(types or ()))
+    for row in rows:
+        shown = wire.session_event(rt, row, recording.timeline)
+        yield shape(shown) if shape else shown

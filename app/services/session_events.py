@@ -1,0 +1,270 @@
+"""The interaction event store: a recording's clicks, keys, scrolls, text input and custom events.
+
+Built for volume. A batch is one multi-row `INSERT ... ON CONFLICT DO NOTHING RETURNING` (SQLite and
+PostgreSQL both batch it into a few statements), guarded in the same transaction by a conditional update
+of the recording, so a concurrent stop cannot slip a batch in after it. Duplicates (a retried batch,
+a client event id sent twice) are skipped by the unique (recording, event id) index and reported.
+
+Reads never load a session whole: `iter_events` walks the (recording, ts, pk) index with keyset
+pages, each in its own short read, so a response streams a million events with bounded memory and
+without holding a database transaction open while a slow client reads.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy.orm import Session
+
+from app.errors import Conflict, NotFound, StorageError
+from app.models import Recording, RecordingState, SessionEvent
+from app.runtime import Runtime
+from app.services import recordings
+
+log = logging.getLogger(__name__)
+
+S = RecordingState
+T = SessionEvent.__table__
+READ_PAGE = 2000
+SCREENSHOT_TYPES = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp"}
+
+
+@dataclass(frozen=True)
+class Screenshot:
+    data: bytes
+    content_type: str  # one of SCREENSHOT_TYPES
+
+
+@dataclass
+class NewEvent:
+    """A validated event on its way in; `data` holds its type's fields as the wire shows them."""
+
+    event_id: str
+    type: str
+    ts: float
+    data: dict[str, Any]
+    screenshot: Screenshot | None = None
+    grab_frame: bool | None = None  # None: the default (clicks of a session with video)
+
+
+@dataclass
+class Appended:
+    stored: list[str] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    pk: int
+    event_id: str
+    type: str
+    ts: float
+    data: dict[str, Any]
+    screenshot_key: str | None
+
+
+def screenshot_key(recording_id: str, event_id: str, content_type: str) -> str:
+    return f"{recordings.object_prefix(recording_id)}screenshots/{event_id}{SCREENSHOT_TYPES[content_type]}"
+
+
+def append(rt: Runtime, project_id: str, recording_id: str, batch: Sequence[NewEvent]) -> Appended:
+    """Store a validated batch for a running recording of the project.
+
+    404 unknown, foreign or deleted; 409 once a stop was asked for; 503 when a screenshot cannot be
+    stored (then nothing of the batch is)."""
+    recording = recordings.get(rt, project_id, recording_id)
+    _check_accepting(recording)
+    unique = _first_of_each_id(batch)
+    uploaded = _upload_screenshots(rt, recording_id, unique)
+    has_video = recording.ingest != "none"
+    rows = [
+        {
+            "recording_id": recording_id,
+            "event_id": e.event_id,
+            "type": e.type,
+            "ts": e.ts,
+            "data": e.data,
+            "screenshot_key": uploaded.get(e.event_id),
+            "wants_frame": _wants_frame(e, has_video),
+        }
+        for e in unique
+    ]
+    with rt.db.transaction() as s:
+        if not _guard(s, recording_id):
+            _forget_uploads(rt, uploaded.values())
+            raise Conflict("the session was stopped; it takes no more events")
+        stored = set(s.scalars(_insert(rt), rows).all()) if rows else set()
+        _count(s, recording_id, len(stored))
+    result = Appended()
+    for e in batch:
+        if e.event_id in stored:
+            stored.discard(e.event_id)  # a second copy in the same batch is a duplicate
+            result.stored.append(e.event_id)
+        else:
+            result.duplicates.append(e.event_id)
+    return result
+
+
+def _first_of_each_id(batch: Sequence[NewEvent]) -> list[NewEvent]:
+    """An id sent twice in one batch counts once, like an id sent in two batches: the first one wins."""
+    seen: set[str] = set()
+    unique = []
+    for e in batch:
+        if e.event_id not in seen:
+            seen.add(e.event_id)
+            unique.append(e)
+    return unique
+
+
+def _check_accepting(recording: Recording) -> None:
+    if recording.state != S.STARTED.value or recording.stop_requested_at is not None:
+        raise Conflict(f"the session is {_shown_state(recording)}; it takes no more events")
+
+
+def _shown_state(recording: Recording) -> str:
+    return "stopping" if recording.state == S.STARTED.value else recording.state
+
+
+def _wants_frame(e: NewEvent, has_video: bool) -> bool:
+    if not has_video or e.screenshot is not None:
+        return False
+    return e.type == "click" if e.grab_frame is None else e.grab_frame
+
+
+def _guard(s: Session, recording_id: str) -> bool:
+    """Lock the recording row while it still takes events: a stop waits for this batch, or this batch
+    sees the stop."""
+    return bool(
+        s.execute(
+            update(Recording)
+            .where(
+                Recording.id == recording_id,
+                Recording.state == S.STARTED.value,
+                Recording.stop_requested_at.is_(None),
+            )
+            .values(event_count=Recording.event_count)
+        ).rowcount
+    )
+
+
+def _count(s: Session, recording_id: str, added: int) -> None:
+    if added:
+        s.execute(
+            update(Recording)
+            .where(Recording.id == recording_id)
+            .values(event_count=Recording.event_count + added)
+        )
+
+
+def _insert(rt: Runtime):  # type: ignore[no-untyped-def]
+    if rt.db.engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return (
+        insert(T).on_conflict_do_nothing(index_elements=["recording_id", "event_id"]).returning(T.c.event_id)
+    )
+
+
+def _upload_screenshots(rt: Runtime, recording_id: str, batch: Sequence[NewEvent]) -> dict[str, str]:
+    uploaded: dict[str, str] = {}
+    try:
+        for e in batch:
+            if e.screenshot is not None:
+                key = screenshot_key(recording_id, e.event_id, e.screenshot.content_type)
+                rt.storage.put_bytes(key, e.screenshot.data, e.screenshot.content_type)
+                uploaded[e.event_id] = key
+    except StorageError:
+        _forget_uploads(rt, uploaded.values())
+        raise
+    return uploaded
+
+
+def _forget_uploads(rt: Runtime, keys: Any) -> None:
+    keys = list(keys)
+    if not keys:
+        return
+    try:
+        rt.storage.delete_keys(keys)
+    except StorageError as e:  # retention removes the recording's prefix later
+        log.warning("%d screenshots left behind: %s", len(keys), e)
+
+
+def iter_events(
+    rt: Runtime, recording_id: str, *, types: Sequence[str] | None = None, page: int = READ_PAGE
+) -> Iterator[StoredEvent]:
+    """The recording's events in timestamp order (ties in arrival order), `page` rows a query."""
+    after: tuple[float, int] | None = None
+    while True:
+        query = select(T.c.pk, T.c.event_id, T.c.type, T.c.ts, T.c.data, T.c.screenshot_key).where(
+            T.c.recording_id == recording_id
+        )
+        if types:
+            query = query.where(T.c.type.in_(list(types)))
+        if after is not None:
+            ts, pk = after
+            query = query.where(or_(T.c.ts > ts, and_(T.c.ts == ts, T.c.pk > pk)))
+        with rt.db.read() as s:
+            rows = s.execute(query.order_by(T.c.ts, T.c.pk).limit(page)).all()
+        for row in rows:
+            yield StoredEvent(*row)
+        if len(rows) < page:
+            return
+        after = (rows[-1].ts, rows[-1].pk)
+
+
+def get(rt: Runtime, project_id: str, recording_id: str, event_id: str) -> tuple[Recording, StoredEvent]:
+    """One event of one of the project's recordings; 404 for unknown ids on either level."""
+    recording = recordings.get(rt, project_id, recording_id)
+    with rt.db.read() as s:
+        row = s.execute(
+            select(T.c.pk, T.c.event_id, T.c.type, T.c.ts, T.c.data, T.c.screenshot_key).where(
+                T.c.recording_id == recording_id, T.c.event_id == event_id
+            )
+        ).one_or_none()
+    if row is None:
+        raise NotFound("event not found")
+    return recording, StoredEvent(*row)
+
+
+def remove(rt: Runtime, project_id: str, recording_id: str, event_id: str) -> Recording:
+    """Delete one event (and its screenshot); returns the recording as it is now. 404 unknown ids."""
+    recording, event = get(rt, project_id, recording_id, event_id)
+    with rt.db.transaction() as s:
+        gone = s.execute(delete(T).where(T.c.pk == event.pk)).rowcount
+        if gone:
+            s.execute(
+                update(Recording)
+                .where(Recording.id == recording_id)
+                .values(event_count=Recording.event_count - gone)
+            )
+    if not gone:
+        raise NotFound("event not found")
+    if event.screenshot_key:
+        _forget_uploads(rt, [event.screenshot_key])
+    return recordings.get(rt, project_id, recording.id)
+
+
+def awaiting_frames(rt: Runtime, recording_id: str) -> list[StoredEvent]:
+    """Events that asked for a frame of the video and have no screenshot yet, in timestamp order."""
+    with rt.db.read() as s:
+        rows = s.execute(
+            select(T.c.pk, T.c.event_id, T.c.type, T.c.ts, T.c.data, T.c.screenshot_key)
+            .where(
+                T.c.recording_id == recording_id,
+                T.c.wants_frame.is_(True),
+                T.c.screenshot_key.is_(None),
+            )
+            .order_by(T.c.ts, T.c.pk)
+        ).all()
+    return [StoredEvent(*row) for row in rows]
+
+
+def attach_screenshot(rt: Runtime, pk: int, key: str) -> bool:
+    """Point an event at a stored screenshot; False when the event was deleted meanwhile."""
+    with rt.db.transaction() as s:
+        return bool(s.execute(update(T).where(T.c.pk == pk).values(screenshot_key=key)).rowcount)
