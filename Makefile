@@ -21,6 +21,7 @@ run: $(VENV)/.installed-embedded
 	$(BIN)/meetrec up
 
 test: $(VENV)/.installed-dev
+	$(BIN)/python -m tests.browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-dev

@@ -7,6 +7,7 @@ from pathlib import Path
 from flask import Flask
 from flask_smorest import Api
 
+from app import console
 from app.api import errors
 from app.api.auth import SECURITY_SCHEME
 from app.config import Config
@@ -41,6 +42,7 @@ def create_app(config: Config | None = None, runtime: Runtime | None = None) -> 
     api.spec.components.security_scheme("ApiKey", SECURITY_SCHEME)
     _register_blueprints(api)
     errors.register(app)
+    console.init_app(app, config)
     return app
 
 

@@ -1,0 +1,77 @@
+"""The console blueprint and what applies to every console request: the secret-key check, CSRF,
+security headers, HTML error pages and the names every template can use."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Response, current_app, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from app.api.errors import error_body
+from app.console import auth, filters
+from app.errors import ApiError, StorageError
+
+bp = Blueprint("console", __name__, url_prefix="/console")
+filters.register(bp)
+
+JSON_ENDPOINTS = {"console.states"}
+NAV = (
+    ("console.recordings", "Recordings", "recording:read"),
+    ("console.rooms", "Rooms", "recording:read"),
+    ("console.webhooks", "Webhooks", "webhook:write"),
+    ("console.system", "System", "admin"),
+)
+
+
+@bp.before_request
+def _guard() -> Any:
+    if not current_app.secret_key:
+        return _error(503, "The console needs MEETREC_SECRET_KEY: its session key is derived from it.")
+    if request.method not in ("GET", "HEAD", "OPTIONS") and not auth.csrf_valid():
+        return _error(400, "The form has expired or did not come from this console. Reload it and try again.")
+    return None
+
+
+@bp.after_request
+def _headers(response: Response) -> Response:
+    storage = urlsplit(auth.rt().config.s3_public_endpoint)
+    origin = f"{storage.scheme}://{storage.netloc}"
+    response.headers["Content-Security-Policy"] = (
+        f"default-src 'self'; img-src 'self' {origin}; media-src 'self' {origin}; "
+        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'"
+    )
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "same-origin"
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.errorhandler(ApiError)
+def _api_error(e: ApiError) -> Any:
+    return _error(e.status, e.message)
+
+
+@bp.errorhandler(StorageError)
+def _storage_error(e: StorageError) -> Any:
+    return _error(503, "Object storage is unavailable; try again.")
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(e: HTTPException) -> Any:
+    return _error(e.code or 500, e.description or "")
+
+
+def _error(status: int, message: str) -> Any:
+    if request.endpoint in JSON_ENDPOINTS:
+        return jsonify(error_body(status, message)), status
+    title = HTTPStatus(status).phrase
+    return render_template("console/error.html", status=status, title=title, message=message), status
+
+
+@bp.context_processor
+def _names() -> dict[str, Any]:
+    return {"csrf_token": auth.csrf_token, "may": auth.may, "nav": NAV}

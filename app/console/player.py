@@ -1,0 +1,35 @@
+"""What the detail page's player needs: fresh links to the video and poster, and the session's events.
+
+The links are the ones the API hands out (signed afresh, valid one hour; S3 serves byte ranges, so the
+player seeks), logged in the link audit with purpose "console".
+"""
+
+from __future__ import annotations
+
+from itertools import islice
+from typing import Any
+
+from app import wire
+from app.models import Recording
+from app.runtime import Runtime
+from app.services import links, recordings, session_events
+
+CONSOLE = "console"
+# A page lists at most this many events (one query); the sessions API pages through the rest.
+MAX_EVENTS = 1000
+
+
+def sources(rt: Runtime, rec: Recording, api_key_id: str) -> dict[str, str | None]:
+    """The video and poster links of a finished recording (None before it finishes)."""
+    video = recordings.download_link(rt, rec)
+    if video:
+        links.record(rt, [rec], CONSOLE, api_key_id)
+    return {"video": video, "poster": recordings.poster_link(rt, rec)}
+
+
+def events(rt: Runtime, rec: Recording) -> list[dict[str, Any]]:
+    """The recording's first `MAX_EVENTS` interaction events in timestamp order, as the sessions API
+    shows them: `id`, `type`, `timestamp` (Unix seconds), the type's fields, `screenshot_path` (a fresh
+    link or None) and `offset`, the seconds into the video (None without one)."""
+    found = islice(session_events.iter_events(rt, rec.id, page=MAX_EVENTS), MAX_EVENTS)
+    return [wire.session_event(rt, event, rec.timeline) for event in found]

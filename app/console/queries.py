@@ -1,0 +1,289 @@
+"""Read-only queries the console needs and the API does not: filtered listings, live states, the
+deliveries that concern one recording, storage used. Every query is scoped to one project."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy.sql import Select
+
+from app.models import (
+    ApiKey,
+    Participant,
+    Recording,
+    RecordingState,
+    Room,
+    Segment,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
+)
+from app.runtime import Runtime
+from app.services.events import RECORDING_UPDATE
+
+S = RecordingState
+PAGE_SIZE = 25
+MAX_STATE_IDS = 100
+STATES = (S.STARTED.value, S.STOPPED.value, S.FINISHED.value, S.FAILED.value)
+IN_FLIGHT = (S.STARTED.value, S.STOPPED.value)
+SORTS = {
+    "created": Recording.created_at,
+    "room": Room.key,
+    "state": Recording.state,
+    "duration": Recording.duration,
+    "size": Recording.size,
+}
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[Any]
+    total: int
+    number: int
+    size: int = PAGE_SIZE
+
+    @property
+    def pages(self) -> int:
+        return max(1, math.ceil(self.total / self.size))
+
+
+@dataclass(frozen=True)
+class RecordingFilter:
+    """The recordings list's query string, validated; `problems` names what was ignored and why."""
+
+    room: str = ""
+    state: str = ""
+    since: date | None = None
+    until: date | None = None
+    text: str = ""
+    sort: str = "created"
+    direction: str = "desc"
+    page: int = 1
+    problems: tuple[str, ...] = ()
+
+    @classmethod
+    def from_args(cls, args: Mapping[str, str]) -> RecordingFilter:
+        problems: list[str] = []
+        state = args.get("state", "")
+        if state and state not in STATES:
+            problems.append(f"unknown state {state!r}")
+            state = ""
+        sort = args.get("sort", "created")
+        if sort not in SORTS:
+            problems.append(f"cannot sort by {sort!r}")
+            sort = "created"
+        return cls(
+            room=args.get("room", "").strip()[:200],
+            state=state,
+            since=_date(args.get("from", ""), "from", problems),
+            until=_date(args.get("to", ""), "to", problems),
+            text=args.get("q", "").strip()[:200],
+            sort=sort,
+            direction="asc" if args.get("dir") == "asc" else "desc",
+            page=page_number(args.get("page", "1")),
+            problems=tuple(problems),
+        )
+
+    def args(self, **changes: Any) -> dict[str, str]:
+        """This filter (with `changes`) as query-string arguments, defaults left out."""
+        f = replace(self, **changes)
+        found = {
+            "room": f.room,
+            "state": f.state,
+            "from": f.since.isoformat() if f.since else "",
+            "to": f.until.isoformat() if f.until else "",
+            "q": f.text,
+            "sort": "" if f.sort == "created" else f.sort,
+            "dir": "" if f.direction == "desc" else f.direction,
+            "page": "" if f.page == 1 else str(f.page),
+        }
+        return {k: v for k, v in found.items() if v}
+
+    def sort_args(self, column: str) -> dict[str, str]:
+        """Arguments that sort by `column`: descending first, the other way on a second click."""
+        direction = "asc" if self.sort == column and self.direction == "desc" else "desc"
+        return self.args(sort=column, direction=direction, page=1)
+
+
+def _date(raw: str, name: str, problems: list[str]) -> date | None:
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        problems.append(f"{name} is not a date (YYYY-MM-DD)")
+        return None
+
+
+def page_number(raw: str) -> int:
+    """A page number from the query string: 1 when missing or invalid."""
+    try:
+        return min(max(1, int(raw)), 100_000)
+    except ValueError:
+        return 1
+
+
+def _like(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _conditions(project_id: str, f: RecordingFilter) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = [
+        Recording.project_id == project_id,
+        Recording.state != S.DELETED.value,
+    ]
+    if f.room:
+        where.append(Room.key == f.room)
+    if f.state:
+        where.append(Recording.state == f.state)
+    if f.since:
+        where.append(Recording.created_at >= datetime.combine(f.since, time(), UTC))
+    if f.until:  # the whole `to` day is included
+        where.append(Recording.created_at < datetime.combine(f.until + timedelta(days=1), time(), UTC))
+    if f.text:
+        pattern = _like(f.text)
+        where.append(
+            or_(
+                *(
+                    column.ilike(pattern, escape="\\")
+                    for column in (
+                        Recording.id,
+                        Room.key,
+                        Room.name,
+                        Participant.name,
+                        Recording.description,
+                        Recording.error,
+                    )
+                )
+            )
+        )
+    return where
+
+
+def _joined(stmt: Select) -> Select:
+    return stmt.outerjoin(Room, Recording.room_id == Room.id).outerjoin(
+        Participant, Recording.participant_id == Participant.id
+    )
+
+
+def recordings(rt: Runtime, project_id: str, f: RecordingFilter) -> Page:
+    """The project's live recordings matching `f`, sorted and paginated."""
+    where = _conditions(project_id, f)
+    column = SORTS[f.sort]
+    order = column.asc().nulls_last() if f.direction == "asc" else column.desc().nulls_last()
+    with rt.db.read() as s:
+        total = s.scalar(_joined(select(func.count(Recording.id))).where(*where)) or 0
+        items = list(
+            s.scalars(
+                _joined(select(Recording))
+                .where(*where)
+                .order_by(order, Recording.id)
+                .offset((f.page - 1) * PAGE_SIZE)
+                .limit(PAGE_SIZE)
+            ).unique()
+        )
+    return Page(items, total, f.page)
+
+
+def room_keys(rt: Runtime, project_id: str, limit: int = 500) -> list[str]:
+    """The project's room ids, for the room filter's suggestions."""
+    with rt.db.read() as s:
+        return list(
+            s.scalars(
+                select(Room.key)
+                .where(Room.project_id == project_id)
+                .distinct()
+                .order_by(Room.key)
+                .limit(limit)
+            )
+        )
+
+
+def states(rt: Runtime, project_id: str, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """State, duration and size of the project's recordings among `ids` (at most 100); deleted ones
+    answer "deleted" so a page can show them gone; unknown and foreign ids are left out."""
+    ids = list(dict.fromkeys(ids))[:MAX_STATE_IDS]
+    if not ids:
+        return {}
+    with rt.db.read() as s:
+        rows = s.execute(
+            select(Recording.id, Recording.state, Recording.duration, Recording.size).where(
+                Recording.id.in_(ids), Recording.project_id == project_id
+            )
+        ).all()
+    return {r.id: {"state": r.state, "duration": r.duration, "size": r.size} for r in rows}
+
+
+def deliveries_for_recording(
+    rt: Runtime, project_id: str, recording_id: str, limit: int = 100
+) -> list[tuple[WebhookDelivery, str, str]]:
+    """Delivery attempts of this recording's `recording_update` events, newest first, each with its
+    endpoint's id and URL."""
+    with rt.db.read() as s:
+        rows = s.execute(
+            select(WebhookDelivery, WebhookEndpoint.id, WebhookEndpoint.url)
+            .join(WebhookEvent, WebhookDelivery.event_id == WebhookEvent.id)
+            .join(WebhookEndpoint, WebhookDelivery.endpoint_id == WebhookEndpoint.id)
+            .where(
+                WebhookEvent.type == RECORDING_UPDATE,
+                WebhookEvent.resource_id == recording_id,
+                WebhookEndpoint.project_id == project_id,
+            )
+            .order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.attempt.desc())
+            .limit(limit)
+        ).all()
+    return [(d, endpoint_id, url) for d, endpoint_id, url in rows]
+
+
+def rooms(rt: Runtime, project_id: str, page: int = 1) -> Page:
+    """The project's meetings (room instances), newest first, each with its live recordings' count."""
+    count = (
+        select(func.count(Recording.id))
+        .where(Recording.room_id == Room.id, Recording.state != S.DELETED.value)
+        .correlate(Room)
+        .scalar_subquery()
+    )
+    with rt.db.read() as s:
+        total = s.scalar(select(func.count(Room.id)).where(Room.project_id == project_id)) or 0
+        rows = s.execute(
+            select(Room, count)
+            .where(Room.project_id == project_id)
+            .order_by(Room.started_at.desc(), Room.id)
+            .offset((page - 1) * PAGE_SIZE)
+            .limit(PAGE_SIZE)
+        ).all()
+    return Page([(room, n) for room, n in rows], total, page)
+
+
+def storage_used(rt: Runtime, project_id: str | None = None) -> dict[str, int]:
+    """Bytes held in object storage by finished recordings and by the segments of those in flight,
+    from SQL (where every stored object's size is recorded); one project's, or everyone's."""
+    scope = [Recording.project_id == project_id] if project_id else []
+    with rt.db.read() as s:
+        finished = s.execute(
+            select(func.count(Recording.id), func.coalesce(func.sum(Recording.size), 0)).where(
+                Recording.state == S.FINISHED.value, *scope
+            )
+        ).one()
+        segments = s.scalar(
+            select(func.coalesce(func.sum(Segment.size), 0))
+            .join(Recording, Segment.recording_id == Recording.id)
+            .where(Recording.state.in_(IN_FLIGHT), *scope)
+        )
+    return {
+        "finished_recordings": finished[0],
+        "finished_bytes": finished[1],
+        "in_flight_bytes": segments or 0,
+    }
+
+
+def live_key(rt: Runtime, key_id: str) -> ApiKey | None:
+    """The API key with this id unless it was revoked."""
+    with rt.db.read() as s:
+        return s.scalar(select(ApiKey).where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None)))

@@ -1,0 +1,119 @@
+"""Recordings: the filtered list, live states, the detail page with its player, and the actions."""
+
+from __future__ import annotations
+
+from flask import flash, jsonify, redirect, render_template, request, url_for
+
+from app.console import auth, player, queries, timeline
+from app.console.auth import current_key, rt
+from app.console.blueprint import bp
+from app.errors import ApiError, StorageError
+from app.services import links, recordings, retention
+
+
+@bp.get("/recordings", endpoint="recordings")
+@auth.signed_in()
+def recordings_list():
+    """The project's recordings, filtered by room, state, dates and text; sortable, paginated."""
+    f = queries.RecordingFilter.from_args(request.args)
+    pid = current_key().project_id
+    page = queries.recordings(rt(), pid, f)
+    return render_template("console/recordings.html", f=f, page=page, room_keys=queries.room_keys(rt(), pid))
+
+
+@bp.get("/recordings/states")
+@auth.signed_in(json=True)
+def states():
+    """The current state, duration and size of the recordings named in `ids` (comma-separated)."""
+    ids = [i for i in request.args.get("ids", "").split(",") if i]
+    return jsonify(queries.states(rt(), current_key().project_id, ids))
+
+
+@bp.get("/recordings/<recording_id>")
+@auth.signed_in()
+def recording(recording_id: str):
+    """One recording: player, facts, state timeline, session events, webhook deliveries, actions."""
+    key = current_key()
+    rec = recordings.get(rt(), key.project_id, recording_id)
+    media = player.sources(rt(), rec, key.id)
+    events = timeline.event_rows(player.events(rt(), rec), rec.created_at.timestamp())
+    deliveries = (
+        queries.deliveries_for_recording(rt(), key.project_id, rec.id) if auth.may("webhook:write") else None
+    )
+    return render_template(
+        "console/recording.html",
+        rec=rec,
+        media=media,
+        steps=timeline.states(rec),
+        events=events,
+        deliveries=deliveries,
+    )
+
+
+@bp.get("/recordings/<recording_id>/download")
+@auth.signed_in()
+def download(recording_id: str):
+    """Download a finished recording: a redirect to a freshly signed one-hour link, as the API does."""
+    key = current_key()
+    return redirect(links.download(rt(), key.project_id, recording_id, key.id), code=302)
+
+
+@bp.post("/recordings/<recording_id>/persist")
+@auth.signed_in("recording:write")
+def persist(recording_id: str):
+    """Persist a recording (retention no longer destroys it), or undo that with persist=0."""
+    on = request.form.get("persist") == "1"
+    with _Reported():
+        retention.set_flags(rt(), current_key(), recording_id, persist=on)
+        flash(
+            "Recording persisted: retention keeps it." if on else "Persist undone: retention applies.", "info"
+        )
+    return redirect(url_for(".recording", recording_id=recording_id), code=303)
+
+
+@bp.post("/recordings/<recording_id>/legal-hold")
+@auth.signed_in("admin")
+def legal_hold(recording_id: str):
+    """Put a recording under legal hold, or lift it with hold=0 (admin keys only)."""
+    on = request.form.get("hold") == "1"
+    with _Reported():
+        retention.set_flags(rt(), current_key(), recording_id, legal_hold=on)
+        flash("Legal hold set." if on else "Legal hold lifted.", "info")
+    return redirect(url_for(".recording", recording_id=recording_id), code=303)
+
+
+@bp.get("/recordings/<recording_id>/delete")
+@auth.signed_in("recording:write")
+def confirm_delete(recording_id: str):
+    """Ask for confirmation before deleting a recording."""
+    rec = recordings.get(rt(), current_key().project_id, recording_id)
+    return render_template("console/confirm_delete.html", rec=rec)
+
+
+@bp.post("/recordings/<recording_id>/delete")
+@auth.signed_in("recording:write")
+def delete(recording_id: str):
+    """Delete a recording and its stored media, then show the list."""
+    with _Reported() as outcome:
+        recordings.delete(rt(), current_key().project_id, recording_id)
+        flash(f"Recording {recording_id} deleted.", "info")
+    if outcome.failed:
+        return redirect(url_for(".recording", recording_id=recording_id), code=303)
+    return redirect(url_for(".recordings"), code=303)
+
+
+class _Reported:
+    """Turn a service's refusal (legal hold, storage down, ...) into an error message on the next page."""
+
+    failed = False
+
+    def __enter__(self) -> _Reported:
+        return self
+
+    def __exit__(self, kind, error, tb) -> bool:  # type: ignore[no-untyped-def]
+        if isinstance(error, ApiError | StorageError):
+            self.failed = True
+            message = error.message if isinstance(error, ApiError) else "object storage is unavailable"
+            flash(f"Not done: {message}.", "error")
+            return True
+        return False

@@ -1,0 +1,131 @@
+// meetrec console: the player's seek, the event timeline, and live states while recordings run.
+// No framework and no build step; every feature is an enhancement of a page that works without it.
+(function () {
+  "use strict";
+
+  var POLL_MS = 2000;
+  var IN_FLIGHT = { started: true, stopped: true };
+
+  function player() {
+    return document.getElementById("player");
+  }
+
+  function clock(seconds) {
+    var s = Math.max(0, Math.floor(seconds || 0));
+    var h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), r = s % 60;
+    var mm = h ? String(m).padStart(2, "0") : String(m);
+    return (h ? h + ":" : "") + mm + ":" + String(r).padStart(2, "0");
+  }
+
+  function humanSize(bytes) {
+    if (bytes === null || bytes === undefined) return "—";
+    var units = ["B", "KiB", "MiB", "GiB", "TiB"], v = bytes, i = 0;
+    while (v >= 1024 && i < units.length - 1) { v /= 1024; i++; }
+    return i === 0 ? v + " B" : v.toFixed(1) + " " + units[i];
+  }
+
+  function announce(text) {
+    var live = document.getElementById("live-status");
+    if (live) live.textContent = text;
+  }
+
+  // Move the video to `seconds` (clamped to its length); true when there is a player to move.
+  function seek(seconds) {
+    var video = player();
+    if (!video || !isFinite(seconds)) return false;
+    var end = isFinite(video.duration) ? video.duration : Number(video.dataset.duration) || Infinity;
+    video.currentTime = Math.min(Math.max(0, seconds), end);
+    announce("Video at " + clock(video.currentTime));
+    return true;
+  }
+
+  // Mark the last event at or before the video's position as the current one.
+  function markCurrentEvent(position) {
+    var items = document.querySelectorAll(".events li[data-offset]");
+    var current = null;
+    items.forEach(function (li) {
+      if (Number(li.dataset.offset) <= position + 0.05) current = li;
+      li.removeAttribute("aria-current");
+    });
+    if (current) current.setAttribute("aria-current", "true");
+  }
+
+  function setUpPlayer() {
+    var video = player();
+    if (!video) return;
+    var position = document.getElementById("player-position");
+    video.addEventListener("timeupdate", function () {
+      if (position) position.textContent = clock(video.currentTime);
+      markCurrentEvent(video.currentTime);
+    });
+    document.addEventListener("click", function (event) {
+      var button = event.target.closest("[data-seek]");
+      if (!button) return;
+      event.preventDefault();
+      seek(Number(button.dataset.seek));
+    });
+  }
+
+  function fetchStates(url, ids) {
+    return fetch(url + "?ids=" + encodeURIComponent(ids.join(",")), {
+      credentials: "same-origin",
+      headers: { Accept: "application/json" },
+    }).then(function (response) {
+      if (response.status === 401) { window.location.reload(); return {}; }
+      return response.ok ? response.json() : {};
+    });
+  }
+
+  // Recordings tables: rows of running recordings update their state, duration and size in place.
+  function liveTable(table) {
+    var url = table.dataset.statesUrl;
+    function running() {
+      return Array.prototype.filter.call(table.querySelectorAll("tr[data-recording-id]"), function (row) {
+        return IN_FLIGHT[row.dataset.state];
+      });
+    }
+    function tick() {
+      var rows = running();
+      if (!rows.length) return;
+      var ids = rows.map(function (row) { return row.dataset.recordingId; });
+      fetchStates(url, ids).then(function (states) {
+        rows.forEach(function (row) {
+          var now = states[row.dataset.recordingId];
+          if (!now || now.state === row.dataset.state) return;
+          row.dataset.state = now.state;
+          var badge = row.querySelector("[data-role=state]");
+          if (badge) { badge.textContent = now.state; badge.className = "state state-" + now.state; }
+          var duration = row.querySelector("[data-role=duration]");
+          if (duration && now.duration !== null) duration.textContent = clock(now.duration);
+          var size = row.querySelector("[data-role=size]");
+          if (size) size.textContent = humanSize(now.size);
+          if (now.state === "deleted") row.classList.add("gone");
+          announce("Recording " + row.dataset.recordingId + " is now " + now.state);
+        });
+      }).catch(function () {}).then(function () { window.setTimeout(tick, POLL_MS); });
+    }
+    window.setTimeout(tick, POLL_MS);
+  }
+
+  // The detail page of a running recording reloads once its state changes (the player appears at finish).
+  function liveDetail(box) {
+    if (!IN_FLIGHT[box.dataset.state]) return;
+    function tick() {
+      fetchStates(box.dataset.statesUrl, [box.dataset.recordingId]).then(function (states) {
+        var now = states[box.dataset.recordingId];
+        if (now && now.state !== box.dataset.state) { window.location.reload(); return; }
+        window.setTimeout(tick, POLL_MS);
+      }).catch(function () { window.setTimeout(tick, POLL_MS); });
+    }
+    window.setTimeout(tick, POLL_MS);
+  }
+
+  window.meetrecConsole = { seek: seek, clock: clock };
+
+  document.addEventListener("DOMContentLoaded", function () {
+    setUpPlayer();
+    document.querySelectorAll("table[data-states-url]").forEach(liveTable);
+    var box = document.querySelector(".recording[data-states-url]");
+    if (box) liveDetail(box);
+  });
+})();
