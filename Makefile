@@ -32,6 +32,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/finalize.py
 	$(BIN)/python bench/pipeline.py
 	$(BIN)/python bench/webhooks.py
+	$(BIN)/python bench/events.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache
