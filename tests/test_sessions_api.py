@@ -145,6 +145,16 @@ def test_get_returns_events_in_timestamp_order_whatever_the_order_sent(client, a
     assert [e["id"] for e in session(client, auth, sid)["events"]] == ["c1", "k2", "k3"]
 
 
+def test_get_streams_a_long_session_whole_and_in_order(client, auth, sid):
+    for part in range(2):  # 1,600 events, sent newest first: streamed in several writes
+        batch = [key(f"k{part}-{i}", T0 + 800 * (1 - part) + (799 - i)) for i in range(800)]
+        assert post_events(client, auth, sid, batch).status_code == 201
+    resp = client.get(f"/recordings/{sid}", headers=auth)
+    assert resp.is_streamed
+    timestamps = [e["timestamp"] for e in json.loads(resp.get_data(as_text=True))["events"]]
+    assert timestamps == [T0 + n for n in range(1600)]
+
+
 def test_get_shows_an_event_as_the_spec_does(client, auth, sid):
     post_events(client, auth, sid, [click("c1", T0 + 5, click_data={"button": "right", "pressed": False})])
     (event,) = session(client, auth, sid)["events"]

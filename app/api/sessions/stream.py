@@ -1,13 +1,15 @@
 """Streamed JSON answers: a recording with all its events, or an event list, without loading it whole.
 
-The body is written as the events are read (`session_events.iter_events` pages through the index), so
-a session with a million events costs a few thousand rows of memory, not a million objects.
+A short list answers at once; a long one is written as the events are read (`session_events.iter_events`
+pages through the index), so a session with a million events costs a few thousand rows of memory, not a
+million objects.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Iterator
+from itertools import islice
 from typing import Any
 
 from flask import Response
@@ -27,20 +29,25 @@ def _dumps(value: Any) -> str:
 
 
 def json_object(head: dict[str, Any], key: str, items: Iterable[dict[str, Any]]) -> Response:
-    """`head` with `key` holding `items` as a list, streamed; `items` is consumed while writing."""
+    """`head` with `key` holding `items` as a list. Up to CHUNK items answer in one body with a
+    Content-Length (most recordings); more are streamed, `items` consumed while writing."""
+    items = iter(items)
+    first = list(islice(items, CHUNK))
+    if len(first) < CHUNK:
+        return Response(_dumps({**head, key: first}), mimetype="application/json")
 
     def body() -> Iterator[str]:
         opening = _dumps(head)
         yield (opening[:-1] + "," if len(opening) > 2 else "{") + _dumps(key) + ":["
+        yield ",".join(_dumps(item) for item in first)
         chunk: list[str] = []
-        first = True
         for item in items:
             chunk.append(_dumps(item))
             if len(chunk) == CHUNK:
-                yield ("" if first else ",") + ",".join(chunk)
-                chunk, first = [], False
+                yield "," + ",".join(chunk)
+                chunk = []
         if chunk:
-            yield ("" if first else ",") + ",".join(chunk)
+            yield "," + ",".join(chunk)
         yield "]}"
 
     return Response(body(), mimetype="application/json")
