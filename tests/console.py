@@ -71,6 +71,9 @@ def add_recording(rt, project_id: str, membership=None, *, age_days: float = 0, 
         "size": 1000,
         "sha256": "ab" * 32,
         "media_source": "synthetic://meeting",
+        # Pushed: a `started` row made here never looks like a lost capture the reconciler must resume
+        # (it would start a real capture and hold a capture worker for minutes).
+        "ingest": "push",
         "created_at": utcnow() - timedelta(days=age_days),
         **values,
     }

@@ -50,6 +50,9 @@ def make_recording(  # type: ignore[no-untyped-def]
                 project_id=project_id,
                 state=state,
                 media_source="synthetic://meeting",
+                # A pushed recording: no capture job is ever started for a row made here, so a
+                # `started` one does not look like a lost capture to the reconciler.
+                ingest="push",
                 created_at=utcnow() - timedelta(days=age_days),
                 object_key=key if state == "finished" else None,
                 size=4,

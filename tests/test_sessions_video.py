@@ -38,14 +38,14 @@ def click(event_id: str, ts: float, **extra) -> dict:  # type: ignore[no-untyped
 @pytest.fixture(scope="module")
 def pushed(app, rt, workers, mediarecorder_stream):  # type: ignore[no-untyped-def]
     """A session with pushed video (4 s) and events 1.5 s and 3 s into it, stopped and finished."""
-    from app.services import keys
+    from app.services import keys, recordings
 
     client = app.test_client()
     auth = {"Authorization": keys.create_key(rt, keys.create_project(rt, "push-session").id)[1]}
     session_id = client.post("/recordings", json={"media_source": "push"}, headers=auth).get_json()[
         "session_id"
     ]
-    start = session(client, auth, session_id)["start_time"]
+    start = recordings.load(rt, session_id).created_at.timestamp()  # the precise start_time
     events = [
         click("grabbed", start + 1.5),
         click("opted-out", start + 2, grab_frame=False),
