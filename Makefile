@@ -28,7 +28,7 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check app workers webhooks tests bench
 
 bench: $(VENV)/.installed-dev
-	$(BIN)/python bench/api.py
+	$(BIN)/python bench/api.py --seconds 5 --rate 200
 	$(BIN)/python bench/finalize.py
 	$(BIN)/python bench/pipeline.py
 	$(BIN)/python bench/webhooks.py

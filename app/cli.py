@@ -1,9 +1,8 @@
-"""`meetrec` command line: up, api, worker, scheduler, migrate, keys."""
+"""`meetrec` command line: up, api, worker, scheduler, migrate, health, keys."""
 
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
 from app.config import Config
@@ -28,6 +27,26 @@ def cmd_api(args: argparse.Namespace) -> int:
     from app.wsgi import serve
 
     serve(_config(), workers=args.workers, threads=args.threads)
+    return 0
+
+
+def cmd_health(args: argparse.Namespace) -> int:
+    from app.observability import probes
+
+    config = _config()
+    if args.role == "api":
+        problem = probes.api(config)
+    else:
+        from app.runtime import Runtime
+
+        rt = Runtime(config)
+        try:
+            problem = probes.worker(rt) if args.role == "worker" else probes.scheduler(rt)
+        except Exception as e:  # noqa: BLE001 - Redis unreachable is unhealthy, not a crash
+            problem = f"{type(e).__name__}: {e}"
+    if problem:
+        print(f"meetrec {args.role}: unhealthy: {problem}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -69,8 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("up", help="run the whole product on this machine").set_defaults(func=cmd_up)
     api = sub.add_parser("api", help="serve the HTTP API under gunicorn")
-    api.add_argument("--workers", type=int, default=2)
-    api.add_argument("--threads", type=int, default=4)
+    api.add_argument("--workers", type=int, help="gunicorn workers (default: MEETREC_API_WORKERS, 2)")
+    api.add_argument("--threads", type=int, help="threads per worker (default: MEETREC_API_THREADS, 4)")
     api.set_defaults(func=cmd_api)
     worker = sub.add_parser("worker", help="run an RQ worker")
     worker.add_argument("queues", nargs="*", help="capture, media, webhooks, default (all by default)")
@@ -78,6 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
     worker.set_defaults(func=cmd_worker)
     sub.add_parser("scheduler", help="run the scheduler").set_defaults(func=cmd_scheduler)
     sub.add_parser("migrate", help="migrate the database, create the bucket").set_defaults(func=cmd_migrate)
+    health = sub.add_parser("health", help="exit 0 when this role is healthy (container healthchecks)")
+    health.add_argument("role", choices=["api", "worker", "scheduler"])
+    health.set_defaults(func=cmd_health)
     keys = sub.add_parser("keys", help="manage API keys").add_subparsers(dest="keys_command", required=True)
     create = keys.add_parser("create", help="mint an API key and print it once")
     create.add_argument("--project", help="project id (default: the first project)")
@@ -89,8 +111,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)  # a dozen lines of plugin set-up per start
+    from app.observability import logs
+    from app.observability.settings import ServerSettings
+
+    try:
+        server = ServerSettings.from_env()
+    except ConfigError as e:
+        print(f"meetrec: {e}", file=sys.stderr)
+        return 2
+    logs.configure(server.log_format, server.log_level)  # JSON lines unless on a terminal
     args = build_parser().parse_args(argv)
     return int(args.func(args) or 0)
 

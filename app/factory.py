@@ -7,7 +7,7 @@ from pathlib import Path
 from flask import Flask
 from flask_smorest import Api
 
-from app import console
+from app import console, observability
 from app.api import errors
 from app.api.auth import SECURITY_SCHEME
 from app.config import Config
@@ -42,6 +42,7 @@ def create_app(config: Config | None = None, runtime: Runtime | None = None) -> 
     api.spec.components.security_scheme("ApiKey", SECURITY_SCHEME)
     _register_blueprints(api)
     errors.register(app)
+    observability.init_app(app, app.extensions["meetrec"])
     console.init_app(app, config)
     return app
 

@@ -1,22 +1,28 @@
-"""The api process: the Flask app under gunicorn (gthread workers)."""
+"""The api process: the Flask app under gunicorn, configured by `app/gunicorn_conf.py`."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from gunicorn.app.base import BaseApplication
+from gunicorn.app.base import Application
 
 from app.config import Config
 
+CONFIG_MODULE = "python:app.gunicorn_conf"
 
-class _Gunicorn(BaseApplication):  # type: ignore[misc]
-    def __init__(self, config: Config, options: dict[str, Any]):
+
+class _Gunicorn(Application):  # type: ignore[misc]
+    def __init__(self, config: Config, overrides: dict[str, Any]):
         self.meetrec_config = config
-        self.options = options
+        self.overrides = overrides
         super().__init__()
 
+    def init(self, parser, opts, args):  # type: ignore[no-untyped-def]
+        return None  # settings come from CONFIG_MODULE, never from gunicorn's command line
+
     def load_config(self) -> None:
-        for key, value in self.options.items():
+        self.load_config_from_module_name_or_filename(CONFIG_MODULE)
+        for key, value in self.overrides.items():
             self.cfg.set(key, value)
 
     def load(self):  # type: ignore[no-untyped-def]
@@ -25,24 +31,12 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         return create_app(self.meetrec_config)
 
 
-def gunicorn_options(config: Config, workers: int = 2, threads: int = 4) -> dict[str, Any]:
-    return {
-        "bind": f"{config.host}:{config.port}",
-        "workers": workers,
-        "worker_class": "gthread",
-        "threads": threads,
-        "timeout": 60,
-        "graceful_timeout": 20,
-        "keepalive": 5,
-        "max_requests": 10000,
-        "max_requests_jitter": 1000,
-        "accesslog": "-",
-        "errorlog": "-",
-        # gunicorn 25+ opens a control socket at a fixed path under $HOME; two stacks would collide.
-        "control_socket_disable": True,
-    }
-
-
-def serve(config: Config, workers: int = 2, threads: int = 4) -> None:
-    """Serve the API until SIGTERM (gunicorn drains in-flight requests for `graceful_timeout`)."""
-    _Gunicorn(config, gunicorn_options(config, workers, threads)).run()
+def serve(config: Config, workers: int | None = None, threads: int | None = None) -> None:
+    """Serve the API on `config.host:config.port` until SIGTERM, which drains: gunicorn stops accepting
+    and finishes the requests in flight for MEETREC_API_GRACEFUL_TIMEOUT seconds before it exits."""
+    overrides: dict[str, Any] = {"bind": f"{config.host}:{config.port}"}
+    if workers:
+        overrides["workers"] = workers
+    if threads:
+        overrides["threads"] = threads
+    _Gunicorn(config, overrides).run()

@@ -1,10 +1,20 @@
-"""API throughput: meetrec's read endpoints against a bare Flask app sending the same JSON.
+"""API latency and throughput under the production gunicorn config, against a bare Flask app.
 
-Both run under gunicorn with the same settings (2 gthread workers x 4 threads) on SQLite, and the same
-keep-alive load (8 client threads for DURATION seconds) hits them. Prints requests/s, p50 and p99
-latency and the ratio ours / bare: the cost of auth, the database read and serialization.
+Both apps run under `app/gunicorn_conf.py` as `meetrec api` runs it (MEETREC_API_WORKERS x
+MEETREC_API_THREADS gthread workers, default 2 x 4), on SQLite (or DATABASE_URL) and a redis-server this
+script starts. The bare app answers the same JSON with no auth, database, schema, logging or metrics.
+Each case is measured twice per app:
 
-    .venv/bin/python bench/api.py [--seconds 10]
+- throughput: CONNECTIONS keep-alive clients back to back for --seconds: requests/s, p50, p99;
+- at a fixed rate (--rate requests/s, open loop: a late answer delays no later request, and latency
+  counts from the moment a request was due, so queueing shows): p50 and p99.
+
+Cases: `GET /recordings/{id}` of a started recording and of a finished one (the finished one signs a
+fresh download link and writes its audit row on every read), and a start/stop pair
+(`POST` then `DELETE /rooms/{access_key}/recording`, one op = two requests). Targets: ours/bare rps
+ratio >= 0.5 and p99 < 50 ms at 200 requests/s.
+
+    .venv/bin/python bench/api.py [--seconds 5] [--rate 200] [--connections 8] [--case started]
 """
 
 from __future__ import annotations
@@ -13,6 +23,7 @@ import argparse
 import http.client
 import json
 import os
+import secrets
 import socket
 import statistics
 import subprocess
@@ -20,6 +31,8 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,12 +40,41 @@ sys.path.insert(0, str(ROOT))
 
 from app import migrate  # noqa: E402
 from app.config import Config  # noqa: E402
+from app.embedded.services import RedisServer  # noqa: E402
 from app.factory import create_app  # noqa: E402
 from app.runtime import Runtime  # noqa: E402
 from app.services import keys  # noqa: E402
+from tests.helpers import make_recording  # noqa: E402
 
-THREADS = 8
-GUNICORN = ["-w", "2", "-k", "gthread", "--threads", "4", "--log-level", "warning"]
+GUNICORN = [sys.executable, "-m", "gunicorn", "-c", "python:app.gunicorn_conf"]
+OPEN_LOOP_CLIENTS = 16
+RATIO_TARGET, P99_TARGET_MS = 0.5, 50.0
+
+# One request (or pair) on a connection: returns when answered; raises on an unexpected status.
+Op = Callable[[http.client.HTTPConnection, int], None]
+
+
+@dataclass
+class Case:
+    name: str
+    requests_per_op: int
+    ours: Op
+    bare: Op
+    bodies: dict[str, str]
+
+
+@dataclass
+class Figures:
+    rps: float  # requests per second (ops x requests_per_op)
+    latencies: list[float]  # seconds per op
+
+    def ms(self) -> str:
+        q = statistics.quantiles(self.latencies, n=100)
+        return f"{q[49] * 1000:.1f}/{q[98] * 1000:.1f}"
+
+    @property
+    def p99_ms(self) -> float:
+        return statistics.quantiles(self.latencies, n=100)[98] * 1000
 
 
 def free_port() -> int:
@@ -41,105 +83,198 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_listening(port: int, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise SystemExit(f"nothing listens on {port}")
+def request(conn: http.client.HTTPConnection, method: str, path: str, headers: dict, want: int) -> bytes:
+    conn.request(method, path, headers=headers)
+    resp = conn.getresponse()
+    body = resp.read()
+    if resp.status != want:
+        raise SystemExit(f"{method} {path} answered {resp.status}: {body[:200]!r}")
+    return body
 
 
-def load(port: int, path: str, headers: dict[str, str], seconds: float) -> tuple[float, list[float]]:
-    """Hit `path` from THREADS keep-alive connections for `seconds`; return (rps, latencies)."""
-    latencies: list[list[float]] = [[] for _ in range(THREADS)]
+def get(path: str, headers: dict[str, str]) -> Op:
+    return lambda conn, _client: request(conn, "GET", path, headers, 200) and None
+
+
+def start_stop(access_keys: list[str]) -> Op:
+    def op(conn: http.client.HTTPConnection, client: int) -> None:
+        path = f"/rooms/{access_keys[client]}/recording"
+        request(conn, "POST", path, {}, 201)
+        request(conn, "DELETE", path, {}, 200)
+
+    return op
+
+
+def closed_loop(port: int, op: Op, per_op: int, clients: int, seconds: float) -> Figures:
+    """`clients` keep-alive connections, each running `op` back to back for `seconds`."""
+    latencies: list[list[float]] = [[] for _ in range(clients)]
     stop = time.monotonic() + seconds
 
-    def client(mine: list[float]) -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port)
+    def client(i: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         while time.monotonic() < stop:
             began = time.perf_counter()
-            conn.request("GET", path, headers=headers)
-            resp = conn.getresponse()
-            resp.read()
-            if resp.status != 200:
-                raise SystemExit(f"GET {path} answered {resp.status}")
-            mine.append(time.perf_counter() - began)
+            op(conn, i)
+            latencies[i].append(time.perf_counter() - began)
         conn.close()
 
-    threads = [threading.Thread(target=client, args=(mine,)) for mine in latencies]
     began = time.monotonic()
+    _run_threads(client, clients)
+    flat = [x for mine in latencies for x in mine]
+    return Figures(len(flat) * per_op / (time.monotonic() - began), flat)
+
+
+def open_loop(port: int, op: Op, per_op: int, rate: float, seconds: float) -> Figures:
+    """Ops due every 1/(rate/per_op) s; latency from when each was due, so queueing counts."""
+    interval = per_op / rate
+    total = int(seconds / interval)
+    t0 = time.perf_counter() + 0.2
+    lock, next_op = threading.Lock(), [0]
+    latencies: list[float] = []
+
+    def client(i: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        while True:
+            with lock:
+                n = next_op[0]
+                next_op[0] += 1
+            if n >= total:
+                break
+            due = t0 + n * interval
+            delay = due - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            op(conn, i)
+            latencies.append(time.perf_counter() - due)
+        conn.close()
+
+    _run_threads(client, OPEN_LOOP_CLIENTS)
+    return Figures(total * per_op / seconds, latencies)
+
+
+def _run_threads(target: Callable[[int], None], n: int) -> None:
+    threads = [threading.Thread(target=target, args=(i,)) for i in range(n)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    flat = [x for mine in latencies for x in mine]
-    return len(flat) / (time.monotonic() - began), flat
 
 
-def serve(app_spec: str, port: int, env: dict[str, str]) -> subprocess.Popen:
+def serve(app_spec: str, env: dict[str, str]) -> tuple[subprocess.Popen, int]:
+    port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", *GUNICORN, "-b", f"127.0.0.1:{port}", app_spec],
-        cwd=ROOT,
-        env={**os.environ, **env},
-    )
-    wait_listening(port)
-    return proc
+        [*GUNICORN, app_spec], cwd=ROOT, env={**os.environ, **env, "HOST": "127.0.0.1", "PORT": str(port)},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/healthz")
+            conn.getresponse().read()
+            return proc, port
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise SystemExit(f"{app_spec} did not start")
+
+
+def measure(app_spec: str, env: dict[str, str], op: Op, per_op: int, args) -> tuple[Figures, Figures]:  # type: ignore[no-untyped-def]
+    proc, port = serve(app_spec, env)
+    try:
+        closed_loop(port, op, per_op, args.connections, 1.0)  # warm up: imports, connections, caches
+        throughput = closed_loop(port, op, per_op, args.connections, args.seconds)
+        paced = open_loop(port, op, per_op, args.rate, args.seconds)
+    finally:
+        proc.terminate()
+        proc.wait()
+    return throughput, paced
+
+
+def prepare(config: Config, clients: int) -> list[Case]:
+    """A project, a key, rooms with a synthetic source, a started and a finished recording."""
+    migrate.upgrade(config.database_url)
+    rt = Runtime(config)
+    project = keys.create_project(rt, "bench-" + secrets.token_hex(3))
+    key = keys.create_key(rt, project.id)[1]
+    auth = {"Authorization": key}
+    client = create_app(runtime=rt).test_client()
+    access_keys = []
+    for i in range(clients):
+        form = {"id": f"bench-{i}", "user[name]": "Ann", "options[media_source]": "synthetic://meeting"}
+        access_keys.append(client.post("/rooms", data=form, headers=auth).get_json()["access_key"])
+    started = make_recording(rt, project.id, state="started", objects=0)
+    finished = make_recording(rt, project.id, state="finished", objects=0)
+    pair = f"/rooms/{access_keys[0]}/recording"
+    bodies = {
+        "POST": json.dumps(client.post(pair).get_json()),
+        "DELETE": json.dumps(client.delete(pair).get_json()),
+    }
+    cases = []
+    for label, rec_id in (("started", started), ("finished: signs", finished)):
+        path = f"/recordings/{rec_id}"
+        body = {"GET": json.dumps(client.get(path, headers=auth).get_json())}
+        cases.append(Case(f"GET /recordings/{{id}} ({label})", 1, get(path, auth), get(path, {}), body))
+    cases.append(Case("start/stop pair", 2, start_stop(access_keys), start_stop(access_keys), bodies))
+    rt.db.engine.dispose()
+    return cases
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--seconds", type=float, default=5)
+    parser.add_argument("--rate", type=float, default=200, help="requests/s of the fixed-rate run")
+    parser.add_argument("--connections", type=int, default=8, help="clients of the throughput run")
+    parser.add_argument("--case", default="", help="run only the cases whose name contains this")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        config = Config.from_env(
-            {"MEETREC_DATA_DIR": tmp, "S3_ACCESS_KEY": "bench", "S3_SECRET_KEY": "benchbench"}
+        redis = RedisServer(free_port(), Path(tmp) / "redis", persist=False)
+        redis.start()
+        redis.wait_ready(15)
+        try:
+            run(Path(tmp), redis.url, args)
+        finally:
+            redis.stop()
+
+
+def run(tmp: Path, redis_url: str, args) -> None:  # type: ignore[no-untyped-def]
+    env = {
+        "MEETREC_DATA_DIR": str(tmp),
+        "REDIS_URL": redis_url,
+        "S3_ACCESS_KEY": "bench",
+        "S3_SECRET_KEY": "benchbench",
+        "MEETREC_LOG_FORMAT": "json",
+    }
+    if os.environ.get("DATABASE_URL"):
+        env["DATABASE_URL"] = os.environ["DATABASE_URL"]
+    config = Config.from_env(env)
+    cases = prepare(config, max(args.connections, OPEN_LOOP_CLIENTS))
+    ours_env = {**config.child_env(), "MEETREC_LOG_FORMAT": "json"}
+    workers = os.environ.get("MEETREC_API_WORKERS", "2")
+    threads = os.environ.get("MEETREC_API_THREADS", "4")
+    database = config.database_url.split(":")[0]
+    print(f"gunicorn: app/gunicorn_conf.py, {workers} workers x {threads} threads; {database}")
+    head = (
+        f"{'case':38} {'ours rps':>9} {'bare rps':>9} {'ratio':>6} {'ours p50/p99':>13} {'bare p50/p99':>13}"
+    )
+    print(f"{head} | at {args.rate:.0f} req/s: {'ours p50/p99':>13} {'bare p50/p99':>13}")
+    verdicts = []
+    for case in (c for c in cases if args.case in c.name):
+        ours = measure("app.factory:create_app()", ours_env, case.ours, case.requests_per_op, args)
+        bare = measure("bench.bare_app:app", {**ours_env, "BENCH_BODIES": json.dumps(case.bodies)}, case.bare,
+                       case.requests_per_op, args)  # fmt: skip
+        ratio = ours[0].rps / bare[0].rps
+        print(
+            f"{case.name:38} {ours[0].rps:9.0f} {bare[0].rps:9.0f} {ratio:6.2f} {ours[0].ms():>13} "
+            f"{bare[0].ms():>13} | {'':14}{ours[1].ms():>13} {bare[1].ms():>13}"
         )
-        migrate.upgrade(config.database_url)
-        rt = Runtime(config)
-        project = keys.create_project(rt, "bench")
-        raw_key = keys.create_key(rt, project.id)[1]
-        client = create_app(runtime=rt).test_client()
-        room = client.post(
-            "/rooms", data={"id": "bench", "user[name]": "Ann", "options[media_source]": "push"},
-            headers={"Authorization": raw_key},
-        ).get_json()  # fmt: skip
-        client.post(f"/rooms/{room['access_key']}/recording")
-        recording = client.get("/rooms/bench/recordings", headers={"Authorization": raw_key}).get_json()[0]
-        cases = [
-            ("GET /rooms/{access_key}", f"/rooms/{room['access_key']}", {}),
-            ("GET /recordings/{id} (auth)", f"/recordings/{recording['id']}", {"Authorization": raw_key}),
-        ]
-        head = ("endpoint", "ours rps", "bare rps", "ratio", "ours p50/p99 ms", "bare p50/p99 ms")
-        print(f"{head[0]:32} {head[1]:>9} {head[2]:>9} {head[3]:>6} {head[4]:>16} {head[5]:>16}")
-        for name, path, headers in cases:
-            body = json.dumps(client.get(path, headers=headers).get_json())
-            port = free_port()
-            ours = serve("app.factory:create_app()", port, config.child_env())
-            try:
-                ours_rps, ours_lat = load(port, path, headers, args.seconds)
-            finally:
-                ours.terminate()
-                ours.wait()
-            port = free_port()
-            bare = serve("bench.bare_app:app", port, {"BENCH_BODY": body})
-            try:
-                bare_rps, bare_lat = load(port, path, headers, args.seconds)
-            finally:
-                bare.terminate()
-                bare.wait()
-            print(
-                f"{name:32} {ours_rps:9.0f} {bare_rps:9.0f} {ours_rps / bare_rps:6.2f} "
-                f"{_ms(ours_lat):>16} {_ms(bare_lat):>16}"
-            )
-
-
-def _ms(latencies: list[float]) -> str:
-    q = statistics.quantiles(latencies, n=100)
-    return f"{q[49] * 1000:.1f}/{q[98] * 1000:.1f}"
+        verdicts.append((case.name, ratio >= RATIO_TARGET, ours[1].p99_ms < P99_TARGET_MS))
+    print(f"(latencies in ms per op; a start/stop op is two requests; targets: ratio >= {RATIO_TARGET}, "
+          f"p99 < {P99_TARGET_MS:.0f} ms at {args.rate:.0f} req/s)")  # fmt: skip
+    for name, ratio_ok, p99_ok in verdicts:
+        print(f"  {name}: ratio {'met' if ratio_ok else 'MISSED'}, p99 {'met' if p99_ok else 'MISSED'}")
 
 
 if __name__ == "__main__":

@@ -1,18 +1,20 @@
-"""The bench's yardstick: a bare Flask app answering the same JSON meetrec answers, with no database,
-no auth and no schema. `BENCH_BODY` holds the body to send."""
+"""The bench's yardstick: a bare Flask app answering the JSON meetrec answers, with no database, no auth,
+no schema and no logging or metrics. `BENCH_BODIES` maps an HTTP method to the body it answers."""
 
 from __future__ import annotations
 
 import json
 import os
 
-from flask import Flask, Response
+from flask import Flask, Response, request
 
 app = Flask("bare")
-BODY = os.environ.get("BENCH_BODY", "{}")
-json.loads(BODY)  # fail early on a broken body
+BODIES: dict[str, str] = json.loads(os.environ.get("BENCH_BODIES", "{}"))
+STATUS = {"POST": 201}
 
 
-@app.get("/<path:anything>")
+@app.route("/<path:anything>", methods=["GET", "POST", "DELETE"])
 def answer(anything: str) -> Response:
-    return Response(BODY, mimetype="application/json")
+    return Response(
+        BODIES.get(request.method, "{}"), status=STATUS.get(request.method, 200), mimetype="application/json"
+    )

@@ -236,9 +236,7 @@ def run(backend: str, database_url: str, tmp: Path, args: argparse.Namespace) ->
     print(f"{backend}: {stored} events in {seconds:.2f} s from {args.clients} clients, batches of {BATCH}")
     print(f"  ingest    {rate:>9,.0f} events/s   (target 20,000)")
     print(f"  raw       {raw:>9,.0f} rows/s      ratio ours / raw {rate / raw:.2f}")
-    print(
-        f"  read-back {read / read_seconds:>9,.0f} events/s   ({read} events, all acknowledged ones, in order)"
-    )
+    print(f"  read-back {read / read_seconds:>9,.0f} events/s   ({read}: all acknowledged, in order)")
 
 
 def postgres_scratch() -> tuple[str, callable]:  # type: ignore[valid-type]

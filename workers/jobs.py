@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+from app.observability import logs
 from app.services import capture, finalize, reconciler, retention
+from workers import shutdown
 from workers.context import runtime
 
 
 def capture_recording(recording_id: str) -> str:
-    """Capture a recording until it is stopped (queue `capture`)."""
-    return capture.capture(runtime(), recording_id)
+    """Capture a recording until it is stopped, or until this worker shuts down (queue `capture`)."""
+    with logs.context(recording_id=recording_id):
+        return capture.capture(runtime(), recording_id, draining=shutdown.draining)
 
 
 def finalize_recording(recording_id: str) -> str:
     """Verify and finish a stopped recording (queue `media`)."""
-    return finalize.finalize(runtime(), recording_id)
+    with logs.context(recording_id=recording_id):
+        return finalize.finalize(runtime(), recording_id)
 
 
 def purge_expired() -> int:

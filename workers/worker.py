@@ -1,15 +1,22 @@
-"""`meetrec worker`: an RQ worker whose log lines carry the job id, with the runtime built once."""
+"""`meetrec worker`: an RQ worker whose log lines carry the job id, with the runtime built once.
+
+On SIGTERM (warm shutdown) it drains: a running capture closes and uploads its open segment and hands the
+recording over (see `workers.shutdown`); other jobs finish; then the worker exits 0. A second SIGTERM is
+RQ's cold shutdown: the horse is killed, and the reconciler gives its recording to another worker.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 
 from rq import Queue, Worker
 from rq.job import Job
 from rq.worker import WorkerStatus
 
 from app.config import Config
-from workers import context
+from app.observability import logs
+from workers import context, shutdown
 
 log = logging.getLogger("meetrec.worker")
 
@@ -37,18 +44,41 @@ class MeetrecWorker(Worker):
         return super().heartbeat(timeout, pipeline)
 
     def execute_job(self, job: Job, queue: Queue) -> None:
-        log.info("job %s (%s) starting on %s", job.id, job.func_name, queue.name)
-        if queue.name in IN_PROCESS_QUEUES:
-            execution = self.prepare_execution(job)
-            self.perform_job(job, queue, execution)
-            self.set_state(WorkerStatus.IDLE)
-            return
-        super().execute_job(job, queue)
+        # Bound before the fork: the horse inherits the context, so its lines carry the job id too.
+        with logs.context(job_id=job.id):
+            log.info("job %s (%s) starting on %s", job.id, job.func_name, queue.name)
+            if queue.name in IN_PROCESS_QUEUES:
+                execution = self.prepare_execution(job)
+                self.perform_job(job, queue, execution)
+                self.set_state(WorkerStatus.IDLE)
+                return
+            super().execute_job(job, queue)
+
+    def setup_work_horse_signals(self) -> None:
+        super().setup_work_horse_signals()
+        shutdown.handle_drain_signal()
+
+    def handle_warm_shutdown_request(self) -> None:
+        super().handle_warm_shutdown_request()
+        self._drain_horse()
+
+    def maintain_heartbeats(self, job: Job, execution) -> None:  # type: ignore[no-untyped-def]
+        super().maintain_heartbeats(job, execution)
+        if self._stop_requested:
+            self._drain_horse()  # again: a horse forked just before the first request missed it
+
+    def _drain_horse(self) -> None:
+        if self.horse_pid:
+            try:
+                os.kill(self.horse_pid, shutdown.DRAIN_SIGNAL)
+            except ProcessLookupError:
+                pass
 
 
 def run_worker(config: Config, queues: list[str], burst: bool = False) -> int:
     rt = context.init(config)
     config.spool_dir.mkdir(parents=True, exist_ok=True)
+    shutdown.ignore_drain_signal()
     # A 60 s TTL (RQ: 420 s) makes an idle worker beat every 45 s: /system shows fresh heartbeats, and a
     # worker re-registers within a minute after Redis restarted empty.
     worker = MeetrecWorker(

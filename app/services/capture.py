@@ -13,12 +13,17 @@ recording to `stopped` with the recorded duration, which enqueues finalize.
 A source that drops is reconnected into new segments (the gap is recorded on the recording) up to
 `MEETREC_MAX_RECONNECTS` times; after that, or when ffmpeg makes no progress for `MEETREC_STALL_SECONDS`,
 the recording fails with the reason.
+
+A worker shutting down sets `draining` (SIGTERM, see `workers/shutdown.py`): the capture ends ffmpeg
+gracefully as for a stop, uploads every segment including the one that was open, releases the lease and
+enqueues a new capture job, so another worker continues the recording, which stays `started`.
 """
 
 from __future__ import annotations
 
 import logging
 import shutil
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,7 +55,7 @@ RESTARTABLE = {"source_lost", "source_unreachable"}  # failure kinds worth a rec
 class Attempt:
     """How one ffmpeg run ended."""
 
-    kind: str  # "stopped" | "ended" | "lease_lost" | "interrupted" (reconnect) | "failed"
+    kind: str  # "stopped" | "ended" | "lease_lost" | "interrupted" (reconnect) | "failed" | "draining"
     reason: str = ""
 
 
@@ -66,14 +71,18 @@ class _Run:
     lost_at: float = 0.0  # monotonic time the last ffmpeg run stopped making progress
     mode: str = ""  # "copy" or "transcode", decided by the first attempt
     gaps: list[dict[str, object]] = field(default_factory=list)
+    draining: threading.Event = field(default_factory=threading.Event)  # set: the worker shuts down
 
     @property
     def recording_id(self) -> str:
         return self.recording.id
 
 
-def capture(rt: Runtime, recording_id: str, owner: str | None = None) -> str:
-    """Run the capture of `recording_id` to its end; return what happened (for the job's result)."""
+def capture(
+    rt: Runtime, recording_id: str, owner: str | None = None, draining: threading.Event | None = None
+) -> str:
+    """Run the capture of `recording_id` to its end, or until `draining` is set (then hand it over);
+    return what happened (for the job's result)."""
     owner = owner or new_id()
     recording = recordings.load(rt, recording_id)
     if recording is None or recording.state != RecordingState.STARTED.value:
@@ -88,6 +97,7 @@ def capture(rt: Runtime, recording_id: str, owner: str | None = None) -> str:
         rt.config.spool_dir / recording_id,
         next_seq=segments.next_seq(rt, recording_id),
         gaps=list(recording.gaps or []),
+        draining=draining or threading.Event(),
     )
     try:
         return _capture(run)
@@ -101,15 +111,21 @@ def _capture(run: _Run) -> str:
     while True:
         if recordings.stop_requested(rt, run.recording_id):
             outcome = Attempt("stopped")
+        elif run.draining.is_set():
+            outcome = Attempt("draining")
         else:
             outcome = _record_once(run)
         if outcome.kind == "lease_lost":
             return "lease lost: another capture took over"
         if outcome.kind in ("stopped", "ended"):
             return _finish(run, outcome)
+        if outcome.kind == "draining":
+            return _hand_over(run)
         if outcome.kind == "interrupted" and run.attempts <= rt.config.max_reconnects:
             if _wait_to_reconnect(run, outcome.reason):
                 continue
+            if run.draining.is_set():
+                return _hand_over(run)
             return _finish(run, Attempt("stopped"))
         if outcome.kind == "interrupted":
             reason = f"the capture was interrupted {run.attempts} times, giving up: {outcome.reason}"
@@ -166,6 +182,9 @@ def _record_once(run: _Run) -> Attempt:
             if _stop_asked(rt, run.recording_id, check_sql):
                 process.stop()
                 return Attempt("stopped")
+            if run.draining.is_set():
+                process.stop()  # `q`: ffmpeg closes the open segment and lists it
+                return Attempt("draining")
             if process.seconds_since_progress > cfg.stall_seconds:
                 process.kill()
                 return Attempt("failed", f"the capture made no progress for {cfg.stall_seconds} s")
@@ -313,12 +332,36 @@ def _finish(run: _Run, outcome: Attempt) -> str:
     return "discarded: recording no longer started"
 
 
+def _hand_over(run: _Run) -> str:
+    """The worker shuts down: upload what ffmpeg closed (the open segment included, as `stop()` closed
+    it), give the lease up and enqueue a new capture job; the recording stays started. A stop that came
+    meanwhile is finished here instead."""
+    rt = run.rt
+    try:
+        _adopt_spooled(run)
+    except LeaseLost:
+        return "lease lost: another capture took over"
+    if recordings.stop_requested(rt, run.recording_id):
+        return _finish(run, Attempt("stopped"))
+    leases.release(rt, run.recording_id, run.owner)  # the next job need not wait for it to expire
+    try:
+        recordings.resume_capture(rt, run.recording_id)
+    except Exception as e:  # noqa: BLE001 - Redis down: the reconciler re-enqueues it from SQL
+        log.warning("recording %s: could not enqueue the next capture (%s)", run.recording_id, e)
+    log.info(
+        "recording %s: worker shutting down, capture handed over at segment %s",
+        run.recording_id,
+        run.next_seq,
+    )
+    return "handed over: the worker is shutting down"
+
+
 def _wait_to_reconnect(run: _Run, reason: str) -> bool:
-    """Wait before reconnecting, noting the gap; False when a stop came meanwhile."""
+    """Wait before reconnecting, noting the gap; False when a stop (or a drain) came meanwhile."""
     log.warning("recording %s: capture interrupted (%s); reconnecting", run.recording_id, reason)
     deadline = time.monotonic() + RECONNECT_DELAY_SECONDS * min(run.attempts, 5)
     while time.monotonic() < deadline:
-        if _stop_asked(run.rt, run.recording_id, check_sql=True):
+        if _stop_asked(run.rt, run.recording_id, check_sql=True) or run.draining.is_set():
             return False
         time.sleep(POLL_SECONDS)
     gap = round(time.monotonic() - run.lost_at, 3)

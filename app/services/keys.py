@@ -1,8 +1,11 @@
-"""Projects and API keys: creation, bootstrap and authentication."""
+"""Projects and API keys: creation, bootstrap, authentication and revocation."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+import threading
+import time
+
+from sqlalchemy import select, update
 
 from app.errors import ApiError
 from app.models import ApiKey, Project
@@ -11,6 +14,15 @@ from app.services.ids import hash_secret, new_id, new_secret
 
 SCOPES = frozenset({"recording:read", "recording:write", "room:write", "ingest", "webhook:write", "admin"})
 DEFAULT_SCOPES = ("recording:read", "recording:write", "room:write", "webhook:write", "ingest")
+
+# Keys that authenticated, by hash, for KEY_CACHE_SECONDS: every API request authenticates, and the SQL
+# lookup was a fifth of a `GET /recordings/{id}`. `revoke_key` drops a key from this process's cache at
+# once; in other processes (other api workers and replicas) a revoked key works for at most this long.
+# Unknown keys are never cached, so a new key works at once and guessing costs a lookup each time.
+KEY_CACHE_SECONDS = 10.0
+KEY_CACHE_SIZE = 1024
+_cache: dict[tuple[str, str], tuple[float, ApiKey]] = {}
+_cache_lock = threading.Lock()
 
 
 def create_project(rt: Runtime, name: str, retention_days: int | None = None) -> Project:
@@ -46,13 +58,42 @@ def create_key(
 
 
 def authenticate(rt: Runtime, raw: str) -> ApiKey | None:
-    """The live key whose hash matches `raw`, or None."""
+    """The live key whose hash matches `raw`, or None. The row is shared by the requests of the next
+    KEY_CACHE_SECONDS (detached, its project loaded): read it, never change it."""
     if not raw or len(raw) > 200:
         return None
+    slot = (rt.config.database_url, hash_secret(raw))
+    now = time.monotonic()
+    hit = _cache.get(slot)
+    if hit is not None and hit[0] > now:
+        return hit[1]
     with rt.db.read() as s:
-        return s.scalar(
-            select(ApiKey).where(ApiKey.key_hash == hash_secret(raw), ApiKey.revoked_at.is_(None))
-        )
+        key = s.scalar(select(ApiKey).where(ApiKey.key_hash == slot[1], ApiKey.revoked_at.is_(None)))
+    if key is not None:
+        with _cache_lock:
+            if len(_cache) >= KEY_CACHE_SIZE:
+                _cache.clear()
+            _cache[slot] = (now + KEY_CACHE_SECONDS, key)
+    return key
+
+
+def revoke_key(rt: Runtime, key_id: str) -> bool:
+    """Revoke a key: it authenticates no more (in other processes after KEY_CACHE_SECONDS at most).
+    False when it was unknown or revoked already."""
+    with rt.db.transaction() as s:
+        changed = s.execute(
+            update(ApiKey).where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None)).values(revoked_at=rt.now())
+        ).rowcount
+    forget_cached(key_id)
+    return bool(changed)
+
+
+def forget_cached(key_id: str | None = None) -> None:
+    """Drop `key_id` (every key when None) from this process's authentication cache."""
+    with _cache_lock:
+        for slot, (_, key) in list(_cache.items()):
+            if key_id is None or key.id == key_id:
+                del _cache[slot]
 
 
 def has_scope(key: ApiKey, scope: str) -> bool:

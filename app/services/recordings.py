@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import bindparam, select, update
 from sqlalchemy import delete as sql_delete
-from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.errors import ApiError, Conflict, NotFound
@@ -294,16 +294,18 @@ def load(rt: Runtime, recording_id: str) -> Recording | None:
 def get(rt: Runtime, project_id: str, recording_id: str) -> Recording:
     """A live recording of this project; 404 for unknown, foreign or deleted ids."""
     with rt.db.read() as s:
-        recording = s.scalar(
-            select(Recording).where(
-                Recording.id == recording_id,
-                Recording.project_id == project_id,
-                Recording.state != S.DELETED.value,
-            )
-        )
+        recording = s.scalar(_LIVE_RECORDING, {"recording_id": recording_id, "project_id": project_id})
     if recording is None:
         raise NotFound("recording not found")
     return recording
+
+
+# Built once: the hottest read of the API (every recording and session call starts with it).
+_LIVE_RECORDING = select(Recording).where(
+    Recording.id == bindparam("recording_id"),
+    Recording.project_id == bindparam("project_id"),
+    Recording.state != S.DELETED.value,
+)
 
 
 def list_for_room(

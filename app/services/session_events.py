@@ -2,8 +2,8 @@
 
 Built for volume. A batch is one `INSERT ... ON CONFLICT DO NOTHING RETURNING` over the batch sent as
 one JSON document (see `_insert`). The same transaction counts the batch in with a conditional update
-of the recording, so a concurrent stop cannot slip a batch in after it. Duplicates (a retried batch, a client event id sent twice) are skipped by
-the unique (recording, event id) index and reported.
+of the recording, so a concurrent stop cannot slip a batch in after it. Duplicates (a retried batch, a
+client event id sent twice) are skipped by the unique (recording, event id) index and reported.
 
 Reads never load a session whole: `iter_events` walks the (recording, ts, pk) index with keyset
 pages, each in its own short read, so a response streams a million events with bounded memory and

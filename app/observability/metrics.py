@@ -1,0 +1,225 @@
+"""Prometheus metrics at `/metrics`.
+
+Two kinds of figures, gathered two ways:
+
+- Request latency is measured in the api process that served the request (`observe_request`). Under
+  gunicorn several worker processes serve, so prometheus_client's multiprocess mode is used: each worker
+  writes its samples to files in PROMETHEUS_MULTIPROC_DIR and a scrape, whichever worker answers it, sums
+  them all (`app/gunicorn_conf.py` sets the directory up).
+- Everything else is computed when scraped, from SQL and Redis (`StateCollector`): recordings by state,
+  running captures, queue depths, finalize durations, webhook delivery outcomes, stored bytes. SQL is the
+  truth and outlives every process, so these figures are the same whichever api replica is scraped, need
+  no instrumentation in workers (which serve no HTTP), and survive restarts. Finalize durations are
+  `finished_at - stopped_at` of every finished recording and delivery outcomes count the attempt log;
+  both only grow (rows are tombstoned, never removed), so they are exposed as a histogram and a counter.
+  A scrape's SQL and Redis figures are cached for `CACHE_SECONDS`, so scrapers cannot load the database.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+import threading
+import time
+from collections.abc import Iterable, Iterator
+
+from flask import Blueprint, Flask, Response, current_app, request
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.utils import floatToGoString
+from rq.worker_registration import REDIS_WORKER_KEYS
+from sqlalchemy import Float, and_, case, cast, func, select
+
+from app.errors import Unauthorized
+from app.models import Recording, RecordingState, Segment, WebhookDelivery
+from app.queueing import QUEUE_NAMES
+from app.runtime import Runtime
+from app.services import system
+
+CACHE_SECONDS = 5.0
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+FINALIZE_BUCKETS = (1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0)
+STATES = tuple(s.value for s in RecordingState)
+DELIVERY_OUTCOMES = ("succeeded", "failed", "cancelled")
+DELIVERY_WAITING = ("pending", "sending")
+
+REQUEST_LATENCY = Histogram(
+    "meetrec_http_request_duration_seconds",
+    "API request latency by route template (not raw path), method and status code",
+    ["method", "endpoint", "status"],
+    buckets=LATENCY_BUCKETS,
+)
+
+blp = Blueprint("metrics", __name__)
+
+
+def init_app(app: Flask, rt: Runtime, token: str = "") -> None:
+    """Serve `/metrics` from `app`; with `token`, only to `Authorization: Bearer <token>`."""
+    app.config["MEETREC_METRICS_TOKEN"] = token
+    app.extensions["meetrec_metrics"] = StateCollector(rt)
+    app.register_blueprint(blp)
+
+
+def observe_request(method: str, endpoint: str, status: int, seconds: float) -> None:
+    REQUEST_LATENCY.labels(method, endpoint, str(status)).observe(seconds)
+
+
+def multiprocess_mode() -> bool:
+    return bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+
+
+@blp.get("/metrics")
+def scrape() -> Response:
+    """Prometheus text format. With MEETREC_METRICS_TOKEN set, only `Authorization: Bearer <token>`."""
+    token = current_app.config.get("MEETREC_METRICS_TOKEN", "")
+    if token:
+        presented = request.headers.get("Authorization", "")
+        if not hmac.compare_digest(presented.encode(), f"Bearer {token}".encode()):
+            raise Unauthorized("/metrics needs Authorization: Bearer <MEETREC_METRICS_TOKEN>")
+    if multiprocess_mode():
+        requests_registry = CollectorRegistry()
+        MultiProcessCollector(requests_registry)
+    else:
+        requests_registry = REGISTRY
+    state_registry = CollectorRegistry(auto_describe=False)
+    state_registry.register(current_app.extensions["meetrec_metrics"])
+    body = generate_latest(requests_registry) + generate_latest(state_registry)
+    return Response(body, content_type=CONTENT_TYPE_LATEST)
+
+
+class StateCollector:
+    """The figures read from SQL and Redis at scrape time (see the module docstring)."""
+
+    def __init__(self, rt: Runtime, cache_seconds: float = CACHE_SECONDS):
+        self.rt = rt
+        self.cache_seconds = cache_seconds
+        self._lock = threading.Lock()
+        self._cached: tuple[float, list[Metric]] = (0.0, [])
+
+    def collect(self) -> Iterator[Metric]:
+        with self._lock:
+            expires, families = self._cached
+            if time.monotonic() >= expires:
+                families = list(self._gather())
+                self._cached = (time.monotonic() + self.cache_seconds, families)
+        yield from families
+
+    def _gather(self) -> Iterable[Metric]:
+        up = GaugeMetricFamily(
+            "meetrec_metrics_source_up", "1 when the scrape could read this source", labels=["source"]
+        )
+        for source, gather in (("database", self._sql), ("redis", self._redis)):
+            try:
+                yield from list(gather())
+                up.add_metric([source], 1)
+            except Exception:  # noqa: BLE001 - a source that is down is reported, not raised
+                up.add_metric([source], 0)
+        yield up
+
+    def _sql(self) -> Iterable[Metric]:
+        with self.rt.db.read() as s:
+            by_state = dict(s.execute(select(Recording.state, func.count()).group_by(Recording.state)).all())
+            running = s.scalar(
+                select(func.count()).where(
+                    Recording.state == RecordingState.STARTED.value,
+                    Recording.ingest == "pull",
+                    Recording.lease_expires_at > self.rt.now(),
+                )
+            )
+            deliveries = dict(
+                s.execute(select(WebhookDelivery.state, func.count()).group_by(WebhookDelivery.state)).all()
+            )
+            final_bytes = s.scalar(
+                select(func.coalesce(func.sum(Recording.size), 0)).where(
+                    Recording.state == RecordingState.FINISHED.value
+                )
+            )
+            segment_bytes = s.scalar(
+                select(func.coalesce(func.sum(Segment.size), 0))
+                .join(Recording, Recording.id == Segment.recording_id)
+                .where(Recording.state.in_(["started", "stopped", "failed"]))
+            )
+            finalize = self._finalize_histogram(s)
+        recordings = GaugeMetricFamily("meetrec_recordings", "Recordings by state", labels=["state"])
+        for state in STATES:
+            recordings.add_metric([state], by_state.get(state, 0))
+        yield recordings
+        yield GaugeMetricFamily(
+            "meetrec_captures_running",
+            "Pull captures holding a live lease (ffmpeg running)",
+            value=running or 0,
+        )
+        outcomes = CounterMetricFamily(
+            "meetrec_webhook_deliveries", "Webhook delivery attempts by outcome", labels=["outcome"]
+        )
+        for outcome in DELIVERY_OUTCOMES:
+            outcomes.add_metric([outcome], deliveries.get(outcome, 0))
+        yield outcomes
+        waiting = GaugeMetricFamily(
+            "meetrec_webhook_deliveries_waiting", "Delivery attempts due or in flight", labels=["state"]
+        )
+        for state in DELIVERY_WAITING:
+            waiting.add_metric([state], deliveries.get(state, 0))
+        yield waiting
+        stored = GaugeMetricFamily(
+            "meetrec_storage_bytes",
+            "Bytes in object storage per SQL: final files of finished recordings, segments not yet joined",
+            labels=["kind"],
+        )
+        stored.add_metric(["recordings"], int(final_bytes or 0))
+        stored.add_metric(["segments"], int(segment_bytes or 0))
+        yield stored
+        yield finalize
+
+    def _finalize_histogram(self, s) -> HistogramMetricFamily:  # type: ignore[no-untyped-def]
+        seconds = _seconds_between(self.rt, Recording.stopped_at, Recording.finished_at)
+        done = and_(Recording.finished_at.is_not(None), Recording.stopped_at.is_not(None))
+        columns = [func.count(), func.coalesce(func.sum(seconds), 0.0)]
+        columns += [func.coalesce(func.sum(case((seconds <= b, 1), else_=0)), 0) for b in FINALIZE_BUCKETS]
+        row = s.execute(select(*columns).where(done)).one()
+        count, total, cumulative = int(row[0]), float(row[1]), [int(n) for n in row[2:]]
+        buckets = [(floatToGoString(b), n) for b, n in zip(FINALIZE_BUCKETS, cumulative, strict=True)]
+        buckets.append(("+Inf", count))
+        return HistogramMetricFamily(
+            "meetrec_finalize_duration_seconds",
+            "Stop to finished, per finished recording (from SQL)",
+            buckets=buckets,
+            sum_value=total,
+        )
+
+    def _redis(self) -> Iterable[Metric]:
+        queues = [self.rt.jobs.queue(name) for name in QUEUE_NAMES]
+        pipe = self.rt.redis.pipeline(transaction=False)
+        for q in queues:
+            pipe.llen(q.key)
+            pipe.zcard(q.started_job_registry.key)
+            pipe.zcard(q.scheduled_job_registry.key)
+            pipe.zcard(q.failed_job_registry.key)
+        pipe.scard(REDIS_WORKER_KEYS)
+        counts = pipe.execute()
+        jobs = GaugeMetricFamily(
+            "meetrec_queue_jobs",
+            "RQ jobs per queue: queued (the queue depth), started, scheduled, failed",
+            labels=["queue", "status"],
+        )
+        for i, q in enumerate(queues):
+            for j, status in enumerate(("queued", "started", "scheduled", "failed")):
+                jobs.add_metric([q.name, status], counts[4 * i + j])
+        yield jobs
+        yield GaugeMetricFamily("meetrec_workers", "RQ workers registered in Redis", value=counts[-1])
+        ages = GaugeMetricFamily(
+            "meetrec_scheduler_last_tick_age_seconds",
+            "Seconds since the scheduler last enqueued each timetable entry",
+            labels=["entry"],
+        )
+        for entry, tick in system.scheduler(self.rt)["last_ticks"].items():
+            ages.add_metric([entry], tick["seconds_ago"])
+        yield ages
+
+
+def _seconds_between(rt: Runtime, start, end):  # type: ignore[no-untyped-def]
+    """`end - start` in seconds as SQL, on SQLite and PostgreSQL."""
+    if rt.db.engine.dialect.name == "sqlite":
+        return (func.julianday(end) - func.julianday(start)) * 86400.0
+    return cast(func.extract("epoch", end - start), Float)
