@@ -94,14 +94,12 @@ def append(rt: Runtime, project_id: str, recording_id: str, batch: Sequence[NewE
         }
         for e in unique
     ]
-    try:
-        with rt.db.transaction() as s:
-            stored = _insert(s, rows) if rows else set()
-            if not _count_if_accepting(s, recording_id, len(stored)):
-                raise Conflict("the session was stopped; it takes no more events")  # rolls the insert back
-    except Conflict:
-        _forget_uploads(rt, uploaded.values())
-        raise
+    # A batch refused past this point leaves its screenshots behind, unreferenced, until the recording's
+    # objects go (they may be a retried batch's, which events stored before already point at).
+    with rt.db.transaction() as s:
+        stored = _insert(s, rows) if rows else set()
+        if not _count_if_accepting(s, recording_id, len(stored)):
+            raise Conflict("the session was stopped; it takes no more events")  # rolls the insert back
     result = Appended()
     for e in batch:
         if e.event_id in stored:
@@ -187,26 +185,19 @@ _JSON_EACH_INSERT = text(
 
 def _upload_screenshots(rt: Runtime, recording_id: str, batch: Sequence[NewEvent]) -> dict[str, str]:
     uploaded: dict[str, str] = {}
-    try:
-        for e in batch:
-            if e.screenshot is not None:
-                key = screenshot_key(recording_id, e.event_id, e.screenshot.content_type)
-                rt.storage.put_bytes(key, e.screenshot.data, e.screenshot.content_type)
-                uploaded[e.event_id] = key
-    except StorageError:
-        _forget_uploads(rt, uploaded.values())
-        raise
+    for e in batch:
+        if e.screenshot is not None:
+            key = screenshot_key(recording_id, e.event_id, e.screenshot.content_type)
+            rt.storage.put_bytes(key, e.screenshot.data, e.screenshot.content_type)  # StorageError: 503
+            uploaded[e.event_id] = key
     return uploaded
 
 
-def _forget_uploads(rt: Runtime, keys: Any) -> None:
-    keys = list(keys)
-    if not keys:
-        return
+def _forget_screenshot(rt: Runtime, key: str) -> None:
     try:
-        rt.storage.delete_keys(keys)
+        rt.storage.delete_keys([key])
     except StorageError as e:  # retention removes the recording's prefix later
-        log.warning("%d screenshots left behind: %s", len(keys), e)
+        log.warning("screenshot %s left behind: %s", key, e)
 
 
 def iter_events(
@@ -260,7 +251,7 @@ def remove(rt: Runtime, project_id: str, recording_id: str, event_id: str) -> Re
     if not gone:
         raise NotFound("event not found")
     if event.screenshot_key:
-        _forget_uploads(rt, [event.screenshot_key])
+        _forget_screenshot(rt, event.screenshot_key)
     return recordings.get(rt, project_id, recording.id)
 
 
