@@ -25,6 +25,7 @@ from app.embedded.services import RedisServer, S3Server, WeedPorts
 from app.factory import create_app
 from app.runtime import Runtime
 from app.services import keys
+from tests.helpers import descendants
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -193,7 +194,7 @@ class WorkerProcesses:
         its own, ffmpeg below that), as if its machine died."""
         for name in names:
             proc = self.procs[name]
-            for pid in [proc.pid, *_descendants(proc.pid)]:
+            for pid in [proc.pid, *descendants(proc.pid)]:
                 try:
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:
@@ -220,25 +221,6 @@ def workers(config: Config, rt: Runtime, base_dir: Path) -> Iterator[WorkerProce
     procs.start("media", "media", "webhooks", "default")
     yield procs
     procs.stop()
-
-
-def _descendants(pid: int) -> list[int]:
-    """Every process below `pid`, read from /proc (Linux)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            parent = int(stat.rsplit(")", 1)[1].split()[1])
-            children.setdefault(parent, []).append(int(entry.name))
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
 
 
 @pytest.fixture(scope="session")

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import time
+from datetime import timedelta
 
 import pytest
 
+from app.queueing import RECONCILE
 from app.services import reconciler, recordings, segments
-from tests.helpers import join_room, wait_for
+from app.services.ids import new_id
+from tests.helpers import descendants, join_room, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -92,3 +97,16 @@ def test_a_redis_restart_loses_no_recording(client, auth, rt, workers, embedded)
         rt, lambda: workers.revive() is not None and finished(rt, recording_id), timeout=90
     )
     assert final.state == "finished", final.error
+
+
+def test_a_dead_rq_scheduler_is_started_again(rt, workers):
+    """RQ's scheduler (it moves jobs enqueued for later, such as webhook retries, to their queues) runs in
+    a child of the worker and dies when Redis goes away. The worker starts it again within a minute or
+    so, not at RQ's default ten-minute maintenance, so a retry is delayed, never stranded."""
+    worker = workers.procs["media"]
+    wait_for(lambda: descendants(worker.pid), timeout=30)  # its scheduler child is up
+    for pid in descendants(worker.pid):  # idle: the only child is the scheduler
+        os.kill(pid, signal.SIGKILL)
+    job = rt.jobs.enqueue_at(RECONCILE, rt.now() + timedelta(seconds=1), job_id="scheduler-" + new_id())
+    assert wait_for(lambda: job.get_status(refresh=True) == "finished", timeout=150)
+    assert worker.poll() is None  # the same worker process: it restarted its scheduler

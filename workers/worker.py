@@ -81,8 +81,15 @@ def run_worker(config: Config, queues: list[str], burst: bool = False) -> int:
     shutdown.ignore_drain_signal()
     # A 60 s TTL (RQ: 420 s) makes an idle worker beat every 45 s: /system shows fresh heartbeats, and a
     # worker re-registers within a minute after Redis restarted empty.
+    # RQ's scheduler (it moves `enqueue_at` jobs, such as webhook retries, to their queues) runs in a
+    # child process that dies when Redis goes away; the worker starts it again at its next maintenance,
+    # which RQ runs every 10 minutes. Every 30 s (checked between jobs, at most 45 s apart when idle),
+    # scheduled jobs resume about a minute after Redis came back.
     worker = MeetrecWorker(
-        [Queue(q, connection=rt.redis) for q in queues], connection=rt.redis, worker_ttl=60
+        [Queue(q, connection=rt.redis) for q in queues],
+        connection=rt.redis,
+        worker_ttl=60,
+        maintenance_interval=30,
     )
     worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
     return 0
