@@ -186,6 +186,8 @@ def pull_inputs(source: MediaSource, *, realtime: bool = True) -> list[str]:
     does without.
     """
     options = _scheme_options(source.scheme, realtime)
+    if source.http_proxy and source.scheme in ("http", "https"):
+        options += ["-http_proxy", source.http_proxy]
     return ["-protocol_whitelist", protocol_whitelist(source), *options, "-i", source.url]
 
 

@@ -32,8 +32,8 @@ WHITELISTS: dict[str, str] = {
     # HTTP(S) may be progressive or HLS: an HLS playlist can name https segments from an http playlist (and
     # the reverse), redirects may switch scheme, and `crypto` decrypts AES-128 segments. HLS is a demuxer
     # reading through these, not a protocol: ffmpeg 9 has no `hls` protocol to allow.
-    "http": "http,https,tcp,tls,crypto",
-    "https": "http,https,tcp,tls,crypto",
+    "http": "http,https,httpproxy,tcp,tls,crypto",
+    "https": "http,https,httpproxy,tcp,tls,crypto",
 }
 
 # SRT options that would make the worker listen on a port instead of calling the source.
@@ -47,6 +47,8 @@ class MediaSource:
     url: str
     scheme: str
     kind: Literal["synthetic", "pull"]
+    # http(s) only: ffmpeg sends every request through this proxy (app.media.egress checks each host).
+    http_proxy: str | None = None
 
 
 def parse_source(url: str) -> MediaSource:

@@ -25,11 +25,12 @@ import logging
 import shutil
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from app.errors import MediaError, StorageError
 from app.media.commands import choose_mode, segment_capture_argv
+from app.media.egress import EgressProxy
 from app.media.runner import FfmpegProcess
 from app.media.segments import ClosedSegment, SegmentList
 from app.media.sourceprobe import probe_source
@@ -72,6 +73,7 @@ class _Run:
     mode: str = ""  # "copy" or "transcode", decided by the first attempt
     gaps: list[dict[str, object]] = field(default_factory=list)
     draining: threading.Event = field(default_factory=threading.Event)  # set: the worker shuts down
+    egress: EgressProxy | None = None  # http(s) sources: the proxy checking every host ffmpeg reaches
 
     @property
     def recording_id(self) -> str:
@@ -100,7 +102,12 @@ def capture(
         draining=draining or threading.Event(),
     )
     try:
-        return _capture(run)
+        if run.source.scheme not in ("http", "https"):
+            return _capture(run)
+        with EgressProxy(rt.config.url_allowlist) as proxy:  # every host ffmpeg reaches is checked
+            run.source = replace(run.source, http_proxy=proxy.url)
+            run.egress = proxy
+            return _capture(run)
     finally:
         leases.release(rt, recording_id, owner)
 
@@ -131,6 +138,8 @@ def _capture(run: _Run) -> str:
             reason = f"the capture was interrupted {run.attempts} times, giving up: {outcome.reason}"
         else:
             reason = outcome.reason
+        if run.egress is not None and run.egress.refusals:
+            reason = f"the source led to a host that is not allowed ({run.egress.refusals[-1]}); {reason}"
         recordings.fail(rt, run.recording_id, reason)
         return f"failed: {reason}"
 
