@@ -96,7 +96,7 @@ def session_event(
     """An interaction event as the sessions API shows it: id, type, timestamp, its type's fields, a
     one-hour `screenshot_path` link (or null) and `offset`, the seconds into the video (null without one)."""
     ts = event.ts
-    body: dict[str, Any] = {
+    return {
         "id": event.event_id,
         "type": event.type,
         "timestamp": int(ts) if ts.is_integer() else ts,
@@ -108,4 +108,3 @@ def session_event(
         ),
         "offset": video_offset(timeline, ts),
     }
-    return body

@@ -31,6 +31,7 @@ from app.factory import create_app  # noqa: E402
 from app.media.commands import OPUS, VP8_LIVE, synthetic_inputs, video_bitrate  # noqa: E402
 from app.runtime import Runtime  # noqa: E402
 from app.services import keys, recordings  # noqa: E402
+from tests.helpers import descendants  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -45,23 +46,6 @@ def cpu_seconds(pid: int) -> float:
             continue
         total += (int(fields[11]) + int(fields[12])) / TICKS
     return total
-
-
-def descendants(pid: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except OSError:
-                continue
-            children.setdefault(parent, []).append(int(entry.name))
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
 
 
 def raw_ffmpeg_cpu(config: Config, seconds: float, out: Path) -> float:

@@ -55,31 +55,3 @@ def meeting(rt, project_id: str, room_key: str, user: str = "Jane Doe", name: st
     return rooms.join(
         rt, project_id, rooms.JoinRequest(user_name=user, room_key=room_key, room_name=name or None)
     )
-
-
-def add_recording(rt, project_id: str, membership=None, *, age_days: float = 0, **values: Any) -> str:  # type: ignore[no-untyped-def]
-    """A recording row written directly (finished, 10 s, 1000 bytes unless `values` say otherwise),
-    in `membership`'s room when given; returns its id."""
-    from datetime import timedelta
-
-    from app.models import Recording, utcnow
-    from app.services.ids import new_id
-
-    fields: dict[str, Any] = {
-        "state": "finished",
-        "duration": 10.0,
-        "size": 1000,
-        "sha256": "ab" * 32,
-        "media_source": "synthetic://meeting",
-        # Pushed: a `started` row made here never looks like a lost capture the reconciler must resume
-        # (it would start a real capture and hold a capture worker for minutes).
-        "ingest": "push",
-        "created_at": utcnow() - timedelta(days=age_days),
-        **values,
-    }
-    if membership is not None:
-        fields.update(room_id=membership.room.id, participant_id=membership.participant.id)
-    rec_id = new_id()
-    with rt.db.transaction() as s:
-        s.add(Recording(id=rec_id, project_id=project_id, **fields))
-    return rec_id

@@ -28,14 +28,39 @@ def join_room(client, auth: dict, room_id: str = "room-1", **extra: Any) -> dict
     return resp.get_json()
 
 
-def make_recording(  # type: ignore[no-untyped-def]
-    rt, project_id: str, age_days: float = 0, state: str = "finished", objects: int = 1
-) -> str:
-    """A recording row made directly in SQL, `age_days` old, with `objects` stored objects (the first
-    one its final file); returns its id."""
+def add_recording(rt, project_id: str, membership=None, *, age_days: float = 0, **values: Any) -> str:  # type: ignore[no-untyped-def]
+    """A recording row written directly in SQL (finished, 10 s, 1000 bytes unless `values` say
+    otherwise), `age_days` old, in `membership`'s room when given; returns its id."""
     from datetime import timedelta
 
     from app.models import Recording, utcnow
+    from app.services.ids import new_id
+
+    fields: dict[str, Any] = {
+        "id": new_id(),
+        "state": "finished",
+        "duration": 10.0,
+        "size": 1000,
+        "sha256": "ab" * 32,
+        "media_source": "synthetic://meeting",
+        # Pushed: no capture job is ever started for a row made here, so a `started` one does not look
+        # like a lost capture the reconciler must resume (it would hold a capture worker for minutes).
+        "ingest": "push",
+        "created_at": utcnow() - timedelta(days=age_days),
+        **values,
+    }
+    if membership is not None:
+        fields.update(room_id=membership.room.id, participant_id=membership.participant.id)
+    with rt.db.transaction() as s:
+        s.add(Recording(project_id=project_id, **fields))
+    return fields["id"]
+
+
+def make_recording(  # type: ignore[no-untyped-def]
+    rt, project_id: str, age_days: float = 0, state: str = "finished", objects: int = 1
+) -> str:
+    """A recording row (see `add_recording`) with `objects` stored objects, the first one its final
+    file; returns its id."""
     from app.services import recordings
     from app.services.ids import new_id
 
@@ -44,22 +69,18 @@ def make_recording(  # type: ignore[no-untyped-def]
     key = f"{prefix}recording.webm"
     for i in range(objects):
         rt.storage.put_bytes(key if i == 0 else f"{prefix}segments/seg-{i:06d}.mkv", b"webm", "video/webm")
-    with rt.db.transaction() as s:
-        s.add(
-            Recording(
-                id=rec_id,
-                project_id=project_id,
-                state=state,
-                media_source="synthetic://meeting",
-                # A pushed recording: no capture job is ever started for a row made here, so a
-                # `started` one does not look like a lost capture to the reconciler.
-                ingest="push",
-                created_at=utcnow() - timedelta(days=age_days),
-                object_key=key if state == "finished" else None,
-                size=4,
-            )
-        )
-    return rec_id
+    finished = state == "finished"
+    return add_recording(
+        rt,
+        project_id,
+        age_days=age_days,
+        id=rec_id,
+        state=state,
+        object_key=key if finished else None,
+        size=4,
+        duration=None,
+        sha256=None,
+    )
 
 
 def descendants(pid: int) -> list[int]:

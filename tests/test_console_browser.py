@@ -16,8 +16,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from app.services import keys, recordings
 from tests.browser import ARTIFACTS, MISSING, chromium_path, live_server, managed_chromium
-from tests.console import add_recording
-from tests.helpers import join_room, wait_for
+from tests.helpers import add_recording, join_room, wait_for
 
 pytestmark = pytest.mark.slow
 RECORD_SECONDS = 4

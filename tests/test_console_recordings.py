@@ -14,14 +14,13 @@ from tests.console import (
     ADMIN,
     READ,
     WRITE,
-    add_recording,
     meeting,
     post,
     project_with_key,
     sign_in,
     text,
 )
-from tests.helpers import make_recording
+from tests.helpers import add_recording, make_recording
 
 
 @pytest.fixture

@@ -13,14 +13,13 @@ from tests.console import (
     ADMIN,
     READ,
     WEBHOOKS,
-    add_recording,
     meeting,
     post,
     project_with_key,
     sign_in,
     text,
 )
-from tests.helpers import make_recording
+from tests.helpers import add_recording, make_recording
 
 HOOK_URL = "http://127.0.0.1:9/hook"  # loopback: allow-listed by the test config; nothing listens
 

@@ -10,7 +10,6 @@ import hashlib
 import hmac
 import json
 import socket
-import subprocess
 import threading
 import time
 from datetime import timedelta
@@ -63,44 +62,6 @@ def offline_runtime(config, **changes) -> Runtime:  # type: ignore[no-untyped-de
     return Runtime(dataclasses.replace(config, redis_url=f"redis://127.0.0.1:{_free_port()}/0", **changes))
 
 
-@pytest.fixture(scope="module")
-def webm(tmp_path_factory, config) -> bytes:  # type: ignore[no-untyped-def]
-    """Three seconds of VP8/Opus WebM, as a MediaRecorder would upload it."""
-    path = tmp_path_factory.mktemp("push") / "meeting.webm"
-    subprocess.run(
-        [
-            config.ffmpeg_path,
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=160x120:rate=15",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=440:sample_rate=48000",
-            "-t",
-            "3",
-            "-c:v",
-            "libvpx",
-            "-deadline",
-            "realtime",
-            "-cpu-used",
-            "8",
-            "-c:a",
-            "libopus",
-            "-f",
-            "webm",
-            str(path),
-        ],  # fmt: skip
-        check=True,
-        timeout=60,
-    )
-    return path.read_bytes()
-
-
 def record_pushed_meeting(client, auth, room_id: str, media: bytes) -> str:  # type: ignore[no-untyped-def]
     """Start a push recording, upload `media` in three chunks, stop it; returns the recording id."""
     room = join_room(client, auth, room_id, **{"options[media_source]": "push"})
@@ -122,9 +83,11 @@ def recording_state(client, auth, recording_id: str) -> str:  # type: ignore[no-
     return client.get(f"/recordings/{recording_id}", headers=auth).get_json()["state"]
 
 
-def test_a_recordings_three_updates_arrive_in_order_and_verifiably_signed(client, auth, receiver, webm):
+def test_a_recordings_three_updates_arrive_in_order_and_verifiably_signed(
+    client, auth, receiver, mediarecorder_stream
+):
     hook = register(client, auth, receiver.url, "recording_update")
-    recording_id = record_pushed_meeting(client, auth, "webhook-e2e", webm)
+    recording_id = record_pushed_meeting(client, auth, "webhook-e2e", mediarecorder_stream)
     got = receiver.wait_for(3, timeout=60)
     payloads = [verify(g, hook["secret"], auth["Authorization"]) for g in got]
     assert [p["type"] for p in payloads] == ["recording_update"] * 3
@@ -213,11 +176,11 @@ def test_an_operator_can_redeliver_an_event_with_the_same_webhook_id(client, aut
     assert [(d["attempt"], d["manual"]) for d in log] == [(2, True), (1, False)]
 
 
-def test_a_hanging_receiver_never_blocks_or_fails_a_media_job(client, auth, webm):
+def test_a_hanging_receiver_never_blocks_or_fails_a_media_job(client, auth, mediarecorder_stream):
     hanging = Receiver(delay=10).start()  # answers long after the 3 s timeout
     try:
         hook = register(client, auth, hanging.url, "recording_update")
-        recording_id = record_pushed_meeting(client, auth, "webhook-hang", webm)
+        recording_id = record_pushed_meeting(client, auth, "webhook-hang", mediarecorder_stream)
         assert wait_for(lambda: recording_state(client, auth, recording_id) == "finished", timeout=45)
         timed_out = wait_for(
             lambda: [d for d in delivery_log(client, auth, hook["id"]) if d["state"] == "failed"]

@@ -121,13 +121,17 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _object(raw: dict[str, Any], name: str, required: bool = True) -> dict[str, Any] | None:
-    value = raw.get(name)
+def _object(raw: dict[str, Any], name: str) -> dict[str, Any]:
+    """The required object field `name`."""
+    value = _optional_object(raw, name)
     if value is None:
-        if required:
-            raise _Invalid(name, "required")
-        return None
-    if not isinstance(value, dict):
+        raise _Invalid(name, "required")
+    return value
+
+
+def _optional_object(raw: dict[str, Any], name: str) -> dict[str, Any] | None:
+    value = raw.get(name)
+    if value is not None and not isinstance(value, dict):
         raise _Invalid(name, "an object")
     return value
 
@@ -150,12 +154,12 @@ def _numbers(
 
 
 def _coordinates(raw: dict[str, Any], required: bool) -> dict[str, Any] | None:
-    obj = _object(raw, "coordinates", required)
+    obj = _object(raw, "coordinates") if required else _optional_object(raw, "coordinates")
     return None if obj is None else _numbers(obj, "coordinates", ("x", "y"))
 
 
 def _click(raw: dict[str, Any]) -> dict[str, Any]:
-    data = _object(raw, "click_data", required=False) or {}
+    data = _optional_object(raw, "click_data") or {}
     for key in data:
         if key not in ("button", "pressed"):
             raise _Invalid("click_data", f"unknown key {key!r}")
@@ -170,7 +174,6 @@ def _click(raw: dict[str, Any]) -> dict[str, Any]:
 
 def _key(raw: dict[str, Any]) -> dict[str, Any]:
     data = _object(raw, "key_data")
-    assert data is not None
     out: dict[str, Any] = {}
     for name, value in data.items():
         if name == "key":
@@ -192,7 +195,6 @@ def _key(raw: dict[str, Any]) -> dict[str, Any]:
 
 def _scroll(raw: dict[str, Any]) -> dict[str, Any]:
     data = _object(raw, "scroll_data")
-    assert data is not None
     out: dict[str, Any] = {"scroll_data": _numbers(data, "scroll_data", ("x", "y"), ("dx", "dy"))}
     coordinates = _coordinates(raw, False)
     if coordinates is not None:
@@ -202,7 +204,6 @@ def _scroll(raw: dict[str, Any]) -> dict[str, Any]:
 
 def _text(raw: dict[str, Any]) -> dict[str, Any]:
     data = _object(raw, "text_data")
-    assert data is not None
     for key in data:
         if key not in ("text", "target"):
             raise _Invalid("text_data", f"unknown key {key!r}")
