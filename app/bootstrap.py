@@ -5,7 +5,7 @@ from __future__ import annotations
 from app import migrate
 from app.config import Config
 from app.runtime import Runtime
-from app.services import keys
+from app.services.access import keys
 
 
 def bootstrap(config: Config) -> str | None:

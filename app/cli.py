@@ -73,7 +73,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 def cmd_keys_create(args: argparse.Namespace) -> int:
     from app.runtime import Runtime
-    from app.services import keys
+    from app.services.access import keys
 
     rt = Runtime(_config())
     project_id = args.project or keys.bootstrap_project_id(rt)

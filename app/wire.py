@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 from app.models import Participant, Recording, Room
 from app.runtime import Runtime
-from app.services.timeline import video_offset
+from app.services.pipeline.timeline import video_offset
 
 if TYPE_CHECKING:
-    from app.services.session_events import StoredEvent
+    from app.services.interactions.event_store import StoredEvent
 
 
 def iso(ts: datetime | None) -> str | None:
@@ -51,8 +51,8 @@ def user(p: Participant | None) -> dict[str, Any] | None:
 
 def recording(rt: Runtime, rec: Recording) -> dict[str, Any]:
     """Eyeson's recording object plus meetrec's extensions; the download link is signed afresh."""
-    # Imported here: app.services.recordings emits webhook events built with this very function.
-    from app.services import recordings
+    # Imported here: app.services.core.recordings emits webhook events built with this very function.
+    from app.services.core import recordings
 
     return {
         "id": rec.id,

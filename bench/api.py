@@ -40,10 +40,10 @@ sys.path.insert(0, str(ROOT))
 
 from app import migrate  # noqa: E402
 from app.config import Config  # noqa: E402
-from app.embedded.services import RedisServer  # noqa: E402
+from app.embedded.servers import RedisServer  # noqa: E402
 from app.factory import create_app  # noqa: E402
 from app.runtime import Runtime  # noqa: E402
-from app.services import keys  # noqa: E402
+from app.services.access import keys  # noqa: E402
 from tests.helpers import make_recording  # noqa: E402
 
 GUNICORN = [sys.executable, "-m", "gunicorn", "-c", "python:app.gunicorn_conf"]

@@ -41,7 +41,8 @@ from app.config import Config  # noqa: E402
 from app.db import make_engine  # noqa: E402
 from app.models import SessionEvent  # noqa: E402
 from app.runtime import Runtime  # noqa: E402
-from app.services import keys, sessions  # noqa: E402
+from app.services.access import keys  # noqa: E402
+from app.services.core import sessions  # noqa: E402
 
 BATCH = 500
 T0 = 1_700_000_000.0

@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from app.config import Config  # noqa: E402
-from app.embedded.services import S3Server, WeedPorts  # noqa: E402
+from app.embedded.servers import S3Server, WeedPorts  # noqa: E402
 from app.media import assemble  # noqa: E402
 from app.media.commands import video_bitrate  # noqa: E402
 from app.media.runner import run  # noqa: E402

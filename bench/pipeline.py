@@ -26,11 +26,12 @@ sys.path.insert(0, str(ROOT))
 
 from app import migrate  # noqa: E402
 from app.config import Config  # noqa: E402
-from app.embedded.services import RedisServer, S3Server, WeedPorts, free_port  # noqa: E402
+from app.embedded.servers import RedisServer, S3Server, WeedPorts, free_port  # noqa: E402
 from app.factory import create_app  # noqa: E402
 from app.media.commands import OPUS, VP8_LIVE, synthetic_inputs, video_bitrate  # noqa: E402
 from app.runtime import Runtime  # noqa: E402
-from app.services import keys, recordings  # noqa: E402
+from app.services.access import keys  # noqa: E402
+from app.services.core import recordings  # noqa: E402
 from tests.helpers import descendants  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")

@@ -30,10 +30,11 @@ from sqlalchemy import insert, update  # noqa: E402
 
 from app import migrate  # noqa: E402
 from app.config import Config  # noqa: E402
-from app.embedded.services import S3Server, WeedPorts  # noqa: E402
+from app.embedded.servers import S3Server, WeedPorts  # noqa: E402
 from app.models import Recording, utcnow  # noqa: E402
 from app.runtime import Runtime  # noqa: E402
-from app.services import keys, recordings, retention  # noqa: E402
+from app.services.access import keys  # noqa: E402
+from app.services.core import recordings, retention  # noqa: E402
 from app.services.ids import new_id  # noqa: E402
 
 

@@ -33,9 +33,11 @@ sys.path.insert(0, str(ROOT))
 
 from app import migrate  # noqa: E402
 from app.config import Config  # noqa: E402
-from app.embedded.services import RedisServer  # noqa: E402
+from app.embedded.servers import RedisServer  # noqa: E402
 from app.runtime import Runtime  # noqa: E402
-from app.services import keys, rooms, webhook_endpoints  # noqa: E402
+from app.services.access import keys  # noqa: E402
+from app.services.core import rooms  # noqa: E402
+from app.services.outbox import endpoints  # noqa: E402
 from tests.webhook_receiver import Receiver  # noqa: E402
 from webhooks import signing  # noqa: E402
 
@@ -131,7 +133,7 @@ def main() -> None:
         rt = Runtime(config)
         project = keys.create_project(rt, "bench")
         key, raw_key = keys.create_key(rt, project.id)
-        registered = webhook_endpoints.register(
+        registered = endpoints.register(
             rt, project.id, key.id, raw_key, receiver.url, ["room_update"]
         )
         procs = start_workers(config, args.workers, Path(tmp))

@@ -21,10 +21,10 @@ from sqlalchemy import create_engine, text
 
 from app import migrate
 from app.config import Config
-from app.embedded.services import RedisServer, S3Server, WeedPorts
+from app.embedded.servers import RedisServer, S3Server, WeedPorts
 from app.factory import create_app
 from app.runtime import Runtime
-from app.services import keys
+from app.services.access import keys
 from tests.helpers import descendants
 
 ROOT = Path(__file__).resolve().parent.parent

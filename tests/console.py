@@ -6,7 +6,7 @@ import re
 import secrets
 from typing import Any
 
-from app.services import keys
+from app.services.access import keys
 
 READ = ("recording:read",)
 WRITE = ("recording:read", "recording:write")
@@ -50,7 +50,7 @@ def text(resp) -> str:  # type: ignore[no-untyped-def]
 
 def meeting(rt, project_id: str, room_key: str, user: str = "Jane Doe", name: str = ""):  # type: ignore[no-untyped-def]
     """A running meeting of `room_key` with one participant: the service's Membership."""
-    from app.services import rooms
+    from app.services.core import rooms
 
     return rooms.join(
         rt, project_id, rooms.JoinRequest(user_name=user, room_key=room_key, room_name=name or None)

@@ -61,7 +61,7 @@ def make_recording(  # type: ignore[no-untyped-def]
 ) -> str:
     """A recording row (see `add_recording`) with `objects` stored objects, the first one its final
     file; returns its id."""
-    from app.services import recordings
+    from app.services.core import recordings
     from app.services.ids import new_id
 
     rec_id = new_id()

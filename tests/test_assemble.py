@@ -11,7 +11,7 @@ import imageio_ffmpeg
 import pytest
 
 from app.errors import MediaError
-from app.media import assemble
+from app.media import assemble, ebml
 from app.media.assemble import AssembleResult, TranscodeProfile
 from app.media.probe import MediaInfo, StreamInfo, probe
 from app.media.runner import run
@@ -191,7 +191,7 @@ def test_copy_lasts_the_sum_of_the_segments(copied: AssembleResult, vp8_segments
 
 
 def test_copy_has_cues_and_duration(copied: AssembleResult) -> None:
-    layout = assemble.webm_layout(copied.output)
+    layout = ebml.webm_layout(copied.output)
     assert layout.seekable and layout.cues_offset is not None
     assert layout.duration == pytest.approx(copied.expected_seconds, abs=0.5)
 
@@ -273,14 +273,14 @@ def test_only_the_audio_is_re_encoded_when_the_video_is_webm(media: Path) -> Non
 
 
 def test_transcode_has_cues_and_duration(transcoded: AssembleResult) -> None:
-    assert assemble.webm_layout(transcoded.output).seekable
+    assert ebml.webm_layout(transcoded.output).seekable
 
 
 # -- pushed streams ----------------------------------------------------------------------------------
 
 
 def test_recorder_stream_has_no_index(recorder: Path) -> None:
-    layout = assemble.webm_layout(recorder)
+    layout = ebml.webm_layout(recorder)
     assert (layout.duration, layout.cues_offset) == (None, None)
 
 
@@ -326,7 +326,7 @@ def test_webm_layout_refuses_other_files(media: Path) -> None:
     other = media / "not.webm"
     other.write_bytes(b"RIFF....WEBPVP8 ")
     with pytest.raises(MediaError, match="not a WebM file"):
-        assemble.webm_layout(other)
+        ebml.webm_layout(other)
 
 
 def test_poster_is_taken_ten_percent_in(copied: AssembleResult, media: Path) -> None:

@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 
-from app.media.assemble import webm_layout
+from app.media.ebml import webm_layout
 from app.media.probe import probe
 from app.models import Recording
-from app.services import capture, recordings, segments
+from app.services.core import recordings
+from app.services.pipeline import capture, segments
 from tests.helpers import join_room, wait_for
 from tests.mediaservers import HlsServer, SrtServer
 

@@ -14,7 +14,8 @@ from types import SimpleNamespace
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from app.services import keys, recordings
+from app.services.access import keys
+from app.services.core import recordings
 from tests.browser import ARTIFACTS, MISSING, chromium_path, live_server, managed_chromium
 from tests.helpers import add_recording, join_room, wait_for
 

@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy import select
 
 from app.models import LinkIssuance
-from app.services import keys, recordings
+from app.services.access import keys
+from app.services.core import recordings
 from tests.console import (
     ADMIN,
     READ,

@@ -8,7 +8,9 @@ import pytest
 from sqlalchemy import select
 
 from app.models import WebhookDelivery
-from app.services import keys, recordings, webhook_endpoints
+from app.services.access import keys
+from app.services.core import recordings
+from app.services.outbox import endpoints
 from tests.console import (
     ADMIN,
     READ,
@@ -30,7 +32,7 @@ def hooked(rt, client):  # type: ignore[no-untyped-def]
     failure produced a delivery to it."""
     project_id, raw = project_with_key(rt, *WEBHOOKS)
     key = keys.authenticate(rt, raw)
-    endpoint = webhook_endpoints.register(
+    endpoint = endpoints.register(
         rt, project_id, key.id, raw, HOOK_URL, ["recording_update"]
     ).endpoint
     rec = make_recording(rt, project_id, state="started")
@@ -64,7 +66,7 @@ def test_a_room_page_lists_its_recordings(rt, client):
 
 
 def test_a_room_page_hides_the_sources_credentials(rt, client):
-    from app.services import rooms
+    from app.services.core import rooms
 
     project_id, key = project_with_key(rt, *READ)
     req = rooms.JoinRequest(user_name="J", room_key="cam", media_source="rtmp://user:secret@127.0.0.1/live")

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from flask import render_template
 
-from app.console import filters, queries, timeline
+from app.console import filters, queries, steps
 from app.models import Recording
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -58,31 +58,31 @@ def test_the_state_timeline_follows_the_lifecycle():
         stopped_at=T0 + timedelta(seconds=31),
         finished_at=T0 + timedelta(seconds=33),
     )
-    assert [s.label for s in timeline.states(rec)] == ["Created", "Stop requested", "Stopped", "Finished"]
+    assert [s.label for s in steps.states(rec)] == ["Created", "Stop requested", "Stopped", "Finished"]
 
 
 def test_the_state_timeline_shows_source_gaps():
     rec = recording(gaps=[{"after_seq": 4, "seconds": 2.5, "reason": "source dropped"}])
-    gap = timeline.states(rec)[1]
+    gap = steps.states(rec)[1]
     assert gap.label == "Source gap" and gap.detail == "after segment 4: 2.5 s lost (source dropped)"
 
 
 def test_event_rows_use_the_events_video_offset():
-    rows = timeline.event_rows([{"id": "e1", "type": "click", "timestamp": 1000.0, "offset": 4.25}], 990.0)
+    rows = steps.event_rows([{"id": "e1", "type": "click", "timestamp": 1000.0, "offset": 4.25}], 990.0)
     assert rows[0].offset == 4.25
 
 
 def test_event_rows_without_an_offset_count_from_the_video_start():
-    rows = timeline.event_rows([{"id": "e1", "type": "key", "timestamp": 1012.5, "key": "Enter"}], 1000.0)
+    rows = steps.event_rows([{"id": "e1", "type": "key", "timestamp": 1012.5, "key": "Enter"}], 1000.0)
     assert rows[0].offset == 12.5 and rows[0].summary == "key: Enter"
 
 
 def test_an_event_before_the_video_starts_is_shown_at_zero():
-    assert timeline.event_rows([{"id": "e", "type": "click", "timestamp": 5.0}], 10.0)[0].offset == 0.0
+    assert steps.event_rows([{"id": "e", "type": "click", "timestamp": 5.0}], 10.0)[0].offset == 0.0
 
 
 def test_the_event_list_renders_one_seek_button_per_event(app):
-    rows = timeline.event_rows(
+    rows = steps.event_rows(
         [
             {"id": "e1", "type": "click", "timestamp": 101.0, "x": 10, "y": 20},
             {"id": "e2", "type": "key", "timestamp": 163.5, "key": "a"},

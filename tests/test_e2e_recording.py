@@ -31,7 +31,7 @@ def capturing(rt, recording_id: str) -> bool:  # type: ignore[no-untyped-def]
 @pytest.fixture(scope="module")
 def finished(app, rt, workers, tmp_path_factory):  # type: ignore[no-untyped-def]
     """One recording taken through the whole lifecycle; each state seen on the way is kept."""
-    from app.services import keys
+    from app.services.access import keys
 
     client = app.test_client()
     project = keys.create_project(rt, "e2e")

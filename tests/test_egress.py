@@ -153,8 +153,10 @@ def test_a_capture_led_to_a_private_host_fails_and_says_why(rt, private, tmp_pat
     """Through the capture service: the recording fails, naming the refused host, and the private
     server never sees a request."""
     from app.models import Recording, utcnow
-    from app.services import capture, keys, recordings
+    from app.services.access import keys
+    from app.services.core import recordings
     from app.services.ids import new_id
+    from app.services.pipeline import capture
 
     with HttpDir(tmp_path / "www") as www:
         playlist = "#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1.0,\n{}\n#EXT-X-ENDLIST\n"

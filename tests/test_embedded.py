@@ -24,7 +24,7 @@ from minio import Minio
 from minio.error import S3Error
 
 from app.config import Config
-from app.embedded.services import RedisServer, S3Server, WeedPorts, free_port, port_in_use
+from app.embedded.servers import RedisServer, S3Server, WeedPorts, free_port, port_in_use
 from app.embedded.supervisor import ChildSpec, Supervisor
 from app.embedded.up import CREDENTIALS_FILE, resolve_s3_credentials, run_up
 from app.errors import ConfigError, MeetrecError

@@ -10,8 +10,10 @@ from datetime import timedelta
 import pytest
 
 from app.queueing import RECONCILE
-from app.services import reconciler, recordings, segments
+from app.services.core import recordings
 from app.services.ids import new_id
+from app.services.operations import reconciler
+from app.services.pipeline import segments
 from tests.helpers import descendants, join_room, wait_for
 
 pytestmark = pytest.mark.slow

@@ -13,7 +13,9 @@ import pytest
 from sqlalchemy import update
 
 from app.models import Recording, RecordingState
-from app.services import finalize, leases, reconciler, recordings, segments
+from app.services.core import recordings
+from app.services.operations import reconciler
+from app.services.pipeline import finalize, leases, segments
 from tests.helpers import join_room, wait_for
 
 SEGMENT_SECONDS = 2
@@ -102,7 +104,8 @@ def keys_of(rt, recording_id: str) -> list[str]:  # type: ignore[no-untyped-def]
 def finalize_in_child(config, recording_id: str) -> subprocess.Popen:  # type: ignore[no-untyped-def]
     code = (
         "import sys; from app.config import Config; from app.runtime import Runtime; "
-        "from app.services.finalize import finalize; print(finalize(Runtime(Config.from_env()), sys.argv[1]))"
+        "from app.services.pipeline.finalize import finalize; "
+        "print(finalize(Runtime(Config.from_env()), sys.argv[1]))"
     )
     return subprocess.Popen(
         [sys.executable, "-c", code, recording_id], cwd=ROOT, env={**os.environ, **config.child_env()}

@@ -132,7 +132,7 @@ def test_system_needs_an_admin_key(client, auth):
 
 
 def test_system_shows_workers_and_scheduler_ticks(client, rt, workers):
-    from app.services import keys
+    from app.services.access import keys
     from workers.scheduler import TIMETABLE, tick
 
     admin = keys.create_key(rt, keys.bootstrap_project_id(rt), ("admin",))[1]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from app.media.assemble import webm_layout
+from app.media.ebml import webm_layout
 from app.media.probe import probe
 from tests.helpers import join_room, wait_for
 

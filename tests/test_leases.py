@@ -8,7 +8,8 @@ import pytest
 from sqlalchemy import update
 
 from app.models import Recording
-from app.services import leases, recordings, segments
+from app.services.core import recordings
+from app.services.pipeline import leases, segments
 from tests.helpers import join_room
 
 

@@ -14,7 +14,9 @@ from sqlalchemy import select, update
 
 from app.models import Recording, Room, utcnow
 from app.runtime import Runtime
-from app.services import deliveries, events, keys, links, recordings
+from app.services.access import keys
+from app.services.core import links, recordings
+from app.services.outbox import deliveries, outbox
 from tests.conftest import _free_port
 from tests.helpers import make_recording
 from tests.webhook_receiver import Receiver
@@ -165,7 +167,7 @@ def test_each_webhook_attempt_signs_and_logs_a_fresh_link(client, rt, config, pr
         rec_id = make_recording(rt, project.id)
         offline = Runtime(dataclasses.replace(config, redis_url=f"redis://127.0.0.1:{_free_port()}/0"))
         with offline.db.transaction() as s:  # an event no worker sees: this test delivers it itself
-            events.recording_changed(offline, s, rec_id)
+            outbox.recording_changed(offline, s, rec_id)
         [pending] = client.get(f"/webhooks/{hook['id']}/deliveries", headers=auth).get_json()
         deliveries.deliver(offline, pending["id"])
         (got,) = receiver.wait_for(1)

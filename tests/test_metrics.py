@@ -15,7 +15,7 @@ from app.models import Recording, Segment, WebhookDelivery, WebhookEndpoint, Web
 from app.observability.metrics import StateCollector
 from app.queueing import RECONCILE
 from app.runtime import Runtime
-from app.services import keys
+from app.services.access import keys
 from app.services.ids import new_id
 from tests.helpers import make_recording
 

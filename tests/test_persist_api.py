@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from app.services import keys
+from app.services.access import keys
 from tests.helpers import make_recording
 
 

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from sqlalchemy import event
 
 from app.runtime import Runtime
-from app.services import keys
+from app.services.access import keys
 
 
 @contextmanager

@@ -23,7 +23,7 @@ import requests
 
 from app.config import Config
 from app.media.probe import probe
-from app.services import segments
+from app.services.pipeline import segments
 from tests.helpers import wait_for
 
 pytestmark = pytest.mark.slow

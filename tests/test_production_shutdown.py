@@ -18,7 +18,9 @@ from app.config import Config
 from app.factory import create_app
 from app.media.segments import _NUMBER
 from app.runtime import Runtime
-from app.services import keys, recordings, segments
+from app.services.access import keys
+from app.services.core import recordings
+from app.services.pipeline import segments
 from tests.helpers import join_room, wait_for
 from tests.test_production_roles import Roles, redis_db, role_env
 

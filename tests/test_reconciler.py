@@ -10,7 +10,9 @@ from rq.job import Job
 from sqlalchemy import update
 
 from app.models import Recording
-from app.services import leases, reconciler, recordings
+from app.services.core import recordings
+from app.services.operations import reconciler
+from app.services.pipeline import leases
 from tests.helpers import join_room
 
 

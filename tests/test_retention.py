@@ -14,7 +14,8 @@ from sqlalchemy import func, insert, select, update
 from app.errors import ApiError
 from app.models import Recording, WebhookEvent, utcnow
 from app.runtime import Runtime
-from app.services import keys, recordings, retention
+from app.services.access import keys
+from app.services.core import recordings, retention
 from app.services.ids import new_id
 from app.storage import ObjectStore
 from tests.helpers import make_recording

@@ -113,7 +113,7 @@ def test_join_without_a_valid_key_is_401(client, headers):
 
 
 def test_key_without_room_scope_is_403(client, rt):
-    from app.services import keys
+    from app.services.access import keys
 
     project = keys.create_project(rt, "readonly")
     _, raw = keys.create_key(rt, project.id, ("recording:read",))

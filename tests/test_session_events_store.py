@@ -8,8 +8,11 @@ import pytest
 
 from app.errors import Conflict
 from app.models import Recording, Segment
-from app.services import keys, session_events, sessions, timeline
-from app.services.session_events import NewEvent
+from app.services.access import keys
+from app.services.core import sessions
+from app.services.interactions import event_store
+from app.services.interactions.event_store import NewEvent
+from app.services.pipeline import timeline
 
 T0 = 1_700_000_000.0
 
@@ -30,16 +33,16 @@ def ev(event_id: str, ts: float, kind: str = "custom") -> NewEvent:
 
 def test_reads_page_through_ties_in_arrival_order(rt, project_id, session_id):
     batch = [ev(f"e{i}", T0 + i // 3) for i in range(10)]  # three events a second
-    session_events.append(rt, project_id, session_id, list(reversed(batch)))
-    read = [e.event_id for e in session_events.iter_events(rt, session_id, page=4)]
+    event_store.append(rt, project_id, session_id, list(reversed(batch)))
+    read = [e.event_id for e in event_store.iter_events(rt, session_id, page=4)]
     assert sorted(read) == sorted(e.event_id for e in batch)
-    assert [e.ts for e in session_events.iter_events(rt, session_id, page=4)] == sorted(e.ts for e in batch)
+    assert [e.ts for e in event_store.iter_events(rt, session_id, page=4)] == sorted(e.ts for e in batch)
     assert len(read) == len(set(read))
 
 
 def test_reads_can_keep_to_some_types(rt, project_id, session_id):
-    session_events.append(rt, project_id, session_id, [ev("c", T0, "click"), ev("x", T0)])
-    assert [e.event_id for e in session_events.iter_events(rt, session_id, types=["click"])] == ["c"]
+    event_store.append(rt, project_id, session_id, [ev("c", T0, "click"), ev("x", T0)])
+    assert [e.event_id for e in event_store.iter_events(rt, session_id, types=["click"])] == ["c"]
 
 
 def test_a_stop_between_check_and_insert_refuses_the_batch(rt, project_id, session_id):
@@ -51,7 +54,7 @@ def test_a_stop_between_check_and_insert_refuses_the_batch(rt, project_id, sessi
             update(Recording).where(Recording.id == session_id).values(stop_requested_at=datetime.now(UTC))
         )
     with pytest.raises(Conflict):
-        session_events.append(rt, project_id, session_id, [ev("late", T0)])
+        event_store.append(rt, project_id, session_id, [ev("late", T0)])
 
 
 def _segment(seq: int, ends: float, seconds: float) -> Segment:

@@ -11,7 +11,7 @@ import requests
 from sqlalchemy import func, select
 
 from app.models import SessionEvent, WebhookEvent
-from app.services import keys
+from app.services.access import keys
 
 T0 = 1_700_000_000  # a Unix second in 2023
 

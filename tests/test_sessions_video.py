@@ -38,7 +38,8 @@ def click(event_id: str, ts: float, **extra) -> dict:  # type: ignore[no-untyped
 @pytest.fixture(scope="module")
 def pushed(app, rt, workers, mediarecorder_stream):  # type: ignore[no-untyped-def]
     """A session with pushed video (4 s) and events 1.5 s and 3 s into it, stopped and finished."""
-    from app.services import keys, recordings
+    from app.services.access import keys
+    from app.services.core import recordings
 
     client = app.test_client()
     auth = {"Authorization": keys.create_key(rt, keys.create_project(rt, "push-session").id)[1]}
@@ -94,7 +95,7 @@ def test_any_event_can_ask_for_a_frame(pushed):
 
 
 def test_a_pulled_session_lines_clicks_up_with_its_video(app, rt, workers):
-    from app.services import keys
+    from app.services.access import keys
 
     client = app.test_client()
     auth = {"Authorization": keys.create_key(rt, keys.create_project(rt, "pull-session").id)[1]}

@@ -13,7 +13,8 @@ from app.embedded.up import SECRET_KEY_FILE, resolve_secret_key
 from app.factory import create_app
 from app.models import WebhookEndpoint
 from app.runtime import Runtime
-from app.services import keys, webhook_endpoints
+from app.services.access import keys
+from app.services.outbox import endpoints
 
 URL = "http://127.0.0.1:9/hook"  # loopback: the test config allow-lists it
 
@@ -150,7 +151,7 @@ def test_the_api_key_is_stored_sealed_not_in_the_clear(client, auth, rt):
         row = s.scalar(select(WebhookEndpoint).where(WebhookEndpoint.id == hook["id"]))
     assert auth["Authorization"] not in row.eyeson_key_sealed
     assert hook["secret"] not in row.secret_sealed
-    assert webhook_endpoints.eyeson_key(rt, row) == auth["Authorization"]
+    assert endpoints.eyeson_key(rt, row) == auth["Authorization"]
 
 
 def test_rotation_returns_a_new_secret_and_honours_the_old_one_for_a_day(client, auth, rt):
@@ -159,10 +160,10 @@ def test_rotation_returns_a_new_secret_and_honours_the_old_one_for_a_day(client,
     assert resp.status_code == 200
     new = resp.get_json()["secret"]
     assert new.startswith("whsec_") and new != hook["secret"]
-    endpoint = webhook_endpoints.get(rt, endpoint_project(rt, auth), hook["id"])
+    endpoint = endpoints.get(rt, endpoint_project(rt, auth), hook["id"])
     now = rt.now()
-    assert webhook_endpoints.signing_secrets(rt, endpoint, now) == [new, hook["secret"]]
-    assert webhook_endpoints.signing_secrets(rt, endpoint, now + timedelta(hours=25)) == [new]
+    assert endpoints.signing_secrets(rt, endpoint, now) == [new, hook["secret"]]
+    assert endpoints.signing_secrets(rt, endpoint, now + timedelta(hours=25)) == [new]
     assert client.get(f"/webhooks/{hook['id']}", headers=auth).get_json()["previous_secret_expires_at"]
 
 

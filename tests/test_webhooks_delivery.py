@@ -21,7 +21,9 @@ from sqlalchemy import select, update
 
 from app.models import WebhookDelivery, WebhookEndpoint
 from app.runtime import Runtime
-from app.services import deliveries, events, keys, rooms
+from app.services.access import keys
+from app.services.core import rooms
+from app.services.outbox import deliveries, outbox
 from tests.conftest import _free_port
 from tests.helpers import join_room, wait_for
 from tests.webhook_receiver import Receiver
@@ -201,7 +203,7 @@ def test_with_redis_down_the_change_commits_and_the_event_waits_in_the_outbox(
     rooms.join(offline, project_id, rooms.JoinRequest(user_name="Jane", room_key="outbox"))
     assert client.get("/rooms/outbox/recordings", headers=auth).status_code == 200  # the meeting runs
     assert [d["state"] for d in delivery_log(client, auth, hook["id"])] == ["pending"]
-    assert events.dispatch_pending(rt) >= 1
+    assert outbox.dispatch_pending(rt) >= 1
     (got,) = receiver.wait_for(1)
     assert verify(got, hook["secret"], auth["Authorization"])["room"]["id"] == "outbox"
 
@@ -279,9 +281,9 @@ def test_an_attempt_interrupted_by_a_dead_worker_is_sent_again(client, auth, rt,
         s.execute(
             update(WebhookDelivery)
             .where(WebhookDelivery.id == delivery_id)
-            .values(state="sending", attempted_at=rt.now() - events.STALE_SENDING - timedelta(seconds=1))
+            .values(state="sending", attempted_at=rt.now() - outbox.STALE_SENDING - timedelta(seconds=1))
         )
-    assert events.dispatch_pending(rt) >= 1
+    assert outbox.dispatch_pending(rt) >= 1
     (got,) = receiver.wait_for(1)
     verify(got, hook["secret"], auth["Authorization"])
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from app.observability import logs
-from app.services import capture, finalize, reconciler, retention
+from app.services.core import retention
+from app.services.operations import reconciler
+from app.services.pipeline import capture, finalize
 from workers import shutdown
 from workers.context import runtime
 

@@ -16,7 +16,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from app.config import Config
 from app.queueing import DISPATCH_WEBHOOKS, PURGE, RECONCILE, JobSpec
 from app.runtime import Runtime
-from app.services import system
+from app.services.operations import system
 
 log = logging.getLogger("meetrec.scheduler")
 

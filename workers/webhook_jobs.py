@@ -3,7 +3,7 @@ ffmpeg or the capture pipeline, so neither can break or slow the other."""
 
 from __future__ import annotations
 
-from app.services import deliveries, events
+from app.services.outbox import deliveries, outbox
 from workers.context import runtime
 
 
@@ -14,4 +14,4 @@ def deliver_webhook(delivery_id: str) -> str:
 
 def dispatch_webhooks() -> int:
     """Enqueue the webhook deliveries that are due but not queued (the scheduler runs it every 30 s)."""
-    return events.dispatch_pending(runtime())
+    return outbox.dispatch_pending(runtime())

@@ -10,7 +10,7 @@ from flask import current_app, g, request
 
 from app.errors import Forbidden, Unauthorized
 from app.models import ApiKey
-from app.services import keys
+from app.services.access import keys
 
 SECURITY = [{"ApiKey": []}]
 SECURITY_SCHEME = {

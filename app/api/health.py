@@ -8,7 +8,7 @@ from sqlalchemy import text
 
 from app.api.blueprint import Blueprint
 from app.runtime import Runtime
-from app.services import system
+from app.services.operations import system
 
 blp = Blueprint("health", __name__, description="Health checks")
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from app.models import Recording
 from app.runtime import Runtime
-from app.services import links
+from app.services.core import links
 from app.wire import iso, recording, room, user
 
 __all__ = ["iso", "issued", "recording", "room", "user"]

@@ -10,7 +10,7 @@ from redis.exceptions import RedisError
 from app.api.auth import require
 from app.api.blueprint import Blueprint
 from app.errors import ApiError
-from app.services import system
+from app.services.operations import system
 
 blp = Blueprint("system", __name__, description="What runs: workers, scheduler, queues")
 

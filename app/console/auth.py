@@ -20,7 +20,7 @@ from app.console import queries
 from app.errors import Forbidden
 from app.models import ApiKey
 from app.runtime import Runtime
-from app.services import keys
+from app.services.access import keys
 
 KEY_ID = "key_id"
 CSRF = "csrf"

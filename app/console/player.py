@@ -12,7 +12,8 @@ from typing import Any
 from app import wire
 from app.models import Recording
 from app.runtime import Runtime
-from app.services import links, recordings, session_events
+from app.services.core import links, recordings
+from app.services.interactions import event_store
 
 CONSOLE = "console"
 # A page lists at most this many events (one query); the sessions API pages through the rest.
@@ -31,5 +32,5 @@ def events(rt: Runtime, rec: Recording) -> list[dict[str, Any]]:
     """The recording's first `MAX_EVENTS` interaction events in timestamp order, as the sessions API
     shows them: `id`, `type`, `timestamp` (Unix seconds), the type's fields, `screenshot_path` (a fresh
     link or None) and `offset`, the seconds into the video (None without one)."""
-    found = islice(session_events.iter_events(rt, rec.id, page=MAX_EVENTS), MAX_EVENTS)
+    found = islice(event_store.iter_events(rt, rec.id, page=MAX_EVENTS), MAX_EVENTS)
     return [wire.session_event(rt, event, rec.timeline) for event in found]

@@ -24,7 +24,7 @@ from app.models import (
     WebhookEvent,
 )
 from app.runtime import Runtime
-from app.services.events import RECORDING_UPDATE
+from app.services.outbox.outbox import RECORDING_UPDATE
 
 S = RecordingState
 PAGE_SIZE = 25

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from app.config import Config
-from app.embedded.services import LOOPBACK, RedisServer, S3Server, WeedPorts, port_in_use, write_private
+from app.embedded.servers import LOOPBACK, RedisServer, S3Server, WeedPorts, port_in_use, write_private
 from app.embedded.supervisor import ChildSpec, Supervisor
 from app.errors import ConfigError, MeetrecError
 

@@ -35,7 +35,7 @@ from app.errors import Unauthorized
 from app.models import Recording, RecordingState, Segment, WebhookDelivery
 from app.queueing import QUEUE_NAMES
 from app.runtime import Runtime
-from app.services import system
+from app.services.operations import system
 
 CACHE_SECONDS = 5.0
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)

@@ -17,7 +17,7 @@ from rq import Worker
 
 from app.config import Config
 from app.runtime import Runtime
-from app.services import system
+from app.services.operations import system
 
 WORKER_HEARTBEAT_MAX_AGE = 150  # seconds; a busy worker beats every 30 s, an idle one every 45 s
 SCHEDULER_TICK_MAX_AGE = 60  # seconds; the reconcile entry ticks every 5 s

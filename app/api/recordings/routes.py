@@ -17,7 +17,8 @@ from app.api.sessions.schemas import SessionSchema
 from app.errors import Unprocessable
 from app.models import Recording
 from app.runtime import Runtime
-from app.services import ingest, links, recordings, retention
+from app.services.core import links, recordings, retention
+from app.services.pipeline import ingest
 
 blp = Blueprint("recordings", __name__, url_prefix="/recordings", description="Eyeson-compatible recordings")
 

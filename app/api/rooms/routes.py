@@ -15,8 +15,8 @@ from app.api.blueprint import Blueprint
 from app.api.rooms.schemas import JoinArgs, MembershipSchema, RoomRecordingsArgs, StartRecordingArgs
 from app.api.schemas import RecordingSchema
 from app.runtime import Runtime
-from app.services import recordings, rooms
-from app.services.rooms import JoinRequest
+from app.services.core import recordings, rooms
+from app.services.core.rooms import JoinRequest
 
 blp = Blueprint("rooms", __name__, url_prefix="/rooms", description="Eyeson-compatible rooms")
 

@@ -32,7 +32,7 @@ from typing import Any
 from werkzeug.datastructures import FileStorage
 
 from app.errors import ApiError, Unprocessable
-from app.services.session_events import NewEvent, Screenshot
+from app.services.interactions.event_store import NewEvent, Screenshot
 
 MAX_BATCH = 1000
 MAX_TEXT = 10_000

@@ -31,7 +31,8 @@ from app.api.sessions.schemas import (
 )
 from app.errors import ApiError, Unprocessable
 from app.runtime import Runtime
-from app.services import recordings, session_events, sessions
+from app.services.core import recordings, sessions
+from app.services.interactions import event_store
 
 blp = Blueprint("sessions", __name__, description="Interaction sessions (the sessions API)")
 
@@ -121,7 +122,7 @@ def add_events(recording_id: str):
     request.max_content_length = config.max_events_body_bytes
     payload, files = _batch_body()
     batch = event_batch.parse_batch(payload, files, config.max_screenshot_bytes)
-    appended = session_events.append(rt(), current_key().project_id, recording_id, batch)
+    appended = event_store.append(rt(), current_key().project_id, recording_id, batch)
     body = {
         "stored": len(appended.stored),
         "duplicates": len(appended.duplicates),
@@ -153,7 +154,7 @@ class SessionEvent(MethodView):
     @blp.errors(e401="no valid API key", e403="key lacks recording:read", e404="unknown recording or event")
     def get(self, recording_id: str, event_id: str):
         """Get one event of a session"""
-        recording, event = session_events.get(rt(), current_key().project_id, recording_id, event_id)
+        recording, event = event_store.get(rt(), current_key().project_id, recording_id, event_id)
         return wire.session_event(rt(), event, recording.timeline)
 
     @require("recording:write")
@@ -161,7 +162,7 @@ class SessionEvent(MethodView):
     @blp.errors(e401="no valid API key", e403="key lacks recording:write", e404="unknown recording or event")
     def delete(self, recording_id: str, event_id: str):
         """Delete one event (and its screenshot); answers the updated session"""
-        recording = session_events.remove(rt(), current_key().project_id, recording_id, event_id)
+        recording = event_store.remove(rt(), current_key().project_id, recording_id, event_id)
         return stream.session(rt(), recording, current_key().id)
 
 

@@ -1,6 +1,6 @@
 """Streamed JSON answers: a recording with all its events, or an event list, without loading it whole.
 
-A short list answers at once; a long one is written as the events are read (`session_events.iter_events`
+A short list answers at once; a long one is written as the events are read (`event_store.iter_events`
 pages through the index), so a session with a million events costs a few thousand rows of memory, not a
 million objects.
 """
@@ -18,8 +18,8 @@ from app import wire
 from app.api import presenters
 from app.models import Recording
 from app.runtime import Runtime
-from app.services import session_events
-from app.services.session_events import StoredEvent
+from app.services.interactions import event_store
+from app.services.interactions.event_store import StoredEvent
 
 CHUNK = 500  # events a write
 
@@ -67,7 +67,7 @@ def events(
     shape: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """The recording's events as the API shows them, optionally of some `types` and reshaped."""
-    rows: Iterator[StoredEvent] = session_events.iter_events(rt, recording.id, types=list(types or ()))
+    rows: Iterator[StoredEvent] = event_store.iter_events(rt, recording.id, types=list(types or ()))
     for row in rows:
         shown = wire.session_event(rt, row, recording.timeline)
         yield shape(shown) if shape else shown

@@ -18,7 +18,7 @@ from app.api.webhooks.schemas import (
 )
 from app.models import WebhookDelivery, WebhookEndpoint
 from app.runtime import Runtime
-from app.services import deliveries, webhook_endpoints
+from app.services.outbox import deliveries, endpoints
 from app.wire import iso
 
 blp = Blueprint("webhooks", __name__, url_prefix="/webhooks", description="Eyeson-compatible webhooks")
@@ -85,9 +85,7 @@ class Webhooks(MethodView):
     def post(self, args: dict):
         """Register this API key's webhook, replacing the one it had"""
         key = current_key()
-        done = webhook_endpoints.register(
-            rt(), key.project_id, key.id, presented_key(), args["url"], args["types"]
-        )
+        done = endpoints.register(rt(), key.project_id, key.id, presented_key(), args["url"], args["types"])
         return present(done.endpoint, done.secret)
 
     @require("webhook:write")
@@ -95,7 +93,7 @@ class Webhooks(MethodView):
     @blp.errors(e401=NO_KEY, e403=NO_SCOPE)
     def get(self):
         """List the project's webhooks with their last request and answer"""
-        return [present(e) for e in webhook_endpoints.list_for_project(rt(), current_key().project_id)]
+        return [present(e) for e in endpoints.list_for_project(rt(), current_key().project_id)]
 
 
 @blp.route("/<webhook_id>")
@@ -105,14 +103,14 @@ class WebhookById(MethodView):
     @blp.errors(e401=NO_KEY, e403=NO_SCOPE, e404=UNKNOWN)
     def get(self, webhook_id: str):
         """Get one webhook"""
-        return present(webhook_endpoints.get(rt(), current_key().project_id, webhook_id))
+        return present(endpoints.get(rt(), current_key().project_id, webhook_id))
 
     @require("webhook:write")
     @blp.response(204, description="deleted with its delivery log; nothing more is sent to it")
     @blp.errors(e401=NO_KEY, e403=NO_SCOPE, e404=UNKNOWN)
     def delete(self, webhook_id: str):
         """Delete a webhook"""
-        webhook_endpoints.remove(rt(), current_key().project_id, webhook_id)
+        endpoints.remove(rt(), current_key().project_id, webhook_id)
         return None
 
 
@@ -122,7 +120,7 @@ class WebhookById(MethodView):
 @blp.errors(e401=NO_KEY, e403=NO_SCOPE, e404=UNKNOWN, e503="MEETREC_SECRET_KEY is not set")
 def rotate_secret(webhook_id: str):
     """Rotate the webhook's whsec_ signing secret"""
-    endpoint, secret = webhook_endpoints.rotate_secret(rt(), current_key().project_id, webhook_id)
+    endpoint, secret = endpoints.rotate_secret(rt(), current_key().project_id, webhook_id)
     return {
         "id": endpoint.id,
         "secret": secret,

@@ -6,7 +6,7 @@ from typing import Any
 
 import marshmallow as ma
 
-from app.services.webhook_endpoints import parse_types
+from app.services.outbox.endpoints import parse_types
 
 F = ma.fields
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from flask import flash, jsonify, redirect, render_template, request, url_for
 
-from app.console import auth, player, queries, timeline
+from app.console import auth, player, queries, steps
 from app.console.auth import current_key, rt
 from app.console.blueprint import bp
 from app.errors import ApiError, StorageError
-from app.services import links, recordings, retention
+from app.services.core import links, recordings, retention
 
 
 @bp.get("/recordings", endpoint="recordings")
@@ -36,7 +36,7 @@ def recording(recording_id: str):
     key = current_key()
     rec = recordings.get(rt(), key.project_id, recording_id)
     media = player.sources(rt(), rec, key.id)
-    events = timeline.event_rows(player.events(rt(), rec), rec.created_at.timestamp())
+    events = steps.event_rows(player.events(rt(), rec), rec.created_at.timestamp())
     deliveries = (
         queries.deliveries_for_recording(rt(), key.project_id, rec.id) if auth.may("webhook:write") else None
     )
@@ -44,7 +44,7 @@ def recording(recording_id: str):
         "console/recording.html",
         rec=rec,
         media=media,
-        steps=timeline.states(rec),
+        steps=steps.states(rec),
         events=events,
         deliveries=deliveries,
     )

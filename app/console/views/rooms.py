@@ -7,7 +7,7 @@ from flask import render_template, request
 from app.console import auth, queries
 from app.console.auth import current_key, rt
 from app.console.blueprint import bp
-from app.services import recordings, rooms
+from app.services.core import recordings, rooms
 
 
 @bp.get("/rooms", endpoint="rooms")

@@ -8,7 +8,7 @@ from redis.exceptions import RedisError
 from app.console import auth, queries
 from app.console.auth import current_key, rt
 from app.console.blueprint import bp
-from app.services import system as system_service
+from app.services.operations import system as system_service
 
 
 @bp.get("/system", endpoint="system")

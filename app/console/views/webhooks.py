@@ -8,15 +8,16 @@ from app.console import auth, queries
 from app.console.auth import current_key, rt
 from app.console.blueprint import bp
 from app.errors import ApiError
-from app.services import deliveries, webhook_endpoints
+from app.services.outbox import deliveries, endpoints
 
 
 @bp.get("/webhooks", endpoint="webhooks")
 @auth.signed_in("webhook:write")
 def webhooks_list():
     """The project's webhook endpoints with their last answer and whether they are disabled."""
-    endpoints = webhook_endpoints.list_for_project(rt(), current_key().project_id)
-    return render_template("console/webhooks.html", endpoints=endpoints)
+    return render_template(
+        "console/webhooks.html", endpoints=endpoints.list_for_project(rt(), current_key().project_id)
+    )
 
 
 @bp.get("/webhooks/<webhook_id>")
@@ -24,7 +25,7 @@ def webhooks_list():
 def webhook(webhook_id: str):
     """One endpoint and its delivery attempts, newest first, 50 a page."""
     pid, page = current_key().project_id, queries.page_number(request.args.get("page", "1"))
-    endpoint = webhook_endpoints.get(rt(), pid, webhook_id)
+    endpoint = endpoints.get(rt(), pid, webhook_id)
     attempts = deliveries.list_for_endpoint(rt(), pid, webhook_id, page)
     return render_template(
         "console/webhook.html",

@@ -18,8 +18,8 @@ from app import sealing
 from app.errors import ApiError, ConfigError, NotFound, Unprocessable
 from app.models import DeliveryState, WebhookDelivery, WebhookEndpoint
 from app.runtime import Runtime
-from app.services.events import TYPES
 from app.services.ids import new_id
+from app.services.outbox.outbox import TYPES
 from webhooks import signing
 from webhooks.urlsafety import UnsafeURL, check_url
 

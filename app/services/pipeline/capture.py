@@ -37,8 +37,9 @@ from app.media.sourceprobe import probe_source
 from app.media.sources import MediaSource, parse_source
 from app.models import Recording, RecordingState
 from app.runtime import Runtime
-from app.services import leases, recordings, segments
+from app.services.core import recordings
 from app.services.ids import new_id
+from app.services.pipeline import leases, segments
 
 log = logging.getLogger(__name__)
 

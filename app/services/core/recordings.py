@@ -16,9 +16,11 @@ from app.errors import ApiError, Conflict, NotFound
 from app.models import Participant, Recording, RecordingState, Room, SessionEvent
 from app.queueing import FINALIZE, capture_spec
 from app.runtime import Runtime
-from app.services import events, rooms, segments
+from app.services.core import rooms
 from app.services.ids import new_id
-from app.services.sources import checked_source, is_push
+from app.services.outbox import outbox
+from app.services.pipeline import segments
+from app.services.pipeline.sources import checked_source, is_push
 
 S = RecordingState
 PAGE_SIZE = 25
@@ -111,7 +113,7 @@ def _claim_room(rt: Runtime, room: Room, participant: Participant, source: str) 
             created_at=rt.now(),
         )
         s.add(recording)
-        events.recording_changed(rt, s, recording_id)
+        outbox.recording_changed(rt, s, recording_id)
     return get(rt, room.project_id, recording_id)
 
 
@@ -207,7 +209,7 @@ def _transition(rt: Runtime, recording_id: str, expected: tuple[S, ...], **value
         if changed and values.get("state") == S.DELETED.value:
             _forget_events(s, [recording_id])
         if changed:
-            events.recording_changed(rt, s, recording_id)
+            outbox.recording_changed(rt, s, recording_id)
     return bool(changed)
 
 
@@ -264,7 +266,7 @@ def mark_finished(
     timeline: list[list[float]] | None = None,
 ) -> bool:
     """stopped -> finished: the final object is in place and verified; its exact duration replaces the
-    one measured at stop. `timeline` maps wall time into the video (see app.services.timeline)."""
+    one measured at stop. `timeline` maps wall time into the video (see app.services.pipeline.timeline)."""
     return _transition(
         rt,
         recording_id,
@@ -371,7 +373,7 @@ def tombstone_many(rt: Runtime, recording_ids: list[str]) -> list[str]:
         )
         _forget_events(s, moved)
         for recording_id in moved:
-            events.recording_changed(rt, s, recording_id)
+            outbox.recording_changed(rt, s, recording_id)
     return moved
 
 

@@ -29,8 +29,9 @@ from app.models import (
 )
 from app.queueing import DELIVER_WEBHOOK
 from app.runtime import Runtime
-from app.services import events, links, webhook_endpoints
+from app.services.core import links
 from app.services.ids import new_id
+from app.services.outbox import endpoints, outbox
 from webhooks import delivery, policy, signing
 
 log = logging.getLogger(__name__)
@@ -141,7 +142,7 @@ def _fresh_payload(rt: Runtime, s: Session, event: WebhookEvent) -> dict[str, An
     for an hour still gets a download link that works."""
     payload = dict(event.payload)
     shown = payload.get("recording") or {}
-    if event.type == events.RECORDING_UPDATE and (shown.get("links") or {}).get("download"):
+    if event.type == outbox.RECORDING_UPDATE and (shown.get("links") or {}).get("download"):
         rec = s.get(Recording, event.resource_id)
         if rec is not None and rec.state == RecordingState.FINISHED.value:
             try:
@@ -154,10 +155,10 @@ def _fresh_payload(rt: Runtime, s: Session, event: WebhookEvent) -> dict[str, An
 
 def _signed_headers(rt: Runtime, send: _Send) -> dict[str, str]:
     timestamp = int(send.attempted_at.timestamp())
-    secrets = webhook_endpoints.signing_secrets(rt, send.endpoint, send.attempted_at)
+    secrets = endpoints.signing_secrets(rt, send.endpoint, send.attempted_at)
     return {
         "X-Eyeson-Signature": signing.eyeson_signature(
-            webhook_endpoints.eyeson_key(rt, send.endpoint), send.body
+            endpoints.eyeson_key(rt, send.endpoint), send.body
         ),
         **signing.standard_headers(send.event_id, timestamp, send.body, secrets),
     }
@@ -201,7 +202,7 @@ def _record(rt: Runtime, send: _Send, result: delivery.Result) -> tuple[str, dat
         )
         reason = _disable_reason(rt, s, send, result, now)
         if reason:
-            webhook_endpoints.disable(s, send.endpoint.id, reason, now)
+            endpoints.disable(s, send.endpoint.id, reason, now)
         if next_at is None or reason:
             return None
         retry = WebhookDelivery(
@@ -236,7 +237,7 @@ def _disable_reason(
 
 def _schedule(rt: Runtime, delivery_id: str, when: datetime) -> None:
     try:
-        rt.jobs.enqueue_at(DELIVER_WEBHOOK, when, delivery_id, job_id=events.job_id(delivery_id))
+        rt.jobs.enqueue_at(DELIVER_WEBHOOK, when, delivery_id, job_id=outbox.job_id(delivery_id))
     except Exception as e:  # noqa: BLE001 - Redis down: dispatch_pending sends it once it is due
         log.warning("retry %s not scheduled (%s); dispatch_pending will send it", delivery_id, e)
 
@@ -260,7 +261,7 @@ def _send_next(rt: Runtime, send: _Send) -> None:
             .limit(1)
         )
     if following is not None:
-        events.enqueue(rt, [following])
+        outbox.enqueue(rt, [following])
 
 
 def redeliver(rt: Runtime, project_id: str, endpoint_id: str, delivery_id: str) -> WebhookDelivery:
@@ -268,7 +269,7 @@ def redeliver(rt: Runtime, project_id: str, endpoint_id: str, delivery_id: str) 
 
     404 unknown or foreign ids, 409 when the endpoint is disabled (register it again first).
     """
-    endpoint = webhook_endpoints.get(rt, project_id, endpoint_id)
+    endpoint = endpoints.get(rt, project_id, endpoint_id)
     if endpoint.disabled_at is not None:
         raise Conflict(f"the webhook is disabled ({endpoint.disabled_reason}); register it again first")
     now = rt.now()
@@ -292,13 +293,13 @@ def redeliver(rt: Runtime, project_id: str, endpoint_id: str, delivery_id: str) 
             due_at=now,
         )
         s.add(again)
-        events.enqueue_after_commit(rt, s, [again.id])
+        outbox.enqueue_after_commit(rt, s, [again.id])
     return again
 
 
 def list_for_endpoint(rt: Runtime, project_id: str, endpoint_id: str, page: int = 1) -> list[WebhookDelivery]:
     """An endpoint's attempts, newest first, 50 a page; 404 for unknown or foreign endpoints."""
-    endpoint = webhook_endpoints.get(rt, project_id, endpoint_id)
+    endpoint = endpoints.get(rt, project_id, endpoint_id)
     with rt.db.read() as s:
         return list(
             s.scalars(

@@ -19,7 +19,8 @@ from sqlalchemy import or_, select, update
 from app.errors import Forbidden, StorageError, Unprocessable
 from app.models import ApiKey, Project, Recording, RecordingState
 from app.runtime import Runtime
-from app.services import keys, recordings
+from app.services.access import keys
+from app.services.core import recordings
 
 log = logging.getLogger(__name__)
 S = RecordingState

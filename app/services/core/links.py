@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from app.errors import Conflict, NotFound
 from app.models import LinkIssuance, Recording
 from app.runtime import Runtime
-from app.services import recordings
+from app.services.core import recordings
 
 API, WEBHOOK, DOWNLOAD = "api", "webhook", "download"
 PAGE_SIZE = 50

@@ -13,7 +13,8 @@ import hashlib
 from app.errors import Conflict
 from app.models import Recording, RecordingState
 from app.runtime import Runtime
-from app.services import recordings, segments
+from app.services.core import recordings
+from app.services.pipeline import segments
 
 MAX_SEQ = 10_000_000
 

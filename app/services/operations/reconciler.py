@@ -25,7 +25,7 @@ from sqlalchemy import or_, select, update
 
 from app.models import Recording, RecordingState
 from app.runtime import Runtime
-from app.services import recordings
+from app.services.core import recordings
 
 log = logging.getLogger(__name__)
 

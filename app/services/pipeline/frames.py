@@ -15,7 +15,8 @@ from pathlib import Path
 from app.errors import MediaError
 from app.media import assemble
 from app.runtime import Runtime
-from app.services import session_events, timeline
+from app.services.interactions import event_store
+from app.services.pipeline import timeline
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ def grab_pending(
     A frame ffmpeg cannot produce is logged and skipped (the event keeps no screenshot); a storage
     error propagates, so the finalize fails and is retried."""
     grabbed = 0
-    for event in session_events.awaiting_frames(rt, recording_id):
+    for event in event_store.awaiting_frames(rt, recording_id):
         at = timeline.video_offset(spans, event.ts) or 0.0
         out = workdir / f"frame-{event.pk}.jpg"
         try:
@@ -41,9 +42,9 @@ def grab_pending(
         except MediaError as e:
             log.warning("recording %s: no frame for event %s: %s", recording_id, event.event_id, e)
             continue
-        key = session_events.screenshot_key(recording_id, event.event_id, "image/jpeg")
+        key = event_store.screenshot_key(recording_id, event.event_id, "image/jpeg")
         rt.storage.put_file(key, out, "image/jpeg")
-        if session_events.attach_screenshot(rt, event.pk, key):
+        if event_store.attach_screenshot(rt, event.pk, key):
             grabbed += 1
         out.unlink(missing_ok=True)
     return grabbed

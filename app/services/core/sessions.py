@@ -11,9 +11,10 @@ from sqlalchemy import select
 
 from app.models import Recording, RecordingState
 from app.runtime import Runtime
-from app.services import events, recordings
+from app.services.core import recordings
 from app.services.ids import new_id
-from app.services.sources import checked_source, is_push
+from app.services.outbox import outbox
+from app.services.pipeline.sources import checked_source, is_push
 
 S = RecordingState
 
@@ -37,7 +38,7 @@ def start(
                 created_at=rt.now(),
             )
         )
-        events.recording_changed(rt, s, recording_id)
+        outbox.recording_changed(rt, s, recording_id)
     recording = recordings.get(rt, project_id, recording_id)
     if ingest == "pull":
         recordings.enqueue_capture(rt, recording)

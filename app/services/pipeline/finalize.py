@@ -7,7 +7,8 @@ is `finished`. Idempotent: the final key is fixed and the output byte-identical,
 crash at any point overwrites the same object and moves the state once; a rerun on a finished
 recording only sweeps leftover segments. A finalize holds the recording's lease while it works, so the
 reconciler can tell a running finalize (lease renewed) from a dead one (lease expired) and run it again.
-A session's events that want frames of its video (app.services.frames) get them before it is finished.
+A session's events that want frames of its video (app.services.pipeline.frames) get them before it is
+finished.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from app.errors import MediaError
 from app.media import assemble
 from app.models import Recording, RecordingState, Segment
 from app.runtime import Runtime
-from app.services import frames, leases, recordings, segments, timeline
+from app.services.core import recordings
 from app.services.ids import new_id
+from app.services.pipeline import frames, leases, segments, timeline
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from app.errors import Conflict, NotFound, StorageError
 from app.models import Recording, RecordingState, SessionEvent
 from app.runtime import Runtime
-from app.services import recordings
+from app.services.core import recordings
 
 log = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ from sqlalchemy.orm import Session
 from app.errors import Gone, NotFound
 from app.models import Participant, Room
 from app.runtime import Runtime
-from app.services import events
 from app.services.ids import hash_secret, new_id, new_secret
-from app.services.sources import checked_source
+from app.services.outbox import outbox
+from app.services.pipeline.sources import checked_source
 
 
 @dataclass
@@ -84,7 +84,7 @@ def _start_room(rt: Runtime, s: Session, project_id: str, req: JoinRequest) -> R
     )
     s.add(room)
     s.flush()
-    events.room_changed(rt, s, room.id)
+    outbox.room_changed(rt, s, room.id)
     return room
 
 
@@ -135,7 +135,7 @@ def shutdown(rt: Runtime, project_id: str, room_key: str) -> Room:
             update(Room).where(Room.id == room.id, Room.shutdown_at.is_(None)).values(shutdown_at=rt.now())
         ).rowcount
         if changed:
-            events.room_changed(rt, s, room.id)
+            outbox.room_changed(rt, s, room.id)
     if not changed:
         raise NotFound("no running meeting with this room id")
     return room
