@@ -26,6 +26,9 @@ test: $(VENV)/.installed-dev
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check app workers webhooks tests bench
+	$(BIN)/ruff format --check app workers webhooks tests bench
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/api.py --seconds 5 --rate 200

@@ -1,7 +1,8 @@
-"""One home for meetrec's exceptions.
+"""One home for meetrec's exceptions (the `webhooks` package keeps its own: it imports nothing of ours).
 
-Domain errors carry the HTTP status the API answers with, so services raise them and the API's single
-error handler turns them into the one JSON error shape.
+Services raise domain errors (`DomainError` and its subclasses): they say what went wrong, never which
+HTTP status that is. The API's single error handler maps each class to a status through one table
+(`app.api.errors.STATUS`), and the console shows the same message on its error page.
 """
 
 from __future__ import annotations
@@ -17,6 +18,10 @@ class ConfigError(MeetrecError):
 
 class StorageError(MeetrecError):
     """Object storage failed (infrastructure, not the caller's fault)."""
+
+
+class QueueError(MeetrecError):
+    """The job queue (Redis) failed (infrastructure, not the caller's fault)."""
 
 
 class MediaError(MeetrecError):
@@ -49,38 +54,62 @@ class SourceLost(BadSourceError):
     kind = "source_lost"
 
 
-class ApiError(MeetrecError):
-    """An error the API reports to its caller with `status`."""
+class SealError(MeetrecError, ValueError):
+    """A sealed value does not open with this secret key (changed key, or a tampered value)."""
 
-    status = 400
 
-    def __init__(self, message: str, *, status: int | None = None, errors: dict | None = None):
+class LeaseLost(MeetrecError):
+    """Another capture took the recording's lease while this one was uploading."""
+
+
+class DomainError(MeetrecError):
+    """A request a service refuses: `message` for a human, `errors` field by field; no HTTP status."""
+
+    def __init__(self, message: str, *, errors: dict | None = None):
         super().__init__(message)
         self.message = message
-        if status is not None:
-            self.status = status
         self.errors = errors or {}
 
 
-class NotFound(ApiError):
-    status = 404
+class NotFound(DomainError):
+    """The thing asked for does not exist, or is not the caller's to see."""
 
 
-class Gone(ApiError):
-    status = 410
+class Gone(DomainError):
+    """The thing existed and has ended (a meeting that was shut down)."""
 
 
-class Conflict(ApiError):
-    status = 409
+class Conflict(DomainError):
+    """The thing's current state refuses the request (stopped, under legal hold, disabled)."""
 
 
-class Unauthorized(ApiError):
-    status = 401
+class SegmentConflict(Conflict):
+    """A chunk's sequence number already holds different bytes."""
 
 
-class Forbidden(ApiError):
-    status = 403
+class Unauthorized(DomainError):
+    """No valid credential came with the request."""
 
 
-class Unprocessable(ApiError):
-    status = 422
+class Forbidden(DomainError):
+    """The credential lacks the permission the request needs."""
+
+
+class Unprocessable(DomainError):
+    """The request is well-formed but a value in it is refused."""
+
+
+class RecordingNotAvailable(DomainError):
+    """Recording is switched off for this room."""
+
+
+class NotAcceptable(DomainError):
+    """The room cannot start a recording now: one is already running, or it has no media source."""
+
+
+class PayloadTooLarge(DomainError):
+    """The request carries more than a limit allows (events in a batch, a screenshot's bytes)."""
+
+
+class Unavailable(DomainError):
+    """Something the request needs is down or not configured (Redis, the secret key): try again later."""

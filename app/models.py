@@ -1,7 +1,7 @@
 """SQLAlchemy 2 models: the source of truth for every row.
 
 Models hold no commits and no behaviour beyond small derived properties; services own transactions and
-change state only with conditional updates (see `app/services/recordings.py`).
+change state only with conditional updates (see `app/services/core/lifecycle.py`).
 """
 
 from __future__ import annotations
@@ -48,6 +48,23 @@ class UTCDateTime(TypeDecorator):
         return value
 
 
+class StrEnumType(TypeDecorator):
+    """A `StrEnum` stored as its string value: rows read back as members, the column stays a VARCHAR."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, enum_class: type[enum.StrEnum], length: int):
+        super().__init__(length)
+        self.enum_class = enum_class
+
+    def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
+        return None if value is None else self.enum_class(value).value
+
+    def process_result_value(self, value: str | None, dialect: Any) -> enum.StrEnum | None:
+        return None if value is None else self.enum_class(value)
+
+
 class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON()}
 
@@ -60,6 +77,14 @@ class RecordingState(enum.StrEnum):
     FINISHED = "finished"
     FAILED = "failed"
     DELETED = "deleted"
+
+
+class Ingest(enum.StrEnum):
+    """How a recording's media gets in."""
+
+    PULL = "pull"  # a capture job reads `media_source`
+    PUSH = "push"  # the meeting app uploads its own MediaRecorder chunks
+    NONE = "none"  # an interaction session that records events only
 
 
 class Project(Base):
@@ -153,18 +178,29 @@ class Participant(Base):
     room: Mapped[Room] = relationship(lazy="joined")
 
 
+def _own_id(context: Any) -> str:
+    """A recording's external id defaults to its own id."""
+    return str(context.get_current_parameters()["id"])
+
+
 class Recording(Base):
     __tablename__ = "recordings"
     __table_args__ = (
         Index("ix_recordings_room_created", "room_id", "created_at"),
         Index("ix_recordings_state", "state"),
+        UniqueConstraint("project_id", "external_id", name="uq_recordings_project_external_id"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
     room_id: Mapped[str | None] = mapped_column(ForeignKey("rooms.id", ondelete="SET NULL"))
     participant_id: Mapped[str | None] = mapped_column(ForeignKey("participants.id", ondelete="SET NULL"))
-    state: Mapped[str] = mapped_column(String(16), default=RecordingState.STARTED.value)
+    # The id the client knows it by, unique in its project: the recording's own id unless the client
+    # made one (a web replay's session id), so two projects may send the same id without colliding.
+    external_id: Mapped[str] = mapped_column(String(64), default=_own_id)
+    state: Mapped[RecordingState] = mapped_column(
+        StrEnumType(RecordingState, 16), default=RecordingState.STARTED
+    )
     # None for an interaction session without video (ingest "none").
     media_source: Mapped[str | None] = mapped_column(String(2000))
     # The sessions API: a free description; room recordings have none.
@@ -180,9 +216,7 @@ class Recording(Base):
     sha256: Mapped[str | None] = mapped_column(String(64))
     error: Mapped[str | None] = mapped_column(Text)
     job_id: Mapped[str | None] = mapped_column(String(100))
-    # "pull": a capture job reads media_source; "push": the meeting app uploads its own chunks;
-    # "none": an interaction session that records events only.
-    ingest: Mapped[str] = mapped_column(String(8), default="pull", server_default="pull")
+    ingest: Mapped[Ingest] = mapped_column(StrEnumType(Ingest, 8), default=Ingest.PULL, server_default="pull")
     # The capture lease: only the job holding it may write segments (RQ can run one job twice).
     lease_owner: Mapped[str | None] = mapped_column(String(64))
     lease_expires_at: Mapped[datetime | None]
@@ -198,6 +232,9 @@ class Recording(Base):
     # only with an admin key) also blocks deletion through the API.
     persist: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
     legal_hold: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
+    # When a deletion (the API's or the retention purge's) claimed the recording before removing its
+    # objects: from then on its flags cannot change, so no hold is set on a recording losing its media.
+    condemned_at: Mapped[datetime | None]
     # Interaction events stored for this recording (kept in step with session_events).
     event_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # Where wall-clock time lands in the final video, set at finalize: [[wall_start_unix, video_start,

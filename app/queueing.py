@@ -1,19 +1,39 @@
-"""Enqueueing jobs: every job is declared once as data and enqueued by dotted path.
+"""The job queue port: everything meetrec asks of Redis goes through `JobQueue` (`rt.jobs`).
 
-`app` never imports `workers`; it names job functions as strings. Every enqueue sets a stable job id,
-a timeout sized for the work (RQ's 180 s default would kill a recording), TTLs and a retry policy.
+Enqueueing, a job's status, forgetting a job, stop signals, the registered workers, the scheduler's
+ticks and per-tick lock, queue depths and a ping. Every Redis failure leaves as `QueueError`
+(`raise QueueError(...) from e`), so callers import no redis exception and decide what an outage means
+to them (often nothing: SQL is the truth, Redis only carries work and fast paths).
+
+Every job is declared once as data and enqueued by dotted path: `app` never imports `workers`. Every
+enqueue sets a stable job id, a timeout sized for the work (RQ's 180 s default would kill a recording),
+TTLs and a retry policy.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from redis import Redis
-from rq import Queue, Retry
+from redis.exceptions import RedisError
+from rq import Queue, Retry, Worker
+from rq.exceptions import NoSuchJobError
 from rq.job import Job
 
+from app.errors import QueueError
+
 QUEUE_NAMES = ("capture", "media", "webhooks", "default")
+JOB_COUNT_STATUSES = ("queued", "started", "scheduled", "failed")
+LIVE_STATUSES = frozenset({"queued", "started", "scheduled", "deferred"})
+TICKS_KEY = "meetrec:scheduler:ticks"
+STOP_SIGNAL_TTL = 24 * 3600  # seconds: a signal no capture read (it polls SQL too) expires on its own
 
 
 @dataclass(frozen=True)
@@ -54,38 +74,171 @@ DELIVER_WEBHOOK = JobSpec("workers.webhook_jobs.deliver_webhook", "webhooks", 12
 DISPATCH_WEBHOOKS = JobSpec("workers.webhook_jobs.dispatch_webhooks", "webhooks", 300)
 
 
+@dataclass(frozen=True)
+class JobState:
+    """What Redis knows of one job: its RQ status and the last sign of life of the worker running it."""
+
+    status: str
+    last_beat: datetime | None  # the horse's heartbeat, else its start; None until a worker took it
+
+
+@dataclass(frozen=True)
+class WorkerState:
+    """One RQ worker registered in Redis, as its last heartbeat left it."""
+
+    name: str
+    queues: list[str]
+    state: str
+    last_heartbeat: datetime | None
+    current_job: str | None
+    pid: int | None
+    hostname: str | None
+
+
+@dataclass(frozen=True)
+class Tick:
+    """The scheduler's last enqueue of one timetable entry: when (epoch seconds) and which process."""
+
+    at: float
+    by: str
+
+
 class JobQueue:
-    """Enqueue `JobSpec`s on Redis."""
+    """The one port to Redis: every call raises `QueueError` when Redis fails, never a redis exception."""
 
     def __init__(self, redis: Redis):
         self.redis = redis
 
     def queue(self, name: str) -> Queue:
+        """The RQ queue `name` (no Redis call: a worker is built from these)."""
         return Queue(name, connection=self.redis)
 
     def enqueue(self, spec: JobSpec, *args: object, job_id: str) -> Job:
         """Enqueue `spec` with `args`; the job id makes a repeated enqueue of the same work visible."""
-        return self.queue(spec.queue).enqueue(
-            spec.func,
-            *args,
-            job_id=job_id,
-            job_timeout=spec.timeout,
-            result_ttl=spec.result_ttl,
-            failure_ttl=spec.failure_ttl,
-            retry=spec.retry(),
-            meta=dict(spec.meta),
-        )
+        with _failing(f"enqueue of {job_id}"):
+            return self.queue(spec.queue).enqueue(spec.func, *args, job_id=job_id, **_options(spec))
 
     def enqueue_at(self, spec: JobSpec, when: datetime, *args: object, job_id: str) -> Job:
         """Enqueue `spec` to run at `when` (a worker started with its scheduler moves it to the queue)."""
-        return self.queue(spec.queue).enqueue_at(
-            when,
-            spec.func,
-            *args,
-            job_id=job_id,
-            job_timeout=spec.timeout,
-            result_ttl=spec.result_ttl,
-            failure_ttl=spec.failure_ttl,
-            retry=spec.retry(),
-            meta=dict(spec.meta),
-        )
+        with _failing(f"enqueue of {job_id}"):
+            return self.queue(spec.queue).enqueue_at(when, spec.func, *args, job_id=job_id, **_options(spec))
+
+    def job(self, job_id: str | None) -> JobState | None:
+        """The job's state; None when Redis holds no such job (never enqueued, expired or forgotten)."""
+        if not job_id:
+            return None
+        with _failing(f"fetch of job {job_id}"):
+            try:
+                job = Job.fetch(job_id, connection=self.redis)
+            except NoSuchJobError:
+                return None
+        status = job.get_status(refresh=False)  # read by the fetch above: no second round trip
+        return JobState(getattr(status, "value", status), job.last_heartbeat or job.started_at)
+
+    def job_status(self, job_id: str | None) -> str | None:
+        """The job's RQ status ("queued", "started", "finished"...); None when Redis holds no such job."""
+        state = self.job(job_id)
+        return state.status if state else None
+
+    def job_is_live(self, job_id: str | None) -> bool:
+        """True while the job is waiting for a worker or running (queued, scheduled, deferred, started)."""
+        return self.job_status(job_id) in LIVE_STATUSES
+
+    def forget_job(self, job_id: str) -> None:
+        """Delete the job's record (a no-op when there is none), so the same id can be enqueued again."""
+        with _failing(f"delete of job {job_id}"):
+            try:
+                Job.fetch(job_id, connection=self.redis).delete()
+            except NoSuchJobError:
+                pass
+
+    def signal_stop(self, recording_id: str) -> None:
+        """Tell the recording's capture to stop (a fast path: the capture also polls SQL)."""
+        with _failing(f"stop signal of {recording_id}"):
+            self.redis.set(stop_signal_key(recording_id), "1", ex=STOP_SIGNAL_TTL)
+
+    def stop_signalled(self, recording_id: str) -> bool:
+        """True when a stop was signalled for the recording in the last day."""
+        with _failing(f"stop signal of {recording_id}"):
+            return bool(self.redis.exists(stop_signal_key(recording_id)))
+
+    def workers(self) -> list[WorkerState]:
+        """The workers registered in Redis whose registration has not expired, sorted by name."""
+        with _failing("listing workers"):
+            found = [_worker_state(w) for w in Worker.all(connection=self.redis)]
+        return sorted(found, key=lambda w: w.name)
+
+    def claim_tick(self, entry_id: str, slot: int, ttl_seconds: int) -> bool:
+        """Take the lock of `entry_id`'s tick number `slot`; True for the one scheduler that got it."""
+        with _failing(f"tick lock of {entry_id}"):
+            return bool(self.redis.set(f"meetrec:scheduler:{entry_id}:{slot}", "1", nx=True, ex=ttl_seconds))
+
+    def record_tick(self, entry_id: str) -> None:
+        """Note that this process just enqueued `entry_id` (read back by `ticks`)."""
+        record = json.dumps({"at": time.time(), "by": f"{socket.gethostname()}:{os.getpid()}"})
+        with _failing(f"tick record of {entry_id}"):
+            self.redis.hset(TICKS_KEY, entry_id, record)
+
+    def ticks(self) -> dict[str, Tick]:
+        """Each timetable entry's last tick, by entry id."""
+        with _failing("reading scheduler ticks"):
+            raw = self.redis.hgetall(TICKS_KEY)
+        found = {}
+        for entry, record in raw.items():
+            parsed = json.loads(record)
+            found[entry.decode() if isinstance(entry, bytes) else entry] = Tick(parsed["at"], parsed["by"])
+        return found
+
+    def queue_jobs(self) -> dict[str, dict[str, int]]:
+        """Jobs per queue and status: "queued" (the queue depth), "started", "scheduled", "failed"."""
+        queues = [self.queue(name) for name in QUEUE_NAMES]
+        with _failing("counting jobs"):
+            pipe = self.redis.pipeline(transaction=False)
+            for q in queues:
+                pipe.llen(q.key)
+                pipe.zcard(q.started_job_registry.key)
+                pipe.zcard(q.scheduled_job_registry.key)
+                pipe.zcard(q.failed_job_registry.key)
+            counts = iter(pipe.execute())
+        return {q.name: {status: next(counts) for status in JOB_COUNT_STATUSES} for q in queues}
+
+    def ping(self) -> None:
+        """Return when Redis answers; raise QueueError otherwise."""
+        with _failing("ping"):
+            self.redis.ping()
+
+
+def stop_signal_key(recording_id: str) -> str:
+    return f"meetrec:stop:{recording_id}"
+
+
+def _options(spec: JobSpec) -> dict[str, object]:
+    """RQ's enqueue options for `spec`."""
+    return {
+        "job_timeout": spec.timeout,
+        "result_ttl": spec.result_ttl,
+        "failure_ttl": spec.failure_ttl,
+        "retry": spec.retry(),
+        "meta": dict(spec.meta),
+    }
+
+
+def _worker_state(w: Worker) -> WorkerState:
+    return WorkerState(
+        name=w.name,
+        queues=w.queue_names(),
+        state=str(w.get_state()),
+        last_heartbeat=w.last_heartbeat,
+        current_job=w.get_current_job_id(),
+        pid=w.pid,
+        hostname=w.hostname,
+    )
+
+
+@contextmanager
+def _failing(what: str) -> Iterator[None]:
+    """Turn a Redis failure inside the block into QueueError naming `what` failed."""
+    try:
+        yield
+    except RedisError as e:
+        raise QueueError(f"Redis: {what} failed: {e}") from e

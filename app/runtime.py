@@ -30,6 +30,7 @@ class Runtime:
 
     @cached_property
     def redis(self) -> Redis:
+        """The raw Redis client the `jobs` port is built on; services use `jobs`, never this."""
         return Redis.from_url(self.config.redis_url, socket_timeout=10, socket_connect_timeout=5)
 
     @cached_property
@@ -38,6 +39,7 @@ class Runtime:
 
     @cached_property
     def jobs(self) -> JobQueue:
+        """The job queue port: everything meetrec asks of Redis."""
         return JobQueue(self.redis)
 
     def now(self) -> datetime:

@@ -16,15 +16,11 @@ import secrets
 
 from Crypto.Cipher import AES
 
-from app.errors import ConfigError
+from app.errors import ConfigError, SealError
 
 VERSION = "v1"
 _NONCE_BYTES = 12
 _TAG_BYTES = 16
-
-
-class SealError(ValueError):
-    """A sealed value does not open with this secret key (changed key, or a tampered value)."""
 
 
 def _key(secret_key: str) -> bytes:

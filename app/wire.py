@@ -1,21 +1,43 @@
 """Wire shapes of Eyeson's room, user and recording objects, shared by the API and webhook events.
 
-Neutral ground: the API's presenters and the services that build webhook payloads both use these, so
-a `recording_update` event carries exactly what `GET /recordings/{id}` answers at that moment.
+Neutral ground and pure: it shapes what it is given and signs nothing, so the API's presenters and the
+services that build webhook payloads can both use it without an import cycle. The callers sign the links
+(`app.services.access.links`): a `recording_update` event is stored without them and its delivery signs
+them afresh, so the receiver gets what `GET /recordings/{id}` answers at that moment.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from app.models import Participant, Recording, Room
-from app.runtime import Runtime
-from app.services.pipeline.timeline import video_offset
 
-if TYPE_CHECKING:
-    from app.services.interactions.event_store import StoredEvent
+
+@dataclass(frozen=True)
+class RecordingLinks:
+    """A recording's presigned links: None where it has none (unfinished, no poster) or none was signed."""
+
+    download: str | None = None
+    poster: str | None = None
+
+
+UNSIGNED = RecordingLinks()
+
+
+class InteractionEvent(Protocol):
+    """What `session_event` reads of an interaction event (an event_store.StoredEvent)."""
+
+    @property
+    def event_id(self) -> str: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def ts(self) -> float: ...
+    @property
+    def data(self) -> Mapping[str, Any]: ...
 
 
 def iso(ts: datetime | None) -> str | None:
@@ -49,20 +71,22 @@ def user(p: Participant | None) -> dict[str, Any] | None:
     }
 
 
-def recording(rt: Runtime, rec: Recording) -> dict[str, Any]:
-    """Eyeson's recording object plus meetrec's extensions; the download link is signed afresh."""
-    # Imported here: app.services.core.recordings emits webhook events built with this very function.
-    from app.services.core import recordings
+def recording_links(recording_id: str, public_url: str, signed: RecordingLinks) -> dict[str, str | None]:
+    """A recording's `links` object: its API URL under `public_url`, and the `signed` links as given."""
+    return {
+        "self": f"{public_url}/recordings/{recording_id}",
+        "download": signed.download,
+        "poster": signed.poster,
+    }
 
+
+def recording(rec: Recording, public_url: str, signed: RecordingLinks) -> dict[str, Any]:
+    """Eyeson's recording object plus meetrec's extensions, with the `signed` links as given."""
     return {
         "id": rec.id,
         "created_at": int(rec.created_at.timestamp()),
         "duration": round(rec.duration) if rec.duration is not None else None,
-        "links": {
-            "self": f"{rt.config.public_url}/recordings/{rec.id}",
-            "download": recordings.download_link(rt, rec),
-            "poster": recordings.poster_link(rt, rec),
-        },
+        "links": recording_links(rec.id, public_url, signed),
         "user": user(rec.participant),
         "room": room(rec.room) if rec.room else None,
         "state": rec.state,
@@ -91,20 +115,16 @@ def _unix(ts: datetime | None) -> int | None:
 
 
 def session_event(
-    rt: Runtime, event: StoredEvent, timeline: Sequence[Sequence[float]] | None
+    event: InteractionEvent, offset: float | None, screenshot_url: str | None
 ) -> dict[str, Any]:
-    """An interaction event as the sessions API shows it: id, type, timestamp, its type's fields, a
-    one-hour `screenshot_path` link (or null) and `offset`, the seconds into the video (null without one)."""
+    """An interaction event as the sessions API shows it: id, type, timestamp, its type's fields, the
+    given `screenshot_path` link (or null) and `offset`, the seconds into the video (null without one)."""
     ts = event.ts
     return {
         "id": event.event_id,
         "type": event.type,
         "timestamp": int(ts) if ts.is_integer() else ts,
         **event.data,
-        "screenshot_path": (
-            rt.storage.presign_get(event.screenshot_key, rt.config.link_ttl_seconds)
-            if event.screenshot_key
-            else None
-        ),
-        "offset": video_offset(timeline, ts),
+        "screenshot_path": screenshot_url,
+        "offset": offset,
     }

@@ -35,13 +35,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from app.config import Config  # noqa: E402
-from app.embedded.servers import S3Server, WeedPorts  # noqa: E402
+from app.embedded.servers import S3Server  # noqa: E402
 from app.media import assemble  # noqa: E402
 from app.media.commands import video_bitrate  # noqa: E402
 from app.media.runner import run  # noqa: E402
 from app.storage.objects import ObjectStore  # noqa: E402
+from tests.helpers import free_weed_ports  # noqa: E402
 
 FFMPEG = Config.from_env({}).ffmpeg_path
+PROFILE = assemble.PROFILES["vp8-realtime"]  # the default MEETREC_TRANSCODE_PROFILE
 SEGMENT_SECONDS = 4
 CLIP_SECONDS = 12
 SIZE, RATE = "1280x720", 30
@@ -158,7 +160,7 @@ def s3_store() -> Iterator[tuple[ObjectStore, dict[str, str]]]:
             env = {k: os.environ[k] for k in ("S3_ENDPOINT", "S3_ACCESS_KEY", "S3_SECRET_KEY")}
         else:
             access, secret = "AK" + secrets.token_hex(8), secrets.token_hex(20)
-            server = S3Server(WeedPorts.free(), Path(tmp) / "s3", access, secret)
+            server = S3Server(free_weed_ports(), Path(tmp) / "s3", access, secret)
             server.start()
             server.wait_ready(60)
             env = {"S3_ENDPOINT": server.endpoint, "S3_ACCESS_KEY": access, "S3_SECRET_KEY": secret}
@@ -215,7 +217,7 @@ def copy_row(
     results: list[assemble.AssembleResult] = []
     ours_times, raw_times = runs(
         repeat,
-        lambda: results.append(ours(segments, work, assemble.DEFAULT_PROFILE)),
+        lambda: results.append(ours(segments, work, PROFILE)),
         lambda: raw_concat(segments, work, ["-c", "copy"]),
     )
     ours_s, raw_s, result = min(ours_times), min(raw_times), results[-1]
@@ -235,7 +237,7 @@ def copy_row(
 
 def transcode_row(label: str, segments: list[Path], work: Path, repeat: int) -> list[str]:
     """Ours (a transcode with the default profile) vs raw concat with the very same encoder options."""
-    profile = assemble.DEFAULT_PROFILE
+    profile = PROFILE
     codecs = ["-map", "0:v:0", "-map", "0:a:0", *profile.video_argv(), *profile.audio_argv(), "-f", "webm"]
     ours_s, raw_s = map(
         min, runs(repeat, lambda: ours(segments, work, profile), lambda: raw_concat(segments, work, codecs))
@@ -280,12 +282,12 @@ def main() -> None:
             print(f"  copy {minutes:g} min done", file=sys.stderr, flush=True)
         print()
         table(COPY_HEAD, rows, "copy path, VP8/Opus 720p30")
-        name = f"{args.transcode_minutes:g} min, threads {assemble.DEFAULT_PROFILE.threads}"
+        name = f"{args.transcode_minutes:g} min, threads {PROFILE.threads}"
         print()
         table(
             ("ours s", "raw s", "ratio", "x realtime"),
             [transcode_row(name, h264, work, min(2, args.repeat))],  # ~20 s a run
-            f"transcode path, H.264/AAC 720p30 to {assemble.DEFAULT_PROFILE.name}",
+            f"transcode path, H.264/AAC 720p30 to {PROFILE.name}",
         )
         if store is not None:
             stats = measure_upload_rss(env, random_file(cache, GIB))

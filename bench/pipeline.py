@@ -26,13 +26,13 @@ sys.path.insert(0, str(ROOT))
 
 from app import migrate  # noqa: E402
 from app.config import Config  # noqa: E402
-from app.embedded.servers import RedisServer, S3Server, WeedPorts, free_port  # noqa: E402
+from app.embedded.servers import RedisServer, S3Server  # noqa: E402
 from app.factory import create_app  # noqa: E402
 from app.media.commands import OPUS, VP8_LIVE, synthetic_inputs, video_bitrate  # noqa: E402
 from app.runtime import Runtime  # noqa: E402
 from app.services.access import keys  # noqa: E402
 from app.services.core import recordings  # noqa: E402
-from tests.helpers import descendants  # noqa: E402
+from tests.helpers import descendants, free_port, free_weed_ports  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -74,7 +74,7 @@ def main() -> None:
         base = Path(tmp)
         redis = RedisServer(free_port(), base / "redis", persist=False)
         access, secret = "BENCH" + secrets.token_hex(6).upper(), secrets.token_hex(20)
-        s3 = S3Server(WeedPorts.free(), base / "s3", access, secret)
+        s3 = S3Server(free_weed_ports(), base / "s3", access, secret)
         redis.start()
         s3.start()
         workers: list[subprocess.Popen] = []

@@ -30,12 +30,13 @@ from sqlalchemy import insert, update  # noqa: E402
 
 from app import migrate  # noqa: E402
 from app.config import Config  # noqa: E402
-from app.embedded.servers import S3Server, WeedPorts  # noqa: E402
+from app.embedded.servers import S3Server  # noqa: E402
 from app.models import Recording, utcnow  # noqa: E402
 from app.runtime import Runtime  # noqa: E402
 from app.services.access import keys  # noqa: E402
 from app.services.core import recordings, retention  # noqa: E402
 from app.services.ids import new_id  # noqa: E402
+from tests.helpers import free_weed_ports  # noqa: E402
 
 
 def seed(rt: Runtime, project_id: str, n: int, objects: int) -> list[str]:
@@ -93,7 +94,7 @@ def main() -> None:
             env = {k: os.environ[k] for k in ("S3_ENDPOINT", "S3_ACCESS_KEY", "S3_SECRET_KEY")}
         else:
             access, secret = "AK" + secrets.token_hex(8), secrets.token_hex(20)
-            server = S3Server(WeedPorts.free(), Path(tmp) / "s3", access, secret)
+            server = S3Server(free_weed_ports(), Path(tmp) / "s3", access, secret)
             server.start()
             server.wait_ready(60)
             env = {"S3_ENDPOINT": server.endpoint, "S3_ACCESS_KEY": access, "S3_SECRET_KEY": secret}

@@ -133,9 +133,7 @@ def main() -> None:
         rt = Runtime(config)
         project = keys.create_project(rt, "bench")
         key, raw_key = keys.create_key(rt, project.id)
-        registered = endpoints.register(
-            rt, project.id, key.id, raw_key, receiver.url, ["room_update"]
-        )
+        registered = endpoints.register(rt, project.id, key.id, raw_key, receiver.url, ["room_update"])
         procs = start_workers(config, args.workers, Path(tmp))
         try:
             state_change(rt, project.id, -1)  # warm up: workers listening, modules imported

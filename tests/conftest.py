@@ -21,21 +21,14 @@ from sqlalchemy import create_engine, text
 
 from app import migrate
 from app.config import Config
-from app.embedded.servers import RedisServer, S3Server, WeedPorts
+from app.embedded.servers import RedisServer, S3Server
 from app.factory import create_app
 from app.runtime import Runtime
 from app.services.access import keys
-from tests.helpers import descendants
+from tests.helpers import descendants, free_weed_ports
+from tests.helpers import free_port as _free_port  # the name other tests import from here
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
@@ -66,7 +59,7 @@ def s3_settings(base_dir: Path) -> Iterator[dict[str, str]]:
         yield {k: os.environ[k] for k in ("S3_ENDPOINT", "S3_ACCESS_KEY", "S3_SECRET_KEY")}
         return
     access, secret = "AK" + secrets.token_hex(8), secrets.token_hex(20)
-    server = S3Server(WeedPorts.free(), base_dir / "s3", access, secret)
+    server = S3Server(free_weed_ports(), base_dir / "s3", access, secret)
     server.start()
     server.wait_ready(60)
     EMBEDDED["s3"] = server

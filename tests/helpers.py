@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from app.embedded.servers import WeedPorts
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 30, interval: float = 0.2) -> Any:
@@ -100,3 +103,22 @@ def descendants(pid: int) -> list[int]:
             found.append(child)
             todo.append(child)
     return found
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago (racy by nature)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def free_weed_ports() -> WeedPorts:
+    """Eight distinct ports that are free right now, for an embedded S3 server beside others."""
+    sockets = [socket.socket() for _ in range(8)]
+    try:
+        for s in sockets:  # held open together so the kernel hands out eight different ports
+            s.bind(("127.0.0.1", 0))
+        return WeedPorts(*(s.getsockname()[1] for s in sockets))
+    finally:
+        for s in sockets:
+            s.close()

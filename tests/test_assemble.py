@@ -161,7 +161,9 @@ def recorder(media: Path) -> Path:
 )
 def test_needs_transcode(codecs: list[tuple[str, str]], expected: bool) -> None:
     info = MediaInfo(1.0, "matroska,webm", [StreamInfo(kind, codec) for kind, codec in codecs])
-    assert assemble.needs_transcode(info) is expected
+    # The rule `_join` applies per stream kind: any codec WebM cannot hold is re-encoded.
+    video, audio = info.codecs("video"), info.codecs("audio")
+    assert (assemble._video_needs_encode(video) or assemble._audio_needs_encode(audio)) is expected
 
 
 def test_default_profile_is_vp8_realtime_cpu_used_8() -> None:

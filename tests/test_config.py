@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from app.config import Config
 from app.errors import ConfigError
+from app.settings import SETTINGS
+
+README = Path(__file__).resolve().parent.parent / "README.md"
 
 
 def test_defaults_are_the_documented_ones():
@@ -47,3 +53,14 @@ def test_invalid_values_raise_config_error(env):
 def test_child_env_round_trips():
     cfg = Config.from_env({"PORT": "9999", "MEETREC_URL_ALLOWLIST": "a,b"})
     assert Config.from_env(cfg.child_env()) == cfg
+
+
+def readme_variables() -> set[str]:
+    """The variables named in the first column of README.md's configuration table."""
+    section = README.read_text().split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+    rows = [line.split("|")[1] for line in section.splitlines() if line.startswith("| `")]
+    return {name for cell in rows for name in re.findall(r"`(\w+)`", cell)}
+
+
+def test_readme_documents_exactly_the_settings_table():
+    assert readme_variables() == {setting.env for setting in SETTINGS}

@@ -32,9 +32,7 @@ def hooked(rt, client):  # type: ignore[no-untyped-def]
     failure produced a delivery to it."""
     project_id, raw = project_with_key(rt, *WEBHOOKS)
     key = keys.authenticate(rt, raw)
-    endpoint = endpoints.register(
-        rt, project_id, key.id, raw, HOOK_URL, ["recording_update"]
-    ).endpoint
+    endpoint = endpoints.register(rt, project_id, key.id, raw, HOOK_URL, ["recording_update"]).endpoint
     rec = make_recording(rt, project_id, state="started")
     recordings.fail(rt, rec, "test failure")
     sign_in(client, raw)

@@ -24,10 +24,11 @@ from minio import Minio
 from minio.error import S3Error
 
 from app.config import Config
-from app.embedded.servers import RedisServer, S3Server, WeedPorts, free_port, port_in_use
+from app.embedded.servers import RedisServer, S3Server, WeedPorts, port_in_use
 from app.embedded.supervisor import ChildSpec, Supervisor
 from app.embedded.up import CREDENTIALS_FILE, resolve_s3_credentials, run_up
 from app.errors import ConfigError, MeetrecError
+from tests.helpers import free_port, free_weed_ports
 
 SUPERVISOR_LOG = "app.embedded.supervisor"
 
@@ -118,7 +119,7 @@ def test_redis_start_failure_is_reported_with_its_log(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
-    server = S3Server(WeedPorts.free(), tmp_path_factory.mktemp("weed"), "AKTESTKEY", "test-secret-key-123")
+    server = S3Server(free_weed_ports(), tmp_path_factory.mktemp("weed"), "AKTESTKEY", "test-secret-key-123")
     server.start()
     try:
         server.wait_ready(60)
@@ -141,7 +142,7 @@ def test_weed_ports_from_base_rejects_ports_past_the_range() -> None:
 
 
 def test_weed_ports_free_are_distinct() -> None:
-    assert len(set(WeedPorts.free().all())) == 8
+    assert len(set(free_weed_ports().all())) == 8
 
 
 def test_s3_accepts_the_right_credentials(s3: S3Server) -> None:

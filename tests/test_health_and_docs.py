@@ -112,6 +112,18 @@ def test_authenticated_operations_declare_the_key(spec):
     assert all("{access_key}" in name for name in unsecured), unsecured
 
 
+def test_every_operation_that_requires_a_key_documents_401_and_403(spec):
+    # `require(scope)` both marks an operation's security and documents its 401 and 403.
+    secured = [(p, m, op) for p, m, op in operations(spec) if op.get("security")]
+    undocumented = [f"{m.upper()} {p}" for p, m, op in secured if not {"401", "403"} <= set(op["responses"])]
+    assert secured and undocumented == []
+
+
+def test_a_view_may_describe_its_403_more_closely(spec):
+    forbidden = spec["paths"]["/recordings/{recording_id}"]["patch"]["responses"]["403"]["description"]
+    assert "legal_hold" in forbidden
+
+
 def test_docs_page_is_served(client):
     resp = client.get("/docs")
     assert resp.status_code == 200

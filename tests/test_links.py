@@ -12,10 +12,10 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from sqlalchemy import select, update
 
-from app.models import Recording, Room, utcnow
+from app.models import Recording, Room, WebhookEvent, utcnow
 from app.runtime import Runtime
-from app.services.access import keys
-from app.services.core import links, recordings
+from app.services.access import keys, links
+from app.services.core import recordings
 from app.services.outbox import deliveries, outbox
 from tests.conftest import _free_port
 from tests.helpers import make_recording
@@ -176,3 +176,45 @@ def test_each_webhook_attempt_signs_and_logs_a_fresh_link(client, rt, config, pr
     assert json.loads(got.body)["recording"]["links"]["download"]
     [row] = issued(client, admin, rec_id)
     assert (row["purpose"], row["api_key_id"]) == ("webhook", None)
+
+
+def test_a_stored_webhook_event_has_no_link_and_its_delivery_signs_fresh_ones(
+    client, rt, config, project, auth, admin
+):
+    receiver = Receiver().start()
+    try:
+        hook = client.post(
+            "/webhooks", json={"url": receiver.url, "types": "recording_update"}, headers=auth
+        ).get_json()
+        rec_id = with_poster(rt, make_recording(rt, project.id))
+        offline = Runtime(dataclasses.replace(config, redis_url=f"redis://127.0.0.1:{_free_port()}/0"))
+        with offline.db.transaction() as s:  # an event no worker sees: this test delivers it itself
+            outbox.recording_changed(offline, s, rec_id)
+        with rt.db.read() as s:
+            stored = s.scalar(select(WebhookEvent.payload).where(WebhookEvent.resource_id == rec_id))
+        [pending] = client.get(f"/webhooks/{hook['id']}/deliveries", headers=auth).get_json()
+        deliveries.deliver(offline, pending["id"])
+        (got,) = receiver.wait_for(1)
+    finally:
+        receiver.stop()
+    self_url = f"{config.public_url}/recordings/{rec_id}"
+    assert stored["recording"]["links"] == {"self": self_url, "download": None, "poster": None}
+    assert "X-Amz-" not in json.dumps(stored)
+    sent = json.loads(got.body)
+    sent_links = sent["recording"].pop("links")
+    assert sent_links["self"] == self_url
+    for url in (sent_links["download"], sent_links["poster"]):
+        assert parse_qs(urlsplit(url).query)["X-Amz-Expires"] == ["3600"]
+        assert fetch(url) == 200
+    del stored["recording"]["links"]
+    assert sent == stored  # apart from the links, the receiver gets the event as stored
+    assert [row["purpose"] for row in issued(client, admin, rec_id)] == ["webhook"]
+
+
+def with_poster(rt: Runtime, rec_id: str) -> str:
+    """Give a finished recording a stored poster; returns its id."""
+    key = f"{recordings.object_prefix(rec_id)}poster.jpg"
+    rt.storage.put_bytes(key, b"jpeg", "image/jpeg")
+    with rt.db.transaction() as s:
+        s.execute(update(Recording).where(Recording.id == rec_id).values(poster_key=key))
+    return rec_id

@@ -13,6 +13,8 @@ from app.factory import create_app
 from app.observability import logs
 from app.observability.requests import request_id_from
 
+CONTEXT_FIELDS = ("request_id", "job_id", "recording_id")
+
 
 def record(msg: str = "hello", **extra: object) -> logging.LogRecord:
     rec = logging.makeLogRecord({"name": "meetrec.test", "levelname": "INFO", "levelno": 20, "msg": msg})
@@ -51,7 +53,7 @@ def test_json_line_has_time_level_logger_and_message():
 def test_json_line_carries_the_bound_ids():
     with logs.context(request_id="r1", job_id="j1", recording_id="rec1"):
         line = json.loads(logs.JsonFormatter().format(record()))
-    assert {k: line[k] for k in logs.CONTEXT_FIELDS} == {
+    assert {k: line[k] for k in CONTEXT_FIELDS} == {
         "request_id": "r1",
         "job_id": "j1",
         "recording_id": "rec1",

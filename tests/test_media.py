@@ -12,7 +12,8 @@ import imageio_ffmpeg
 import pytest
 
 from app.errors import BadSourceError, MediaError, SourceLost, SourceUnreachable
-from app.media.commands import capture_argv, choose_mode, poster_argv, segment_capture_argv
+from app.media import commands
+from app.media.commands import choose_mode, poster_argv, segment_capture_argv
 from app.media.failures import input_failure
 from app.media.probe import MediaInfo, StreamInfo, probe
 from app.media.runner import FfmpegProcess, classify_failure, run
@@ -23,6 +24,23 @@ from tests.mediaservers import decode_all
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
 SYNTHETIC = parse_source("synthetic://meeting")
 SMALL = {"size": "320x240", "rate": 15}
+# Close clusters at least every second (or 1 MiB) and flush each to disk, so a killed capture keeps what
+# it recorded (as the segment muxer's SEGMENT_MATROSKA does for each segment).
+WEBM_LIVE = [
+    "-f", "webm", "-cluster_time_limit", "1000", "-cluster_size_limit", str(1 << 20), "-flush_packets", "1",
+]  # fmt: skip
+
+
+def capture_argv(
+    ffmpeg: str, source: MediaSource, output: Path, *, size: str, rate: int, max_seconds: int
+) -> list[str]:
+    """Record `source` into one WebM (VP8 + Opus 48 kHz) at `output`, with the inputs and encoders a
+    segmented capture uses: a simple ffmpeg run to exercise FfmpegProcess. `q` on stdin ends it, so no
+    `-nostdin`; `-t` limits the input, so a capture killed early claims no false duration."""
+    return [
+        ffmpeg, *commands.QUIET_PROGRESS, "-t", str(max_seconds), *commands._inputs(source, size, rate),
+        *commands._maps(source), *commands._transcode(source, size, rate), *WEBM_LIVE, "-y", str(output),
+    ]  # fmt: skip
 
 
 def small_capture(source: MediaSource, output: Path, max_seconds: int = 60) -> list[str]:

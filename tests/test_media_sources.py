@@ -1,7 +1,7 @@
 """Segmented captures of real network sources served on loopback (tests/mediaservers.py).
 
 The media functions are called directly with loopback URLs: the SSRF allow-list lives in
-app.services.pipeline.sources and is tested there.
+app.services.core.sources and is tested there.
 """
 
 from __future__ import annotations

@@ -11,15 +11,15 @@ import pytest
 import yaml
 
 from app.cli import build_parser
-from app.config import ENV_NAMES, Config
-from app.observability.settings import ENV_NAMES as SERVER_ENV_NAMES
-from app.observability.settings import PROMETHEUS_MULTIPROC_DIR, ServerSettings
+from app.config import Config
+from app.observability.settings import ServerSettings
+from app.settings import SETTINGS
 
 DOCKER = Path(__file__).resolve().parent.parent / "docker"
 README = DOCKER.parent / "README.md"
 APP_SERVICES = ("migrate", "api", "worker", "scheduler")
 LONG_RUNNING = ("postgres", "redis", "minio", "api", "worker", "scheduler")
-KNOWN_VARIABLES = set(ENV_NAMES.values()) | set(SERVER_ENV_NAMES.values()) | {PROMETHEUS_MULTIPROC_DIR}
+KNOWN_VARIABLES = {setting.env for setting in SETTINGS}
 # What an operator puts in docker/.env (see env.example): every ${...} the compose file needs.
 DOT_ENV = {
     "POSTGRES_PASSWORD": "pg-secret",

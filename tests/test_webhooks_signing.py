@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import random
 import time
+from collections.abc import Mapping
 
 import pytest
 import standardwebhooks
@@ -15,6 +16,30 @@ from app.errors import ConfigError
 from webhooks import policy, signing
 
 BODY = b'{"type":"recording_update","recording":{"id":"abc"}}'
+TOLERANCE = 300  # seconds a receiver accepts between our clock and its own
+
+
+def verify(secret: str, headers: Mapping[str, str], body: bytes, *, now: float) -> None:
+    """Check a Standard Webhooks request as a receiver would; SignatureError when it does not verify."""
+    lowered = {k.lower(): v for k, v in headers.items()}
+    msg_id, stamp, given = (lowered.get(h) for h in ("webhook-id", "webhook-timestamp", "webhook-signature"))
+    if not (msg_id and stamp and given):
+        raise signing.SignatureError("missing webhook-id, webhook-timestamp or webhook-signature")
+    try:
+        timestamp = int(stamp)
+    except ValueError as e:
+        raise signing.SignatureError("webhook-timestamp is not an integer") from e
+    if abs(now - timestamp) > TOLERANCE:
+        raise signing.SignatureError("webhook-timestamp is outside the tolerance")
+    expected = signing.sign(secret, msg_id, timestamp, body)
+    if not any(hmac.compare_digest(expected, candidate) for candidate in given.split()):
+        raise signing.SignatureError("no matching v1 signature")
+
+
+def verify_eyeson(api_key: str, signature: str, body: bytes) -> None:
+    """Check `X-Eyeson-Signature` as a receiver would; SignatureError when it does not match."""
+    if not hmac.compare_digest(signing.eyeson_signature(api_key, body), signature.strip().lower()):
+        raise signing.SignatureError("X-Eyeson-Signature does not match")
 
 
 def test_eyeson_signature_is_the_hex_hmac_of_the_body_keyed_with_the_api_key():
@@ -24,9 +49,9 @@ def test_eyeson_signature_is_the_hex_hmac_of_the_body_keyed_with_the_api_key():
 
 def test_eyeson_verification_refuses_another_body():
     sig = signing.eyeson_signature("mr_key", BODY)
-    signing.verify_eyeson("mr_key", sig, BODY)
+    verify_eyeson("mr_key", sig, BODY)
     with pytest.raises(signing.SignatureError):
-        signing.verify_eyeson("mr_key", sig, BODY + b" ")
+        verify_eyeson("mr_key", sig, BODY + b" ")
 
 
 def test_new_secrets_are_whsec_and_differ():
@@ -48,7 +73,7 @@ def test_during_a_rotation_both_secrets_verify():
     assert len(headers["webhook-signature"].split()) == 2
     for secret in (old, new):
         standardwebhooks.Webhook(secret).verify(BODY, headers)
-        signing.verify(secret, headers, BODY, now=now)
+        verify(secret, headers, BODY, now=now)
 
 
 def test_another_secret_does_not_verify():
@@ -69,7 +94,7 @@ def test_tampering_is_detected(change):
     secret, now = signing.new_secret(), int(time.time())
     headers = {**signing.standard_headers("evt1", now, BODY, [secret]), **change.get("headers", {})}
     with pytest.raises(signing.SignatureError):
-        signing.verify(secret, headers, change.get("body", BODY), now=now)
+        verify(secret, headers, change.get("body", BODY), now=now)
 
 
 def test_signing_needs_a_secret():
@@ -79,7 +104,6 @@ def test_signing_needs_a_secret():
 
 def test_default_schedule_spans_more_than_a_day():
     assert sum(policy.DEFAULT_SCHEDULE) >= 24 * 3600
-    assert policy.RetryPolicy().max_attempts == len(policy.DEFAULT_SCHEDULE) + 1
 
 
 def test_delays_follow_the_schedule_within_the_jitter():

@@ -29,10 +29,6 @@ class RetryPolicy:
     schedule: tuple[float, ...] = DEFAULT_SCHEDULE
     jitter: float = DEFAULT_JITTER
 
-    @property
-    def max_attempts(self) -> int:
-        return len(self.schedule) + 1
-
     def delay_after(self, attempt: int, rng: random.Random | None = None) -> float | None:
         """Seconds to wait after failed attempt number `attempt` (1-based); None when it was the last.
 

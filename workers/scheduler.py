@@ -16,7 +16,6 @@ from apscheduler.triggers.interval import IntervalTrigger
 from app.config import Config
 from app.queueing import DISPATCH_WEBHOOKS, PURGE, RECONCILE, JobSpec
 from app.runtime import Runtime
-from app.services.operations import system
 
 log = logging.getLogger("meetrec.scheduler")
 
@@ -40,11 +39,10 @@ TIMETABLE = (
 def tick(rt: Runtime, entry: Entry, now: float | None = None) -> bool:
     """Enqueue `entry` once for the current interval, whatever the number of schedulers; True if we did."""
     slot = int((now if now is not None else time.time()) // entry.every_seconds)
-    lock = f"meetrec:scheduler:{entry.id}:{slot}"
-    if not rt.redis.set(lock, "1", nx=True, ex=entry.every_seconds * 2):
+    if not rt.jobs.claim_tick(entry.id, slot, ttl_seconds=entry.every_seconds * 2):
         return False
     rt.jobs.enqueue(entry.spec, job_id=f"{entry.id}-{slot}")
-    rt.redis.hset(system.TICKS_KEY, entry.id, system.tick_record())
+    rt.jobs.record_tick(entry.id)
     log.debug("enqueued %s (slot %s)", entry.id, slot)
     return True
 

@@ -86,8 +86,8 @@ def run_worker(config: Config, queues: list[str], burst: bool = False) -> int:
     # which RQ runs every 10 minutes. Every 30 s (checked between jobs, at most 45 s apart when idle),
     # scheduled jobs resume about a minute after Redis came back.
     worker = MeetrecWorker(
-        [Queue(q, connection=rt.redis) for q in queues],
-        connection=rt.redis,
+        [rt.jobs.queue(q) for q in queues],
+        connection=rt.jobs.redis,  # RQ's worker talks to Redis itself: it registers, beats and runs jobs
         worker_ttl=60,
         maintenance_interval=30,
     )

@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import current_app, g, request
 
+from app.api.blueprint import Blueprint
 from app.errors import Forbidden, Unauthorized
 from app.models import ApiKey
 from app.services.access import keys
@@ -33,7 +34,7 @@ def current_key() -> ApiKey:
 
 
 def require(scope: str) -> Callable:
-    """Decorate a view: 401 without a valid key, 403 when the key lacks `scope`."""
+    """Decorate a view: 401 without a valid key, 403 when the key lacks `scope`; both are documented."""
 
     def decorator(view: Callable) -> Callable:
         @wraps(view)
@@ -49,6 +50,7 @@ def require(scope: str) -> Callable:
         doc = getattr(wrapper, "_apidoc", {})
         doc.setdefault("manual_doc", {}).setdefault("security", SECURITY)
         wrapper._apidoc = doc  # type: ignore[attr-defined]
-        return wrapper
+        # A view may still describe its 403 more closely (a decorator below this one wins).
+        return Blueprint.errors(e401="no valid API key", e403=f"the key lacks the {scope} scope")(wrapper)
 
     return decorator

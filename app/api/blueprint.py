@@ -20,13 +20,17 @@ class Blueprint(flask_smorest.Blueprint):
         "eyeson": "application/json",
     }
 
-    def errors(self, **codes: str):  # type: ignore[no-untyped-def]
-        """Document error answers: `@blp.errors(e404="unknown access key", e410="shut down")`."""
+    @staticmethod
+    def errors(**codes: str):  # type: ignore[no-untyped-def]
+        """Document error answers: `@blp.errors(e404="unknown access key", e410="shut down")`.
+
+        Usable without a blueprint (`Blueprint.errors`, as `require` does); where two decorators document
+        one code, the one closer to the view wins."""
 
         def decorator(func):  # type: ignore[no-untyped-def]
             for name, description in codes.items():
                 status = int(name.lstrip("e"))
-                func = self.alt_response(
+                func = _DOCUMENTER.alt_response(
                     status,
                     schema="Error",
                     description=f"{HTTPStatus(status).phrase}: {description}",
@@ -34,3 +38,8 @@ class Blueprint(flask_smorest.Blueprint):
             return func
 
         return decorator
+
+
+# alt_response uses its blueprint only for doc helpers: this one is never registered, so decorators that
+# know no blueprint (`require`) can document answers too.
+_DOCUMENTER = flask_smorest.Blueprint("documenter", __name__)

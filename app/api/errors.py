@@ -1,7 +1,8 @@
 """One JSON error shape for every answer that is not a success.
 
-`{"code": 404, "status": "Not Found", "message": "...", "errors": {...}}`. Bad input is always a 4xx;
-only our own faults are 500, and they are logged with a traceback.
+`{"code": 404, "status": "Not Found", "message": "...", "errors": {...}}`. Services raise domain errors
+that carry no status; `STATUS` is the one table that says which status each class answers. Bad input is
+always a 4xx; only our own faults are 500, and they are logged with a traceback.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import marshmallow as ma
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
-from app.errors import ApiError, StorageError
+from app import errors as domain
+from app.errors import DomainError, QueueError, StorageError
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +25,27 @@ class ErrorSchema(ma.Schema):
     status = ma.fields.String(metadata={"description": "HTTP status phrase"})
     message = ma.fields.String(metadata={"description": "What went wrong, for a human"})
     errors = ma.fields.Dict(metadata={"description": "Field errors by location and field"})
+
+
+# A class not listed answers as its nearest listed base does.
+STATUS: dict[type[DomainError], int] = {
+    domain.DomainError: 400,
+    domain.Unauthorized: 401,
+    domain.Forbidden: 403,
+    domain.NotFound: 404,
+    domain.RecordingNotAvailable: 405,
+    domain.NotAcceptable: 406,
+    domain.Conflict: 409,
+    domain.Gone: 410,
+    domain.PayloadTooLarge: 413,
+    domain.Unprocessable: 422,
+    domain.Unavailable: 503,
+}
+
+
+def status_of(error: DomainError) -> int:
+    """The HTTP status `error` answers with: its class's entry in STATUS, else its nearest base's."""
+    return next(STATUS[cls] for cls in type(error).__mro__ if cls in STATUS)
 
 
 def error_body(status: int, message: str = "", errors: dict | None = None) -> dict:
@@ -39,9 +62,9 @@ def _respond(status: int, message: str = "", errors: dict | None = None, headers
 
 
 def register(app: Flask) -> None:
-    @app.errorhandler(ApiError)
-    def _api_error(e: ApiError):  # type: ignore[no-untyped-def]
-        return _respond(e.status, e.message, e.errors)
+    @app.errorhandler(DomainError)
+    def _domain_error(e: DomainError):  # type: ignore[no-untyped-def]
+        return _respond(status_of(e), e.message, e.errors)
 
     @app.errorhandler(HTTPException)
     def _http_error(e: HTTPException):  # type: ignore[no-untyped-def]
@@ -57,6 +80,11 @@ def register(app: Flask) -> None:
     def _storage_error(e: StorageError):  # type: ignore[no-untyped-def]
         log.warning("storage unavailable: %s", e)
         return _respond(503, "object storage is unavailable, try again")
+
+    @app.errorhandler(QueueError)
+    def _queue_error(e: QueueError):  # type: ignore[no-untyped-def]
+        log.warning("job queue unavailable: %s", e)
+        return _respond(503, "the job queue is unavailable, try again")
 
     @app.errorhandler(Exception)
     def _unexpected(e: Exception):  # type: ignore[no-untyped-def]

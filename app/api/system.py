@@ -5,11 +5,10 @@ from __future__ import annotations
 import marshmallow as ma
 from flask import current_app
 from flask.views import MethodView
-from redis.exceptions import RedisError
 
 from app.api.auth import require
 from app.api.blueprint import Blueprint
-from app.errors import ApiError
+from app.errors import QueueError, Unavailable
 from app.services.operations import system
 
 blp = Blueprint("system", __name__, description="What runs: workers, scheduler, queues")
@@ -26,10 +25,10 @@ class SystemSchema(ma.Schema):
 class System(MethodView):
     @require("admin")
     @blp.response(200, SystemSchema, description="workers, scheduler ticks, queue depths, work in flight")
-    @blp.errors(e401="no valid API key", e403="key lacks admin", e503="Redis unreachable")
+    @blp.errors(e503="Redis unreachable")
     def get(self):
         """Workers' heartbeats, the scheduler's last ticks and queue depths (admin)"""
         try:
             return system.status(current_app.extensions["meetrec"])
-        except RedisError as e:
-            raise ApiError(f"Redis is unreachable: {e}", status=503) from e
+        except QueueError as e:
+            raise Unavailable(f"Redis is unreachable: {e}") from e

@@ -10,9 +10,9 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Response, current_app, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from app.api.errors import error_body
+from app.api.errors import error_body, status_of
 from app.console import auth, filters
-from app.errors import ApiError, StorageError
+from app.errors import DomainError, StorageError
 
 bp = Blueprint("console", __name__, url_prefix="/console")
 filters.register(bp)
@@ -50,9 +50,9 @@ def _headers(response: Response) -> Response:
     return response
 
 
-@bp.errorhandler(ApiError)
-def _api_error(e: ApiError) -> Any:
-    return _error(e.status, e.message)
+@bp.errorhandler(DomainError)
+def _domain_error(e: DomainError) -> Any:
+    return _error(status_of(e), e.message)
 
 
 @bp.errorhandler(StorageError)

@@ -9,10 +9,10 @@ from __future__ import annotations
 from itertools import islice
 from typing import Any
 
-from app import wire
+from app.api import presenters
 from app.models import Recording
 from app.runtime import Runtime
-from app.services.core import links, recordings
+from app.services.access import links
 from app.services.interactions import event_store
 
 CONSOLE = "console"
@@ -22,10 +22,10 @@ MAX_EVENTS = 1000
 
 def sources(rt: Runtime, rec: Recording, api_key_id: str) -> dict[str, str | None]:
     """The video and poster links of a finished recording (None before it finishes)."""
-    video = recordings.download_link(rt, rec)
-    if video:
+    signed = links.fresh(rt, rec)
+    if signed.download:
         links.record(rt, [rec], CONSOLE, api_key_id)
-    return {"video": video, "poster": recordings.poster_link(rt, rec)}
+    return {"video": signed.download, "poster": signed.poster}
 
 
 def events(rt: Runtime, rec: Recording) -> list[dict[str, Any]]:
@@ -33,4 +33,4 @@ def events(rt: Runtime, rec: Recording) -> list[dict[str, Any]]:
     shows them: `id`, `type`, `timestamp` (Unix seconds), the type's fields, `screenshot_path` (a fresh
     link or None) and `offset`, the seconds into the video (None without one)."""
     found = islice(event_store.iter_events(rt, rec.id, page=MAX_EVENTS), MAX_EVENTS)
-    return [wire.session_event(rt, event, rec.timeline) for event in found]
+    return [presenters.session_event(rt, event, rec.timeline) for event in found]

@@ -18,19 +18,18 @@ from app.models import (
     Recording,
     RecordingState,
     Room,
-    Segment,
     WebhookDelivery,
     WebhookEndpoint,
     WebhookEvent,
 )
 from app.runtime import Runtime
+from app.services.operations import counts
 from app.services.outbox.outbox import RECORDING_UPDATE
 
 S = RecordingState
 PAGE_SIZE = 25
 MAX_STATE_IDS = 100
 STATES = (S.STARTED.value, S.STOPPED.value, S.FINISHED.value, S.FAILED.value)
-IN_FLIGHT = (S.STARTED.value, S.STOPPED.value)
 SORTS = {
     "created": Recording.created_at,
     "room": Room.key,
@@ -262,24 +261,13 @@ def rooms(rt: Runtime, project_id: str, page: int = 1) -> Page:
 
 
 def storage_used(rt: Runtime, project_id: str | None = None) -> dict[str, int]:
-    """Bytes held in object storage by finished recordings and by the segments of those in flight,
-    from SQL (where every stored object's size is recorded); one project's, or everyone's."""
-    scope = [Recording.project_id == project_id] if project_id else []
-    with rt.db.read() as s:
-        finished = s.execute(
-            select(func.count(Recording.id), func.coalesce(func.sum(Recording.size), 0)).where(
-                Recording.state == S.FINISHED.value, *scope
-            )
-        ).one()
-        segments = s.scalar(
-            select(func.coalesce(func.sum(Segment.size), 0))
-            .join(Recording, Segment.recording_id == Recording.id)
-            .where(Recording.state.in_(IN_FLIGHT), *scope)
-        )
+    """Finished recordings, their bytes and the bytes of segments not yet joined, as `/metrics` counts
+    them (the `counts` read model); one project's, or everyone's."""
+    stored = counts.storage_bytes(rt, project_id)
     return {
-        "finished_recordings": finished[0],
-        "finished_bytes": finished[1],
-        "in_flight_bytes": segments or 0,
+        "finished_recordings": counts.recordings_by_state(rt, project_id)[S.FINISHED.value],
+        "finished_bytes": stored["recordings"],
+        "in_flight_bytes": stored["segments"],
     }
 
 

@@ -41,13 +41,6 @@ def port_in_use(host: str, port: int) -> bool:
     return False
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago (racy by nature: for tests)."""
-    with socket.socket() as s:
-        s.bind((LOOPBACK, 0))
-        return s.getsockname()[1]
-
-
 class _ServiceProcess:
     """One long-running server binary: start it with its output in a log file, stop it, reap it."""
 
@@ -193,18 +186,6 @@ class WeedPorts:
             raise ConfigError(f"MEETREC_S3_PORT must be 1024..{65535 - 10003}, got {s3_port}")
         http_ports = [s3_port + i for i in range(4)]
         return cls(*http_ports, *(p + 10000 for p in http_ports))
-
-    @classmethod
-    def free(cls) -> WeedPorts:
-        """Eight distinct ports that are free right now (for tests and side-by-side stacks)."""
-        sockets = [socket.socket() for _ in range(8)]
-        try:
-            for s in sockets:  # held open together so the kernel hands out eight different ports
-                s.bind((LOOPBACK, 0))
-            return cls(*(s.getsockname()[1] for s in sockets))
-        finally:
-            for s in sockets:
-                s.close()
 
     def all(self) -> tuple[int, ...]:
         return astuple(self)

@@ -83,7 +83,6 @@ PROFILES = {
         TranscodeProfile("vp9-good", "vp9", "good", 4, 32, "0"),
     )
 }
-DEFAULT_PROFILE = PROFILES["vp8-realtime"]
 
 
 @dataclass(frozen=True)
@@ -110,11 +109,6 @@ class AssembleResult:
 class Poster:
     path: Path
     at_seconds: float
-
-
-def needs_transcode(info: MediaInfo) -> bool:
-    """True when a stream of `info` uses a codec WebM cannot hold."""
-    return _video_needs_encode(info.codecs("video")) or _audio_needs_encode(info.codecs("audio"))
 
 
 def assemble_segments(

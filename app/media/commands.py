@@ -23,11 +23,6 @@ VP8_LIVE = [
 OPUS = ["-c:a", "libopus", "-b:a", "64k", "-ar", "48000", "-ac", "2"]
 # Errors only on stderr (the runner keeps its tail); key=value progress on stdout for the runner to parse.
 QUIET_PROGRESS = ["-hide_banner", "-loglevel", "error", "-progress", "pipe:1", "-nostats"]
-# Close clusters at least every second (or 1 MiB) and flush each to disk, so a killed capture loses about a
-# second of media. Without -flush_packets ffmpeg 9 had written 0 bytes of a 320x240 capture after 3 s.
-WEBM_LIVE = [
-    "-f", "webm", "-cluster_time_limit", "1000", "-cluster_size_limit", str(1 << 20), "-flush_packets", "1",
-]  # fmt: skip
 
 READ_TIMEOUT_US = 10_000_000  # a source silent this long is gone
 KEYFRAME_SECONDS = 2  # seeking and segment cuts land within this
@@ -38,25 +33,9 @@ WEBM_VIDEO = frozenset({"vp8", "vp9", "av1"})
 WEBM_AUDIO = frozenset({"opus", "vorbis"})
 SEGMENT_PATTERN = "seg-%06d.mkv"  # `app.media.segments` reads the numbers back from these names
 SEGMENT_LIST = "segments.csv"
-# Inside each segment, as WEBM_LIVE for one file: clusters of at most a second, each flushed to disk.
+# Close clusters at least every second (or 1 MiB) and flush each to disk, so a killed capture loses about a
+# second of media. Without flush_packets ffmpeg 9 had written 0 bytes of a 320x240 capture after 3 s.
 SEGMENT_MATROSKA = f"cluster_time_limit=1000:cluster_size_limit={1 << 20}:flush_packets=1"
-
-
-def capture_argv(
-    ffmpeg: str, source: MediaSource, output: Path, *, size: str, rate: int, max_seconds: int
-) -> list[str]:
-    """Record `source` into a WebM (VP8 + Opus 48 kHz) at `output`, ending after `max_seconds` at most.
-
-    `size` ("WxH") and `rate` shape the synthetic meeting and the video bitrate; pull sources keep their
-    own picture size and frame rate. Writing `q` on ffmpeg's stdin ends it gracefully (the WebM gets its
-    cues and duration), so stdin must stay open: never add `-nostdin` here.
-    """
-    # `-t` limits the input, not the output: as an output option the muxer writes it into the WebM header
-    # as the duration, and a capture killed early would then claim to be `max_seconds` long.
-    return [
-        ffmpeg, *QUIET_PROGRESS, "-t", str(max_seconds), *_inputs(source, size, rate), *_maps(source),
-        *_transcode(source, size, rate), *WEBM_LIVE, "-y", str(output),
-    ]  # fmt: skip
 
 
 def segment_capture_argv(

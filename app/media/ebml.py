@@ -27,6 +27,7 @@ class WebmLayout:
     def seekable(self) -> bool:
         return self.duration is not None and self.cues_offset is not None
 
+
 _EBML, _SEGMENT, _SEEKHEAD, _SEEK, _SEEK_ID, _SEEK_POSITION = (
     0x1A45DFA3, 0x18538067, 0x114D9B74, 0x4DBB, 0x53AB, 0x53AC,
 )  # fmt: skip

@@ -3,7 +3,7 @@
 Only URLs ffmpeg reads over the network, plus the built-in synthetic meeting. Local files, `concat:`,
 `subfile:`, `data:`, pipes, nested protocols (`crypto+http:`, `async:`) and anything that could smuggle an
 option or a filter graph are refused. Whether the *host* is safe to reach (SSRF) is checked elsewhere
-(`app.services.pipeline.sources`); this module only judges the URL's shape.
+(`app.services.core.sources`); this module only judges the URL's shape.
 """
 
 from __future__ import annotations

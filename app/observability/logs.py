@@ -19,8 +19,6 @@ from contextvars import ContextVar, Token
 from datetime import UTC, datetime
 from typing import Any
 
-CONTEXT_FIELDS = ("request_id", "job_id", "recording_id")
-
 _context: ContextVar[dict[str, str]] = ContextVar("meetrec_log_context", default={})  # noqa: B039 - never mutated
 
 # Attributes every LogRecord has: anything else on a record came through `extra=` and is logged as a field.

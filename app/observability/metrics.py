@@ -7,7 +7,8 @@ Two kinds of figures, gathered two ways:
   writes its samples to files in PROMETHEUS_MULTIPROC_DIR and a scrape, whichever worker answers it, sums
   them all (`app/gunicorn_conf.py` sets the directory up).
 - Everything else is computed when scraped, from SQL and Redis (`StateCollector`): recordings by state,
-  running captures, queue depths, finalize durations, webhook delivery outcomes, stored bytes. SQL is the
+  running captures, queue depths, finalize durations, webhook delivery outcomes, stored bytes, each as
+  defined once in `app.services.operations.counts` (the console and `GET /system` read the same). SQL is the
   truth and outlives every process, so these figures are the same whichever api replica is scraped, need
   no instrumentation in workers (which serve no HTTP), and survive restarts. Finalize durations are
   `finished_at - stopped_at` of every finished recording and delivery outcomes count the attempt log;
@@ -28,19 +29,14 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.utils import floatToGoString
-from rq.worker_registration import REDIS_WORKER_KEYS
-from sqlalchemy import Float, and_, case, cast, func, select
 
 from app.errors import Unauthorized
-from app.models import Recording, RecordingState, Segment, WebhookDelivery
-from app.queueing import QUEUE_NAMES
 from app.runtime import Runtime
-from app.services.operations import system
+from app.services.operations import counts, system
 
 CACHE_SECONDS = 5.0
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 FINALIZE_BUCKETS = (1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0)
-STATES = tuple(s.value for s in RecordingState)
 DELIVERY_OUTCOMES = ("succeeded", "failed", "cancelled")
 DELIVERY_WAITING = ("pending", "sending")
 
@@ -118,96 +114,56 @@ class StateCollector:
         yield up
 
     def _sql(self) -> Iterable[Metric]:
-        with self.rt.db.read() as s:
-            by_state = dict(s.execute(select(Recording.state, func.count()).group_by(Recording.state)).all())
-            running = s.scalar(
-                select(func.count()).where(
-                    Recording.state == RecordingState.STARTED.value,
-                    Recording.ingest == "pull",
-                    Recording.lease_expires_at > self.rt.now(),
-                )
-            )
-            deliveries = dict(
-                s.execute(select(WebhookDelivery.state, func.count()).group_by(WebhookDelivery.state)).all()
-            )
-            final_bytes = s.scalar(
-                select(func.coalesce(func.sum(Recording.size), 0)).where(
-                    Recording.state == RecordingState.FINISHED.value
-                )
-            )
-            segment_bytes = s.scalar(
-                select(func.coalesce(func.sum(Segment.size), 0))
-                .join(Recording, Recording.id == Segment.recording_id)
-                .where(Recording.state.in_(["started", "stopped", "failed"]))
-            )
-            finalize = self._finalize_histogram(s)
-        recordings = GaugeMetricFamily("meetrec_recordings", "Recordings by state", labels=["state"])
-        for state in STATES:
-            recordings.add_metric([state], by_state.get(state, 0))
-        yield recordings
+        rt = self.rt
+        yield _labelled(
+            GaugeMetricFamily,
+            "meetrec_recordings",
+            "Recordings by state",
+            "state",
+            counts.recordings_by_state(rt),
+        )
         yield GaugeMetricFamily(
             "meetrec_captures_running",
             "Pull captures holding a live lease (ffmpeg running)",
-            value=running or 0,
+            value=counts.captures_running(rt),
         )
-        outcomes = CounterMetricFamily(
-            "meetrec_webhook_deliveries", "Webhook delivery attempts by outcome", labels=["outcome"]
+        deliveries = counts.deliveries_by_state(rt)
+        yield _labelled(
+            CounterMetricFamily,
+            "meetrec_webhook_deliveries",
+            "Webhook delivery attempts by outcome",
+            "outcome",
+            {outcome: deliveries[outcome] for outcome in DELIVERY_OUTCOMES},
         )
-        for outcome in DELIVERY_OUTCOMES:
-            outcomes.add_metric([outcome], deliveries.get(outcome, 0))
-        yield outcomes
-        waiting = GaugeMetricFamily(
-            "meetrec_webhook_deliveries_waiting", "Delivery attempts due or in flight", labels=["state"]
+        yield _labelled(
+            GaugeMetricFamily,
+            "meetrec_webhook_deliveries_waiting",
+            "Delivery attempts due or in flight",
+            "state",
+            {state: deliveries[state] for state in DELIVERY_WAITING},
         )
-        for state in DELIVERY_WAITING:
-            waiting.add_metric([state], deliveries.get(state, 0))
-        yield waiting
-        stored = GaugeMetricFamily(
+        yield _labelled(
+            GaugeMetricFamily,
             "meetrec_storage_bytes",
             "Bytes in object storage per SQL: final files of finished recordings, segments not yet joined",
-            labels=["kind"],
+            "kind",
+            counts.storage_bytes(rt),
         )
-        stored.add_metric(["recordings"], int(final_bytes or 0))
-        stored.add_metric(["segments"], int(segment_bytes or 0))
-        yield stored
-        yield finalize
-
-    def _finalize_histogram(self, s) -> HistogramMetricFamily:  # type: ignore[no-untyped-def]
-        seconds = _seconds_between(self.rt, Recording.stopped_at, Recording.finished_at)
-        done = and_(Recording.finished_at.is_not(None), Recording.stopped_at.is_not(None))
-        columns = [func.count(), func.coalesce(func.sum(seconds), 0.0)]
-        columns += [func.coalesce(func.sum(case((seconds <= b, 1), else_=0)), 0) for b in FINALIZE_BUCKETS]
-        row = s.execute(select(*columns).where(done)).one()
-        count, total, cumulative = int(row[0]), float(row[1]), [int(n) for n in row[2:]]
-        buckets = [(floatToGoString(b), n) for b, n in zip(FINALIZE_BUCKETS, cumulative, strict=True)]
-        buckets.append(("+Inf", count))
-        return HistogramMetricFamily(
-            "meetrec_finalize_duration_seconds",
-            "Stop to finished, per finished recording (from SQL)",
-            buckets=buckets,
-            sum_value=total,
-        )
+        yield _finalize_histogram(counts.finalize_durations(rt, FINALIZE_BUCKETS))
 
     def _redis(self) -> Iterable[Metric]:
-        queues = [self.rt.jobs.queue(name) for name in QUEUE_NAMES]
-        pipe = self.rt.redis.pipeline(transaction=False)
-        for q in queues:
-            pipe.llen(q.key)
-            pipe.zcard(q.started_job_registry.key)
-            pipe.zcard(q.scheduled_job_registry.key)
-            pipe.zcard(q.failed_job_registry.key)
-        pipe.scard(REDIS_WORKER_KEYS)
-        counts = pipe.execute()
         jobs = GaugeMetricFamily(
             "meetrec_queue_jobs",
             "RQ jobs per queue: queued (the queue depth), started, scheduled, failed",
             labels=["queue", "status"],
         )
-        for i, q in enumerate(queues):
-            for j, status in enumerate(("queued", "started", "scheduled", "failed")):
-                jobs.add_metric([q.name, status], counts[4 * i + j])
+        for queue, by_status in counts.queue_jobs(self.rt).items():
+            for status, n in by_status.items():
+                jobs.add_metric([queue, status], n)
         yield jobs
-        yield GaugeMetricFamily("meetrec_workers", "RQ workers registered in Redis", value=counts[-1])
+        yield GaugeMetricFamily(
+            "meetrec_workers", "RQ workers registered in Redis", value=counts.workers(self.rt)
+        )
         ages = GaugeMetricFamily(
             "meetrec_scheduler_last_tick_age_seconds",
             "Seconds since the scheduler last enqueued each timetable entry",
@@ -218,8 +174,26 @@ class StateCollector:
         yield ages
 
 
-def _seconds_between(rt: Runtime, start, end):  # type: ignore[no-untyped-def]
-    """`end - start` in seconds as SQL, on SQLite and PostgreSQL."""
-    if rt.db.engine.dialect.name == "sqlite":
-        return (func.julianday(end) - func.julianday(start)) * 86400.0
-    return cast(func.extract("epoch", end - start), Float)
+def _labelled(
+    family: type[GaugeMetricFamily | CounterMetricFamily],
+    name: str,
+    doc: str,
+    label: str,
+    values: dict[str, int],
+) -> Metric:
+    """A `family` metric with one sample per item of `values`, its key as the `label` label."""
+    metric = family(name, doc, labels=[label])
+    for key, n in values.items():
+        metric.add_metric([key], n)
+    return metric
+
+
+def _finalize_histogram(durations: counts.Durations) -> HistogramMetricFamily:
+    buckets = [(floatToGoString(b), n) for b, n in zip(FINALIZE_BUCKETS, durations.at_most, strict=True)]
+    buckets.append(("+Inf", durations.count))
+    return HistogramMetricFamily(
+        "meetrec_finalize_duration_seconds",
+        "Stop to finished, per finished recording (from SQL)",
+        buckets=buckets,
+        sum_value=durations.total,
+    )

@@ -13,8 +13,6 @@ import urllib.error
 import urllib.request
 from datetime import UTC, datetime
 
-from rq import Worker
-
 from app.config import Config
 from app.runtime import Runtime
 from app.services.operations import system
@@ -38,7 +36,7 @@ def api(config: Config, timeout: float = 5) -> str | None:
 def worker(rt: Runtime, hostname: str | None = None) -> str | None:
     hostname = hostname or socket.gethostname()
     now = datetime.now(UTC)
-    mine = [w for w in Worker.all(connection=rt.redis) if w.hostname == hostname]
+    mine = [w for w in rt.jobs.workers() if w.hostname == hostname]
     if not mine:
         return f"no worker of host {hostname} is registered in Redis"
     ages = [_age(now, w.last_heartbeat) for w in mine]

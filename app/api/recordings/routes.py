@@ -17,7 +17,8 @@ from app.api.sessions.schemas import SessionSchema
 from app.errors import Unprocessable
 from app.models import Recording
 from app.runtime import Runtime
-from app.services.core import links, recordings, retention
+from app.services.access import links
+from app.services.core import recordings, retention
 from app.services.pipeline import ingest
 
 blp = Blueprint("recordings", __name__, url_prefix="/recordings", description="Eyeson-compatible recordings")
@@ -37,8 +38,6 @@ class RecordingById(MethodView):
     @require("recording:read")
     @blp.response(200, SessionSchema, description="the recording in its current state, with its events")
     @blp.errors(
-        e401="no valid API key",
-        e403="key lacks recording:read",
         e404="unknown recording, another project's, or deleted",
     )
     def get(self, recording_id: str):
@@ -51,7 +50,6 @@ class RecordingById(MethodView):
     @blp.response(200, RecordingSchema, description="the recording with its flags changed")
     @blp.errors(
         e400="malformed body",
-        e401="no valid API key",
         e403="key lacks recording:write, or changes legal_hold without the admin scope",
         e404="unknown recording, another project's, or deleted",
         e422="no persist or legal_hold given, a non-boolean value, or an unknown field",
@@ -63,8 +61,6 @@ class RecordingById(MethodView):
     @require("recording:write")
     @blp.response(200, RecordingSchema, description="deleted; the body is the recording as it was")
     @blp.errors(
-        e401="no valid API key",
-        e403="key lacks recording:write",
         e404="unknown recording, another project's, or deleted",
         e409="the recording is under legal hold",
         e503="object storage unavailable; nothing was deleted",
@@ -92,8 +88,6 @@ class RecordingMedia(MethodView):
     @blp.response(201, ChunkSchema, description="chunk stored")
     @blp.alt_response(200, schema=ChunkSchema, description="the same bytes were stored before (a retry)")
     @blp.errors(
-        e401="no valid API key",
-        e403="key lacks ingest",
         e404="unknown recording, another project's, or deleted",
         e409="the recording pulls its own source or is stopped, or this number holds other bytes",
         e413="the chunk is larger than MEETREC_MAX_CHUNK_BYTES",
@@ -113,7 +107,6 @@ class RecordingMedia(MethodView):
 
 
 _FLAG_ERRORS = {
-    "e401": "no valid API key",
     "e404": "unknown recording, another project's, or deleted",
 }
 
@@ -122,14 +115,14 @@ _FLAG_ERRORS = {
 class RecordingPersist(MethodView):
     @require("recording:write")
     @blp.response(200, RecordingSchema, description="persisted: retention no longer destroys it")
-    @blp.errors(e403="key lacks recording:write", **_FLAG_ERRORS)
+    @blp.errors(**_FLAG_ERRORS)
     def post(self, recording_id: str):
         """Persist a recording: keep it past the retention period until deleted"""
         return one(retention.set_flags(rt(), current_key(), recording_id, persist=True))
 
     @require("recording:write")
     @blp.response(200, RecordingSchema, description="no longer persisted: retention applies again")
-    @blp.errors(e403="key lacks recording:write", **_FLAG_ERRORS)
+    @blp.errors(**_FLAG_ERRORS)
     def delete(self, recording_id: str):
         """Undo persist: the recording expires with its project's retention again"""
         return one(retention.set_flags(rt(), current_key(), recording_id, persist=False))
@@ -139,14 +132,14 @@ class RecordingPersist(MethodView):
 class RecordingLegalHold(MethodView):
     @require("admin")
     @blp.response(200, RecordingSchema, description="on hold: neither retention nor DELETE removes it")
-    @blp.errors(e403="key lacks the admin scope", **_FLAG_ERRORS)
+    @blp.errors(**_FLAG_ERRORS)
     def post(self, recording_id: str):
         """Put a recording under legal hold (admin keys only)"""
         return one(retention.set_flags(rt(), current_key(), recording_id, legal_hold=True))
 
     @require("admin")
     @blp.response(200, RecordingSchema, description="hold lifted: retention and DELETE apply again")
-    @blp.errors(e403="key lacks the admin scope", **_FLAG_ERRORS)
+    @blp.errors(**_FLAG_ERRORS)
     def delete(self, recording_id: str):
         """Lift a recording's legal hold (admin keys only)"""
         return one(retention.set_flags(rt(), current_key(), recording_id, legal_hold=False))
@@ -156,8 +149,6 @@ class RecordingLegalHold(MethodView):
 @require("recording:read")
 @blp.response(302, description="redirect to a fresh presigned link, valid one hour")
 @blp.errors(
-    e401="no valid API key",
-    e403="key lacks recording:read",
     e404="unknown recording, another project's, or deleted",
     e409="the recording is not finished yet",
     e503="object storage unavailable",
@@ -165,7 +156,8 @@ class RecordingLegalHold(MethodView):
 def download(recording_id: str):
     """Download a finished recording: a redirect to a freshly signed one-hour link"""
     key = current_key()
-    return redirect(links.download(rt(), key.project_id, recording_id, key.id), code=302)
+    recording = recordings.get(rt(), key.project_id, recording_id)
+    return redirect(links.download(rt(), recording, key.id), code=302)
 
 
 @blp.route("/<recording_id>/links", methods=["GET"])
@@ -173,8 +165,6 @@ def download(recording_id: str):
 @blp.arguments(LinksPageArgs, location="query")
 @blp.response(200, LinkIssuanceSchema(many=True), description="issued links, newest first, 50 a page")
 @blp.errors(
-    e401="no valid API key",
-    e403="key lacks the admin scope",
     e404="unknown recording or another project's",
     e422="invalid page",
 )

@@ -15,7 +15,7 @@ from app.api.blueprint import Blueprint
 from app.api.rooms.schemas import JoinArgs, MembershipSchema, RoomRecordingsArgs, StartRecordingArgs
 from app.api.schemas import RecordingSchema
 from app.runtime import Runtime
-from app.services.core import recordings, rooms
+from app.services.core import recordings, room_recordings, rooms
 from app.services.core.rooms import JoinRequest
 
 blp = Blueprint("rooms", __name__, url_prefix="/rooms", description="Eyeson-compatible rooms")
@@ -48,8 +48,6 @@ class Rooms(MethodView):
     @blp.response(201, MembershipSchema, description="joined: a new access key for the running meeting")
     @blp.errors(
         e400="malformed body",
-        e401="no valid API key",
-        e403="key lacks room:write",
         e413="body too large",
         e422="invalid parameters or refused media source",
     )
@@ -84,7 +82,7 @@ class RoomByAccessKey(MethodView):
 @blp.route("/<room_id>", methods=["DELETE"])
 @require("room:write")
 @blp.response(204, description="the meeting is shut down; its access keys now answer 410")
-@blp.errors(e401="no valid API key", e404="no running meeting with this room id")
+@blp.errors(e404="no running meeting with this room id")
 def shutdown_room(room_id: str):
     """Shut a meeting down and stop its recording"""
     room = rooms.shutdown(rt(), current_key().project_id, room_id)
@@ -106,14 +104,14 @@ class RoomRecording(MethodView):
     )
     def post(self, args: dict, access_key: str):
         """Start recording the meeting"""
-        recordings.start(rt(), access_key, args.get("media_source"))
+        room_recordings.start(rt(), access_key, args.get("media_source"))
         return Response(status=201)
 
     @blp.response(200, RecordingSchema, description="stop requested; the recording as it stands")
     @blp.errors(e404="unknown access key, or nothing is recording", e410="the meeting has been shut down")
     def delete(self, access_key: str):
         """Stop the meeting's running recording"""
-        return presenters.issued(rt(), [recordings.stop(rt(), access_key)], None)[0]
+        return presenters.issued(rt(), [room_recordings.stop(rt(), access_key)], None)[0]
 
 
 @blp.route("/<room_id>/recordings")
@@ -121,14 +119,12 @@ class RoomRecording(MethodView):
 @blp.arguments(RoomRecordingsArgs, location="query")
 @blp.response(200, RecordingSchema(many=True), description="one page of recordings, newest first")
 @blp.errors(
-    e401="no valid API key",
-    e403="key lacks recording:read",
     e404="unknown room id",
     e422="invalid page or started_at",
 )
-def room_recordings(args: dict, room_id: str):
+def recordings_of_room(args: dict, room_id: str):
     """List a room's recordings, newest first, 25 a page"""
-    found = recordings.list_for_room(
+    found = room_recordings.list_for_room(
         rt(), current_key().project_id, room_id, args["page"], args.get("started_at")
     )
     return presenters.issued(rt(), found, current_key().id)

@@ -23,11 +23,6 @@ class UserArgs(_Lenient):
     avatar = F.String(validate=ma.validate.Length(max=2000))
 
 
-class CustomFieldsArgs(ma.Schema):
-    class Meta:
-        unknown = ma.INCLUDE  # free-form client data, kept as sent
-
-
 class OptionsArgs(_Lenient):
     """Eyeson room options: known ones are type-checked and kept; unknown keys are dropped."""
 

@@ -31,7 +31,7 @@ from typing import Any
 
 from werkzeug.datastructures import FileStorage
 
-from app.errors import ApiError, Unprocessable
+from app.errors import PayloadTooLarge, Unprocessable
 from app.services.interactions.event_store import NewEvent, Screenshot
 
 MAX_BATCH = 1000
@@ -42,10 +42,6 @@ TS_MIN, TS_MAX = 1e9, 1e11
 ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 BUTTONS = frozenset({"left", "middle", "right"})
 COMMON = frozenset({"id", "type", "timestamp", "screenshot", "grab_frame"})
-
-
-class PayloadTooLarge(ApiError):
-    status = 413
 
 
 class _Invalid(Exception):

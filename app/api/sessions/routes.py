@@ -11,8 +11,9 @@ from typing import Any
 
 from flask import current_app, request
 from flask.views import MethodView
+from werkzeug.exceptions import UnsupportedMediaType
 
-from app import wire
+from app.api import presenters
 from app.api.auth import current_key, require
 from app.api.blueprint import Blueprint
 from app.api.sessions import events as event_batch
@@ -29,7 +30,7 @@ from app.api.sessions.schemas import (
     StartSessionArgs,
     StopSchema,
 )
-from app.errors import ApiError, Unprocessable
+from app.errors import Unprocessable
 from app.runtime import Runtime
 from app.services.core import recordings, sessions
 from app.services.interactions import event_store
@@ -52,8 +53,6 @@ class Sessions(MethodView):
     @blp.response(201, SessionIdSchema, description="the session runs and takes events")
     @blp.errors(
         e400="malformed JSON",
-        e401="no valid API key",
-        e403="key lacks recording:write",
         e422="unknown field, or a media source that is malformed, unsafe or not allowed",
         e503="the job queue is unavailable (a video session's capture could not be enqueued)",
     )
@@ -65,7 +64,7 @@ class Sessions(MethodView):
     @require("recording:read")
     @blp.arguments(ListArgs, location="query")
     @blp.response(200, IdListSchema, description="ids, oldest first; a Link header names the next page")
-    @blp.errors(e401="no valid API key", e403="key lacks recording:read", e422="bad limit or offset")
+    @blp.errors(e422="bad limit or offset")
     def get(self, args: dict):
         """List this project's recording ids (sessions and room recordings)"""
         limit, offset = args.get("limit"), args["offset"]
@@ -81,7 +80,7 @@ class Sessions(MethodView):
 @blp.route("/recordings/<recording_id>/stop", methods=["POST"])
 @require("recording:write")
 @blp.response(200, StopSchema, description="stop accepted (stopping again is a no-op)")
-@blp.errors(e401="no valid API key", e403="key lacks recording:write", e404=_UNKNOWN)
+@blp.errors(e404=_UNKNOWN)
 def stop(recording_id: str):
     """Stop a recording session; a session without video is finished at once"""
     recording = sessions.stop(rt(), current_key().project_id, recording_id)
@@ -107,8 +106,6 @@ def stop(recording_id: str):
 @blp.alt_response(200, schema=AppendedSchema, description="every event was a duplicate: nothing new stored")
 @blp.errors(
     e400="malformed JSON",
-    e401="no valid API key",
-    e403="key lacks recording:write",
     e404=_UNKNOWN,
     e409="the session was stopped: it takes no more events",
     e413="more than 1000 events, a screenshot or the body too large",
@@ -144,22 +141,22 @@ def _batch_body() -> tuple[Any, Any]:
             raise Unprocessable("`events` is not valid JSON", errors={"events": [str(e)]}) from e
     if request.is_json:
         return request.get_json(), None
-    raise ApiError("send application/json or multipart/form-data", status=415)
+    raise UnsupportedMediaType("send application/json or multipart/form-data")  # HTTP, not a domain rule
 
 
 @blp.route("/recordings/<recording_id>/event/<event_id>")
 class SessionEvent(MethodView):
     @require("recording:read")
     @blp.response(200, EventOutSchema, description="the event")
-    @blp.errors(e401="no valid API key", e403="key lacks recording:read", e404="unknown recording or event")
+    @blp.errors(e404="unknown recording or event")
     def get(self, recording_id: str, event_id: str):
         """Get one event of a session"""
         recording, event = event_store.get(rt(), current_key().project_id, recording_id, event_id)
-        return wire.session_event(rt(), event, recording.timeline)
+        return presenters.session_event(rt(), event, recording.timeline)
 
     @require("recording:write")
     @blp.response(200, SessionSchema, description="the session as it is now, without the event")
-    @blp.errors(e401="no valid API key", e403="key lacks recording:write", e404="unknown recording or event")
+    @blp.errors(e404="unknown recording or event")
     def delete(self, recording_id: str, event_id: str):
         """Delete one event (and its screenshot); answers the updated session"""
         recording = event_store.remove(rt(), current_key().project_id, recording_id, event_id)
@@ -169,7 +166,7 @@ class SessionEvent(MethodView):
 @blp.route("/recordings/<recording_id>/actions", methods=["GET"])
 @require("recording:read")
 @blp.response(200, ActionsSchema, description="clicks, keypresses, scrolls and text input, in time order")
-@blp.errors(e401="no valid API key", e403="key lacks recording:read", e404=_UNKNOWN)
+@blp.errors(e404=_UNKNOWN)
 def actions(recording_id: str):
     """List a session's user actions with their details"""
     recording = recordings.get(rt(), current_key().project_id, recording_id)
@@ -200,7 +197,6 @@ def _action(event: dict[str, Any]) -> dict[str, Any]:
 @blp.route("/active_sessions", methods=["GET"])
 @require("recording:read")
 @blp.response(200, IdListSchema, description="ids of the recordings still running, oldest first")
-@blp.errors(e401="no valid API key", e403="key lacks recording:read")
 def active_sessions():
     """List this project's running recordings (sessions and room recordings)"""
     return {"recordings": sessions.active_ids(rt(), current_key().project_id)}

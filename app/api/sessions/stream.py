@@ -14,7 +14,6 @@ from typing import Any
 
 from flask import Response
 
-from app import wire
 from app.api import presenters
 from app.models import Recording
 from app.runtime import Runtime
@@ -69,5 +68,5 @@ def events(
     """The recording's events as the API shows them, optionally of some `types` and reshaped."""
     rows: Iterator[StoredEvent] = event_store.iter_events(rt, recording.id, types=list(types or ()))
     for row in rows:
-        shown = wire.session_event(rt, row, recording.timeline)
+        shown = presenters.session_event(rt, row, recording.timeline)
         yield shape(shown) if shape else shown

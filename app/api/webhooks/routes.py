@@ -23,8 +23,6 @@ from app.wire import iso
 
 blp = Blueprint("webhooks", __name__, url_prefix="/webhooks", description="Eyeson-compatible webhooks")
 
-NO_KEY = "no valid API key"
-NO_SCOPE = "key lacks webhook:write"
 UNKNOWN = "unknown webhook, or another project's"
 
 
@@ -76,8 +74,6 @@ class Webhooks(MethodView):
     @blp.response(201, WebhookSchema, description="registered or replaced; `secret` only when created")
     @blp.errors(
         e400="malformed body",
-        e401=NO_KEY,
-        e403=NO_SCOPE,
         e413="body too large",
         e422="invalid url or types, or a url resolving to a non-public address",
         e503="MEETREC_SECRET_KEY is not set, so signing keys cannot be stored",
@@ -90,7 +86,6 @@ class Webhooks(MethodView):
 
     @require("webhook:write")
     @blp.response(200, WebhookSchema(many=True), description="the project's webhooks, oldest first")
-    @blp.errors(e401=NO_KEY, e403=NO_SCOPE)
     def get(self):
         """List the project's webhooks with their last request and answer"""
         return [present(e) for e in endpoints.list_for_project(rt(), current_key().project_id)]
@@ -100,14 +95,14 @@ class Webhooks(MethodView):
 class WebhookById(MethodView):
     @require("webhook:write")
     @blp.response(200, WebhookSchema, description="the webhook, with why it is disabled if it is")
-    @blp.errors(e401=NO_KEY, e403=NO_SCOPE, e404=UNKNOWN)
+    @blp.errors(e404=UNKNOWN)
     def get(self, webhook_id: str):
         """Get one webhook"""
         return present(endpoints.get(rt(), current_key().project_id, webhook_id))
 
     @require("webhook:write")
     @blp.response(204, description="deleted with its delivery log; nothing more is sent to it")
-    @blp.errors(e401=NO_KEY, e403=NO_SCOPE, e404=UNKNOWN)
+    @blp.errors(e404=UNKNOWN)
     def delete(self, webhook_id: str):
         """Delete a webhook"""
         endpoints.remove(rt(), current_key().project_id, webhook_id)
@@ -117,7 +112,7 @@ class WebhookById(MethodView):
 @blp.route("/<webhook_id>/rotate-secret", methods=["POST"])
 @require("webhook:write")
 @blp.response(200, RotatedSecretSchema, description="a new secret; the old one signs too for 24 hours")
-@blp.errors(e401=NO_KEY, e403=NO_SCOPE, e404=UNKNOWN, e503="MEETREC_SECRET_KEY is not set")
+@blp.errors(e404=UNKNOWN, e503="MEETREC_SECRET_KEY is not set")
 def rotate_secret(webhook_id: str):
     """Rotate the webhook's whsec_ signing secret"""
     endpoint, secret = endpoints.rotate_secret(rt(), current_key().project_id, webhook_id)
@@ -132,7 +127,7 @@ def rotate_secret(webhook_id: str):
 @require("webhook:write")
 @blp.arguments(DeliveriesArgs, location="query")
 @blp.response(200, DeliverySchema(many=True), description="attempts, newest first, 50 a page")
-@blp.errors(e401=NO_KEY, e403=NO_SCOPE, e404=UNKNOWN, e422="invalid page")
+@blp.errors(e404=UNKNOWN, e422="invalid page")
 def list_deliveries(args: dict, webhook_id: str):
     """List every delivery attempt to a webhook"""
     found = deliveries.list_for_endpoint(rt(), current_key().project_id, webhook_id, args["page"])
@@ -143,8 +138,6 @@ def list_deliveries(args: dict, webhook_id: str):
 @require("webhook:write")
 @blp.response(202, DeliverySchema, description="a new attempt of the same event (same webhook-id) is queued")
 @blp.errors(
-    e401=NO_KEY,
-    e403=NO_SCOPE,
     e404="unknown webhook or delivery, or another project's",
     e409="the webhook is disabled; register it again first",
 )

@@ -7,8 +7,9 @@ from flask import flash, jsonify, redirect, render_template, request, url_for
 from app.console import auth, player, queries, steps
 from app.console.auth import current_key, rt
 from app.console.blueprint import bp
-from app.errors import ApiError, StorageError
-from app.services.core import links, recordings, retention
+from app.errors import DomainError, StorageError
+from app.services.access import links
+from app.services.core import recordings, retention
 
 
 @bp.get("/recordings", endpoint="recordings")
@@ -55,7 +56,8 @@ def recording(recording_id: str):
 def download(recording_id: str):
     """Download a finished recording: a redirect to a freshly signed one-hour link, as the API does."""
     key = current_key()
-    return redirect(links.download(rt(), key.project_id, recording_id, key.id), code=302)
+    recording = recordings.get(rt(), key.project_id, recording_id)
+    return redirect(links.download(rt(), recording, key.id), code=302)
 
 
 @bp.post("/recordings/<recording_id>/persist")
@@ -111,9 +113,9 @@ class _Reported:
         return self
 
     def __exit__(self, kind, error, tb) -> bool:  # type: ignore[no-untyped-def]
-        if isinstance(error, ApiError | StorageError):
+        if isinstance(error, DomainError | StorageError):
             self.failed = True
-            message = error.message if isinstance(error, ApiError) else "object storage is unavailable"
+            message = error.message if isinstance(error, DomainError) else "object storage is unavailable"
             flash(f"Not done: {message}.", "error")
             return True
         return False

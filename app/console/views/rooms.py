@@ -7,7 +7,7 @@ from flask import render_template, request
 from app.console import auth, queries
 from app.console.auth import current_key, rt
 from app.console.blueprint import bp
-from app.services.core import recordings, rooms
+from app.services.core import room_recordings, rooms
 
 
 @bp.get("/rooms", endpoint="rooms")
@@ -24,14 +24,14 @@ def room(room_key: str):
     """One room id: its meetings (a room id can run again) and their recordings, newest first."""
     pid, page = current_key().project_id, _page()
     instances = rooms.instances(rt(), pid, room_key)
-    found = recordings.list_for_room(rt(), pid, room_key, page)
+    found = room_recordings.list_for_room(rt(), pid, room_key, page)
     return render_template(
         "console/room.html",
         room_key=room_key,
         instances=instances,
         recordings=found,
         page=page,
-        more=len(found) == recordings.PAGE_SIZE,
+        more=len(found) == room_recordings.PAGE_SIZE,
     )
 
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from flask import render_template
-from redis.exceptions import RedisError
 
 from app.console import auth, queries
 from app.console.auth import current_key, rt
 from app.console.blueprint import bp
+from app.errors import QueueError
 from app.services.operations import system as system_service
 
 
@@ -17,7 +17,7 @@ def system_page():
     """What runs now; Redis being down is shown on the page rather than failing it."""
     try:
         status, redis_error = system_service.status(rt()), None
-    except RedisError as e:
+    except QueueError as e:
         status, redis_error = None, str(e)
     storage = {
         "all": queries.storage_used(rt()),

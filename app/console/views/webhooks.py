@@ -7,7 +7,7 @@ from flask import flash, redirect, render_template, request, url_for
 from app.console import auth, queries
 from app.console.auth import current_key, rt
 from app.console.blueprint import bp
-from app.errors import ApiError
+from app.errors import DomainError
 from app.services.outbox import deliveries, endpoints
 
 
@@ -43,7 +43,7 @@ def redeliver(webhook_id: str, delivery_id: str):
     back = auth.safe_next(request.form.get("next") or url_for(".webhook", webhook_id=webhook_id))
     try:
         again = deliveries.redeliver(rt(), current_key().project_id, webhook_id, delivery_id)
-    except ApiError as e:
+    except DomainError as e:
         flash(f"Not redelivered: {e.message}.", "error")
     else:
         flash(f"Redelivery queued as attempt {again.attempt}.", "info")

@@ -7,7 +7,7 @@ import time
 
 from sqlalchemy import select, update
 
-from app.errors import ApiError
+from app.errors import Unprocessable
 from app.models import ApiKey, Project
 from app.runtime import Runtime
 from app.services.ids import hash_secret, new_id, new_secret
@@ -28,7 +28,7 @@ _cache_lock = threading.Lock()
 def create_project(rt: Runtime, name: str, retention_days: int | None = None) -> Project:
     """A new project (tenant); `retention_days` (1..3650) overrides MEETREC_RETENTION_DAYS."""
     if retention_days is not None and not 1 <= retention_days <= 3650:
-        raise ApiError("retention_days must be 1..3650", status=422)
+        raise Unprocessable("retention_days must be 1..3650")
     with rt.db.transaction() as s:
         project = Project(id=new_id(), name=name, retention_days=retention_days, created_at=rt.now())
         s.add(project)
@@ -41,7 +41,7 @@ def create_key(
     """Mint a key for `project_id` (or store `raw` when given); return the row and the raw key once."""
     unknown = set(scopes) - SCOPES
     if unknown:
-        raise ApiError(f"unknown scopes: {', '.join(sorted(unknown))}", status=422)
+        raise Unprocessable(f"unknown scopes: {', '.join(sorted(unknown))}")
     raw = raw or new_secret("mr")
     with rt.db.transaction() as s:
         key = ApiKey(

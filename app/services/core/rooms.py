@@ -13,9 +13,9 @@ from sqlalchemy.orm import Session
 from app.errors import Gone, NotFound
 from app.models import Participant, Room
 from app.runtime import Runtime
+from app.services.core.sources import checked_source
 from app.services.ids import hash_secret, new_id, new_secret
 from app.services.outbox import outbox
-from app.services.pipeline.sources import checked_source
 
 
 @dataclass

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from app.models import Recording, RecordingState
+from app.models import Ingest, Recording, RecordingState
 from app.runtime import Runtime
 from app.services.core import recordings
-from app.services.ids import new_id
-from app.services.outbox import outbox
-from app.services.pipeline.sources import checked_source, is_push
+from app.services.core.sources import checked_source
 
 S = RecordingState
 
@@ -24,23 +22,10 @@ def start(
 ) -> Recording:
     """Start a session; with `media_source` its capture is enqueued (422 unsafe source, 503 no queue)."""
     source = checked_source(rt.config, media_source) if media_source else None
-    ingest = "none" if source is None else ("push" if is_push(source) else "pull")
-    recording_id = new_id()
     with rt.db.transaction() as s:
-        s.add(
-            Recording(
-                id=recording_id,
-                project_id=project_id,
-                state=S.STARTED.value,
-                media_source=source,
-                ingest=ingest,
-                description=description,
-                created_at=rt.now(),
-            )
-        )
-        outbox.recording_changed(rt, s, recording_id)
+        recording_id = recordings.create(rt, s, project_id, source, description=description).id
     recording = recordings.get(rt, project_id, recording_id)
-    if ingest == "pull":
+    if recording.ingest == Ingest.PULL:
         recordings.enqueue_capture(rt, recording)
     return recording
 
@@ -48,7 +33,7 @@ def start(
 def stop(rt: Runtime, project_id: str, recording_id: str) -> Recording:
     """Stop one of the project's recordings, whichever API started it; stopping again is a no-op."""
     recording = recordings.get(rt, project_id, recording_id)
-    if recording.state == S.STARTED.value:
+    if recording.state == S.STARTED:
         recordings.stop_recording(rt, recording_id)
     return recordings.get(rt, project_id, recording_id)
 
@@ -57,7 +42,7 @@ def ids(rt: Runtime, project_id: str, limit: int | None = None, offset: int = 0)
     """The project's recording ids (every kind, deleted ones left out), oldest first."""
     query = (
         select(Recording.id)
-        .where(Recording.project_id == project_id, Recording.state != S.DELETED.value)
+        .where(Recording.project_id == project_id, Recording.state != S.DELETED)
         .order_by(Recording.created_at, Recording.id)
         .offset(offset)
     )
@@ -75,7 +60,7 @@ def active_ids(rt: Runtime, project_id: str) -> list[str]:
                 select(Recording.id)
                 .where(
                     Recording.project_id == project_id,
-                    Recording.state == S.STARTED.value,
+                    Recording.state == S.STARTED,
                     Recording.stop_requested_at.is_(None),
                 )
                 .order_by(Recording.created_at, Recording.id)

@@ -22,7 +22,7 @@ from sqlalchemy import and_, delete, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from app.errors import Conflict, NotFound, StorageError
-from app.models import Recording, RecordingState, SessionEvent
+from app.models import Ingest, Recording, RecordingState, SessionEvent
 from app.runtime import Runtime
 from app.services.core import recordings
 
@@ -81,7 +81,7 @@ def append(rt: Runtime, project_id: str, recording_id: str, batch: Sequence[NewE
     _check_accepting(recording)
     unique = _first_of_each_id(batch)
     uploaded = _upload_screenshots(rt, recording_id, unique)
-    has_video = recording.ingest != "none"
+    has_video = recording.ingest != Ingest.NONE
     rows = [
         {
             "recording_id": recording_id,

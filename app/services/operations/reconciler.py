@@ -19,11 +19,10 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from rq.exceptions import NoSuchJobError
-from rq.job import Job
 from sqlalchemy import or_, select, update
 
 from app.models import Recording, RecordingState
+from app.queueing import JobState
 from app.runtime import Runtime
 from app.services.core import recordings
 
@@ -73,10 +72,9 @@ def _revive_captures(rt: Runtime, report: Report) -> None:
             .limit(BATCH)
         ).all()
     for row in rows:
-        status = _job_status(rt, row.job_id)
-        if status in WAITING or (
-            status == "started" and row.lease_owner is None and not _stale(rt, row.job_id)
-        ):
+        job = rt.jobs.job(row.job_id)
+        status = job.status if job else None
+        if status in WAITING or (status == "started" and row.lease_owner is None and not _stale(rt, job)):
             continue  # a worker will take it, or has just taken it
         if row.capture_attempts >= rt.config.max_reconnects:
             if recordings.fail(
@@ -103,9 +101,9 @@ def _revive_finalizes(rt: Runtime, report: Report) -> None:
         ).all()
     for recording_id in ids:
         job_id = recordings.finalize_job_id(recording_id)
-        if _job_status(rt, job_id) in WAITING:
+        if rt.jobs.job_status(job_id) in WAITING:
             continue
-        _forget(rt, job_id)
+        rt.jobs.forget_job(job_id)  # so the same id can be enqueued again
         recordings.enqueue_finalize(rt, recording_id)
         log.warning("recording %s: finalize lost; enqueued again", recording_id)
         report.finalizes_enqueued += 1
@@ -140,33 +138,13 @@ def _count_attempt(rt: Runtime, recording_id: str, seen: int) -> bool:
         )
 
 
-def _job_status(rt: Runtime, job_id: str | None) -> str | None:
-    if not job_id:
-        return None
-    try:
-        status = Job.fetch(job_id, connection=rt.redis).get_status()
-    except NoSuchJobError:
-        return None
-    return getattr(status, "value", status)
-
-
-def _stale(rt: Runtime, job_id: str | None) -> bool:
+def _stale(rt: Runtime, job: JobState | None) -> bool:
     """A started job whose heartbeat stopped: its worker died (RQ notices only much later)."""
-    try:
-        job = Job.fetch(job_id or "", connection=rt.redis)
-    except NoSuchJobError:
+    if job is None:
         return True
-    beat = job.last_heartbeat or job.started_at
+    beat = job.last_beat
     if beat is None:
         return False
     if beat.tzinfo is None:
         beat = beat.replace(tzinfo=rt.now().tzinfo)
     return rt.now() - beat > timedelta(seconds=max(90, 3 * rt.config.capture_lease_seconds))
-
-
-def _forget(rt: Runtime, job_id: str) -> None:
-    """Drop a dead job's record so the same id can be enqueued again."""
-    try:
-        Job.fetch(job_id, connection=rt.redis).delete()
-    except NoSuchJobError:
-        pass

@@ -29,7 +29,7 @@ from app.models import (
 )
 from app.queueing import DELIVER_WEBHOOK
 from app.runtime import Runtime
-from app.services.core import links
+from app.services.access import links
 from app.services.ids import new_id
 from app.services.outbox import endpoints, outbox
 from webhooks import delivery, policy, signing
@@ -138,18 +138,23 @@ def _waits_for_earlier(s: Session, d: WebhookDelivery) -> bool:
 
 
 def _fresh_payload(rt: Runtime, s: Session, event: WebhookEvent) -> dict[str, Any]:
-    """The stored payload, with a finished recording's links signed afresh: a receiver that was down
-    for an hour still gets a download link that works."""
+    """The stored payload, with a finished recording's links signed now (and logged): events are stored
+    without them, and a receiver that was down for an hour still gets a download link that works."""
     payload = dict(event.payload)
     shown = payload.get("recording") or {}
-    if event.type == outbox.RECORDING_UPDATE and (shown.get("links") or {}).get("download"):
-        rec = s.get(Recording, event.resource_id)
-        if rec is not None and rec.state == RecordingState.FINISHED.value:
-            try:
-                payload["recording"] = {**shown, "links": wire.recording(rt, rec)["links"]}
-                links.record(rt, [rec], links.WEBHOOK, None, s)
-            except StorageError as e:  # send the links signed at the event rather than nothing
-                log.warning("links of %s not re-signed: %s", rec.id, e)
+    if event.type != outbox.RECORDING_UPDATE or shown.get("state") != RecordingState.FINISHED.value:
+        return payload
+    rec = s.get(Recording, event.resource_id)
+    if rec is None or rec.state != RecordingState.FINISHED.value:
+        return payload  # deleted since, with its media: there is nothing left to link to
+    try:
+        signed = links.fresh(rt, rec)
+    except StorageError as e:  # the event still goes out, without links, rather than not at all
+        log.warning("links of %s not signed: %s", rec.id, e)
+        return payload
+    payload["recording"] = {**shown, "links": wire.recording_links(rec.id, rt.config.public_url, signed)}
+    if signed.download:
+        links.record(rt, [rec], links.WEBHOOK, None, s)
     return payload
 
 
@@ -157,9 +162,7 @@ def _signed_headers(rt: Runtime, send: _Send) -> dict[str, str]:
     timestamp = int(send.attempted_at.timestamp())
     secrets = endpoints.signing_secrets(rt, send.endpoint, send.attempted_at)
     return {
-        "X-Eyeson-Signature": signing.eyeson_signature(
-            endpoints.eyeson_key(rt, send.endpoint), send.body
-        ),
+        "X-Eyeson-Signature": signing.eyeson_signature(endpoints.eyeson_key(rt, send.endpoint), send.body),
         **signing.standard_headers(send.event_id, timestamp, send.body, secrets),
     }
 

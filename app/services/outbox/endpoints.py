@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app import sealing
-from app.errors import ApiError, ConfigError, NotFound, Unprocessable
+from app.errors import ConfigError, Conflict, NotFound, SealError, Unavailable, Unprocessable
 from app.models import DeliveryState, WebhookDelivery, WebhookEndpoint
 from app.runtime import Runtime
 from app.services.ids import new_id
@@ -71,7 +71,7 @@ def register(
             return _register(rt, project_id, api_key_id, raw_key, url, types)
         except IntegrityError:
             continue
-    raise ApiError("could not register the webhook, try again", status=409)
+    raise Conflict("could not register the webhook, try again")
 
 
 def _register(
@@ -188,7 +188,7 @@ def disable(s: Session, endpoint_id: str, reason: str, now: datetime) -> bool:
 def _reseal_previous(rt: Runtime, endpoint: WebhookEndpoint) -> str | None:
     try:
         current = sealing.unseal(rt.config.secret_key, endpoint.secret_sealed, f"{endpoint.id}:secret")
-    except sealing.SealError:  # sealed under another MEETREC_SECRET_KEY: nothing left to honour
+    except SealError:  # sealed under another MEETREC_SECRET_KEY: nothing left to honour
         return None
     return _seal(rt, endpoint.id, "previous", current)
 
@@ -197,4 +197,4 @@ def _seal(rt: Runtime, endpoint_id: str, field: str, value: str) -> str:
     try:
         return sealing.seal(rt.config.secret_key, value, f"{endpoint_id}:{field}")
     except ConfigError as e:
-        raise ApiError(str(e), status=503) from e
+        raise Unavailable(str(e)) from e

@@ -17,8 +17,6 @@ from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
-from rq.exceptions import NoSuchJobError
-from rq.job import Job, JobStatus
 from sqlalchemy import event as sa_event
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -46,15 +44,17 @@ D = DeliveryState
 # A delivery still "sending" this long after its attempt began belongs to a job that died.
 STALE_SENDING = timedelta(minutes=5)
 DISPATCH_BATCH = 5000
-_LIVE = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
 
 
 def recording_changed(rt: Runtime, s: Session, recording_id: str) -> None:
-    """Emit `recording_update` with the recording as `GET /recordings/{id}` shows it now."""
+    """Emit `recording_update` with the recording as `GET /recordings/{id}` shows it now, minus the
+    download and poster links: each delivery attempt signs those afresh (`deliveries`)."""
     s.flush()
     rec = s.get(Recording, recording_id, populate_existing=True)
     if rec is not None:
-        emit(rt, s, rec.project_id, RECORDING_UPDATE, rec.id, {"recording": wire.recording(rt, rec)})
+        # Stored unsigned: a link signed now would expire before a late attempt, and was never audited.
+        shown = wire.recording(rec, rt.config.public_url, wire.UNSIGNED)
+        emit(rt, s, rec.project_id, RECORDING_UPDATE, rec.id, {"recording": shown})
 
 
 def room_changed(rt: Runtime, s: Session, room_id: str) -> None:
@@ -178,13 +178,6 @@ def dispatch_pending(rt: Runtime) -> int:
     due = [
         r.id
         for r in heads.values()
-        if r.state == D.PENDING.value and r.due_at <= now and not _job_is_live(rt, r.id)
+        if r.state == D.PENDING.value and r.due_at <= now and not rt.jobs.job_is_live(job_id(r.id))
     ]
     return enqueue(rt, due)
-
-
-def _job_is_live(rt: Runtime, delivery_id: str) -> bool:
-    try:
-        return Job.fetch(job_id(delivery_id), connection=rt.redis).get_status() in _LIVE
-    except NoSuchJobError:
-        return False

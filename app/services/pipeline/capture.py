@@ -21,6 +21,7 @@ enqueues a new capture job, so another worker continues the recording, which sta
 
 from __future__ import annotations
 
+import enum
 import logging
 import shutil
 import threading
@@ -28,7 +29,7 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from app.errors import MediaError, StorageError
+from app.errors import LeaseLost, MediaError, QueueError, StorageError
 from app.media.commands import choose_mode, segment_capture_argv
 from app.media.egress import EgressProxy
 from app.media.runner import FfmpegProcess
@@ -53,11 +54,22 @@ LIVE_SCHEMES = {"srt", "rtmp", "rtmps", "rtsp", "rtsps"}  # end of stream means 
 RESTARTABLE = {"source_lost", "source_unreachable"}  # failure kinds worth a reconnect
 
 
+class Outcome(enum.StrEnum):
+    """How one ffmpeg run ended, and so what the capture does next."""
+
+    STOPPED = "stopped"  # a stop was asked for: upload what is left, then stopped
+    ENDED = "ended"  # the source or the maximum duration ended it: as stopped
+    LEASE_LOST = "lease_lost"  # another job holds the recording now: leave it alone
+    INTERRUPTED = "interrupted"  # the source dropped: reconnect into a new segment sequence
+    FAILED = "failed"  # nothing more will come of it: the recording fails
+    DRAINING = "draining"  # the worker shuts down: hand the recording over to another one
+
+
 @dataclass
 class Attempt:
     """How one ffmpeg run ended."""
 
-    kind: str  # "stopped" | "ended" | "lease_lost" | "interrupted" (reconnect) | "failed" | "draining"
+    kind: Outcome
     reason: str = ""
 
 
@@ -118,24 +130,24 @@ def _capture(run: _Run) -> str:
     _adopt_spooled(run)
     while True:
         if recordings.stop_requested(rt, run.recording_id):
-            outcome = Attempt("stopped")
+            outcome = Attempt(Outcome.STOPPED)
         elif run.draining.is_set():
-            outcome = Attempt("draining")
+            outcome = Attempt(Outcome.DRAINING)
         else:
             outcome = _record_once(run)
-        if outcome.kind == "lease_lost":
+        if outcome.kind == Outcome.LEASE_LOST:
             return "lease lost: another capture took over"
-        if outcome.kind in ("stopped", "ended"):
+        if outcome.kind in (Outcome.STOPPED, Outcome.ENDED):
             return _finish(run, outcome)
-        if outcome.kind == "draining":
+        if outcome.kind == Outcome.DRAINING:
             return _hand_over(run)
-        if outcome.kind == "interrupted" and run.attempts <= rt.config.max_reconnects:
+        if outcome.kind == Outcome.INTERRUPTED and run.attempts <= rt.config.max_reconnects:
             if _wait_to_reconnect(run, outcome.reason):
                 continue
             if run.draining.is_set():
                 return _hand_over(run)
-            return _finish(run, Attempt("stopped"))
-        if outcome.kind == "interrupted":
+            return _finish(run, Attempt(Outcome.STOPPED))
+        if outcome.kind == Outcome.INTERRUPTED:
             reason = f"the capture was interrupted {run.attempts} times, giving up: {outcome.reason}"
         else:
             reason = outcome.reason
@@ -150,13 +162,13 @@ def _record_once(run: _Run) -> Attempt:
     rt, cfg = run.rt, run.rt.config
     remaining = cfg.max_recording_seconds - segments.recorded_seconds(rt, run.recording_id)
     if remaining < 1:
-        return Attempt("ended", "the maximum recording duration was reached")
+        return Attempt(Outcome.ENDED, "the maximum recording duration was reached")
     run.attempts += 1
     try:
         mode = _mode(run)
     except MediaError as e:  # the source cannot be read now: reconnect later, or fail for good
         run.lost_at = time.monotonic()
-        return Attempt("interrupted" if e.kind in RESTARTABLE else "failed", str(e))
+        return Attempt(Outcome.INTERRUPTED if e.kind in RESTARTABLE else Outcome.FAILED, str(e))
     spool = run.spool / f"{run.owner}-{run.attempts:04d}"  # sorted names keep the order for adoption
     spool.mkdir(parents=True, exist_ok=True)
     argv = segment_capture_argv(
@@ -185,19 +197,19 @@ def _record_once(run: _Run) -> Attempt:
                 # Another job records now; what this one spooled would land out of order: drop it.
                 process.kill()
                 shutil.rmtree(spool, ignore_errors=True)
-                return Attempt("lease_lost")
+                return Attempt(Outcome.LEASE_LOST)
             check_sql = now - last_sql >= SQL_CHECK_SECONDS
             if check_sql:
                 last_sql = now
             if _stop_asked(rt, run.recording_id, check_sql):
                 process.stop()
-                return Attempt("stopped")
+                return Attempt(Outcome.STOPPED)
             if run.draining.is_set():
                 process.stop()  # `q`: ffmpeg closes the open segment and lists it
-                return Attempt("draining")
+                return Attempt(Outcome.DRAINING)
             if process.seconds_since_progress > cfg.stall_seconds:
                 process.kill()
-                return Attempt("failed", f"the capture made no progress for {cfg.stall_seconds} s")
+                return Attempt(Outcome.FAILED, f"the capture made no progress for {cfg.stall_seconds} s")
             time.sleep(POLL_SECONDS)
         process.wait()
     finally:
@@ -211,14 +223,14 @@ def _classify_exit(run: _Run, process: FfmpegProcess, remaining: float) -> Attem
     failure = process.failure()  # ffmpeg exits 0 on a read error too: this tells them apart
     if failure is None and process.returncode == 0:
         if process.out_seconds >= remaining - run.rt.config.segment_seconds:
-            return Attempt("ended", "the maximum recording duration was reached")
+            return Attempt(Outcome.ENDED, "the maximum recording duration was reached")
         if run.source.scheme in LIVE_SCHEMES:
-            return Attempt("interrupted", "the source ended the stream")
-        return Attempt("ended", "the source ended")
+            return Attempt(Outcome.INTERRUPTED, "the source ended the stream")
+        return Attempt(Outcome.ENDED, "the source ended")
     failure = failure or MediaError(f"ffmpeg exited with {process.returncode}")
     if (process.returncode or 0) < 0 or failure.kind in RESTARTABLE:
-        return Attempt("interrupted", str(failure))  # killed from outside, or the source dropped
-    return Attempt("failed", str(failure))
+        return Attempt(Outcome.INTERRUPTED, str(failure))  # killed from outside, or the source dropped
+    return Attempt(Outcome.FAILED, str(failure))
 
 
 def _mode(run: _Run) -> str:
@@ -245,8 +257,8 @@ def _stop_asked(rt: Runtime, recording_id: str, check_sql: bool) -> bool:
     if check_sql:
         return recordings.stop_requested(rt, recording_id)
     try:
-        return bool(rt.redis.exists(recordings.stop_signal_key(recording_id)))
-    except Exception:  # noqa: BLE001 - Redis down: SQL is checked on the next slow tick
+        return rt.jobs.stop_signalled(recording_id)
+    except QueueError:  # Redis down: SQL is checked on the next slow tick
         return False
 
 
@@ -310,10 +322,6 @@ def _upload_patiently(run: _Run, closed: ClosedSegment) -> None:
             delay = min(delay * 2, 10.0)
 
 
-class LeaseLost(Exception):
-    """Another capture took the lease while this one was uploading."""
-
-
 def _finish(run: _Run, outcome: Attempt) -> str:
     """Upload what is left, then move the recording to stopped (finalize is enqueued by that move)."""
     rt = run.rt
@@ -323,7 +331,7 @@ def _finish(run: _Run, outcome: Attempt) -> str:
         return "lease lost: another capture took over"
     seconds = segments.recorded_seconds(rt, run.recording_id)
     if seconds <= 0:
-        reason = "nothing was recorded before the stop" if outcome.kind == "stopped" else outcome.reason
+        reason = "nothing was recorded before the stop" if outcome.kind == Outcome.STOPPED else outcome.reason
         recordings.fail(rt, run.recording_id, reason or "nothing was recorded")
         return "failed: nothing recorded"
     moved = recordings.mark_stopped(
@@ -335,7 +343,7 @@ def _finish(run: _Run, outcome: Attempt) -> str:
     )
     if moved:
         shutil.rmtree(run.spool, ignore_errors=True)
-        return outcome.kind
+        return outcome.kind.value
     shutil.rmtree(run.spool, ignore_errors=True)
     if recordings.load(rt, run.recording_id).state == RecordingState.DELETED.value:  # type: ignore[union-attr]
         rt.storage.delete_prefix(recordings.object_prefix(run.recording_id))  # uploaded after the delete
@@ -352,7 +360,7 @@ def _hand_over(run: _Run) -> str:
     except LeaseLost:
         return "lease lost: another capture took over"
     if recordings.stop_requested(rt, run.recording_id):
-        return _finish(run, Attempt("stopped"))
+        return _finish(run, Attempt(Outcome.STOPPED))
     leases.release(rt, run.recording_id, run.owner)  # the next job need not wait for it to expire
     try:
         recordings.resume_capture(rt, run.recording_id)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from app.errors import MediaError
 from app.media import assemble
-from app.models import Recording, RecordingState, Segment
+from app.models import Ingest, Recording, RecordingState, Segment
 from app.runtime import Runtime
 from app.services.core import recordings
 from app.services.ids import new_id
@@ -47,7 +47,7 @@ def finalize(rt: Runtime, recording_id: str) -> str:
     if recording.state == S.FINISHED.value:
         rt.storage.delete_prefix(segments.prefix(recording_id))
         return "finished already; leftover segments swept"
-    if recording.state == S.STOPPED.value and recording.ingest == "none":
+    if recording.state == S.STOPPED.value and recording.ingest == Ingest.NONE:
         recordings.finish_events_only(rt, recording)  # a session without media: nothing to assemble
         return "finished: events only"
     if recording.state != S.STOPPED.value:
@@ -81,7 +81,7 @@ def _finalize(
     local = [_download(rt, part, workdir) for part in parts]
     output = workdir / "recording.webm"
     profile = assemble.TranscodeProfile.from_name(cfg.transcode_profile)
-    if recording.ingest == "push":
+    if recording.ingest == Ingest.PUSH:
         result = assemble.assemble_stream(cfg.ffmpeg_path, local, output, profile=profile, workdir=workdir)
     else:
         result = assemble.assemble_segments(cfg.ffmpeg_path, local, output, profile=profile, workdir=workdir)

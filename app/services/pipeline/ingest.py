@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import hashlib
 
-from app.errors import Conflict
-from app.models import Recording, RecordingState
+from app.errors import Conflict, SegmentConflict
+from app.models import Ingest, Recording, RecordingState
 from app.runtime import Runtime
 from app.services.core import recordings
 from app.services.pipeline import segments
@@ -22,7 +22,7 @@ MAX_SEQ = 10_000_000
 def put_chunk(rt: Runtime, project_id: str, recording_id: str, seq: int, data: bytes) -> tuple[bool, str]:
     """Store chunk `seq`; return (stored now, sha256). 404 unknown, 409 not taking chunks or conflict."""
     recording = recordings.get(rt, project_id, recording_id)
-    if recording.ingest != "push":
+    if recording.ingest != Ingest.PUSH:
         raise Conflict("this recording captures its media source; it takes no uploaded chunks")
     if recording.state != RecordingState.STARTED.value or recording.stop_requested_at is not None:
         raise Conflict(f"the recording is {_state(recording)}; it takes no more chunks")
@@ -39,9 +39,9 @@ def put_chunk(rt: Runtime, project_id: str, recording_id: str, seq: int, data: b
         created = segments.record_pushed(
             rt, recording_id, segments.NewSegment(seq, key, stored.size, digest, None)
         )
-    except segments.SegmentConflict as e:
-        rt.storage.delete_prefix(key)
-        raise Conflict(str(e)) from e
+    except SegmentConflict:
+        rt.storage.delete_prefix(key)  # another upload won the number with other bytes: ours is unused
+        raise
     return created, digest
 
 

@@ -13,6 +13,7 @@ from datetime import timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from app.errors import SegmentConflict
 from app.models import Recording, RecordingState, Segment
 from app.runtime import Runtime
 
@@ -66,10 +67,6 @@ def record_pushed(rt: Runtime, recording_id: str, segment: NewSegment) -> bool:
         if existing is not None and existing.sha256 == segment.sha256:
             return False
         raise SegmentConflict(f"chunk {segment.seq} was already stored with other content") from None
-
-
-class SegmentConflict(Exception):
-    """A sequence number already holds different bytes."""
 
 
 def find(rt: Runtime, recording_id: str, seq: int) -> Segment | None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from app.models import Recording, Segment
+from app.models import Ingest, Recording, Segment
 
 # Segments whose estimated start is within this of the previous one's end belong to the same span.
 CONTIGUOUS_SECONDS = 0.75
@@ -22,7 +22,7 @@ Span = list[float]
 
 def from_segments(recording: Recording, parts: Sequence[Segment], duration: float) -> list[Span]:
     """The timeline of a recording assembled from `parts` into a video of `duration` seconds."""
-    if recording.ingest != "pull" or any(p.duration is None for p in parts):
+    if recording.ingest != Ingest.PULL or any(p.duration is None for p in parts):
         return [[recording.created_at.timestamp(), 0.0, duration]]
     spans: list[Span] = []
     video = 0.0

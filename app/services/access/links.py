@@ -14,9 +14,9 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from app.errors import Conflict, NotFound
-from app.models import LinkIssuance, Recording
+from app.models import LinkIssuance, Recording, RecordingState
 from app.runtime import Runtime
-from app.services.core import recordings
+from app.wire import RecordingLinks
 
 API, WEBHOOK, DOWNLOAD = "api", "webhook", "download"
 PAGE_SIZE = 50
@@ -48,15 +48,40 @@ def record(
         tx.execute(insert(LinkIssuance), rows)
 
 
-def download(rt: Runtime, project_id: str, recording_id: str, api_key_id: str) -> str:
-    """A fresh download link for a finished recording, logged; 404 unknown/foreign/deleted, 409 not
-    finished yet."""
-    recording = recordings.get(rt, project_id, recording_id)
-    url = recordings.download_link(rt, recording)
+def download(rt: Runtime, recording: Recording, api_key_id: str) -> str:
+    """A fresh download link for a finished recording, logged; Conflict when it is not finished yet."""
+    url = download_link(rt, recording)
     if url is None:
         raise Conflict(f"the recording is {recording.state}; its download exists once it is finished")
     record(rt, [recording], DOWNLOAD, api_key_id)
     return url
+
+
+def download_link(rt: Runtime, recording: Recording) -> str | None:
+    """A fresh presigned link valid for the configured TTL (one hour), or None until finished; unlogged."""
+    if recording.state != RecordingState.FINISHED.value or not recording.object_key:
+        return None
+    return rt.storage.presign_get(
+        recording.object_key, rt.config.link_ttl_seconds, filename=f"{recording.id}.webm"
+    )
+
+
+def poster_link(rt: Runtime, recording: Recording) -> str | None:
+    """A fresh presigned link to the poster JPEG, or None until finished; unlogged."""
+    if recording.state != RecordingState.FINISHED.value or not recording.poster_key:
+        return None
+    return rt.storage.presign_get(recording.poster_key, rt.config.link_ttl_seconds)
+
+
+def fresh(rt: Runtime, recording: Recording) -> RecordingLinks:
+    """The recording's download and poster links signed now (None until finished); the caller logs them
+    with `record` when it hands them out."""
+    return RecordingLinks(download_link(rt, recording), poster_link(rt, recording))
+
+
+def screenshot_link(rt: Runtime, key: str | None) -> str | None:
+    """A fresh one-hour link to an event's screenshot, or None without one (screenshots are not audited)."""
+    return rt.storage.presign_get(key, rt.config.link_ttl_seconds) if key else None
 
 
 def issuances(rt: Runtime, project_id: str, recording_id: str, page: int = 1) -> list[LinkIssuance]:

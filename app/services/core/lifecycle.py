@@ -1,0 +1,142 @@
+"""The recording state machine: every transition declared once, as data, and applied one way.
+
+    started --stop--> stopped --finish--> finished
+       |                 |
+       +------fail-------+--> failed
+    started | stopped | finished | failed --delete--> deleted   (claimed first, objects gone)
+    finished | failed --purge--> deleted                         (retention: also not persisted)
+
+A transition is one conditional `UPDATE ... WHERE id IN (...) AND state IN (sources) AND <guard>`
+returning the ids it moved, so when two workers race exactly one moves a recording, and nothing a
+guard forbids (a legal hold, `persist`) can be set between a check and the act: the check is the act.
+Its side effects (freeing the room, dropping interaction events, the `recording_update` webhook
+event) run in the same transaction, for the moved ids only.
+
+Deleting removes objects before the row is tombstoned, so a deletion first *claims* the recording
+(`condemned_at`, under the same guard); a claimed recording's flags cannot change (see
+`retention.set_flags`), and `delete`/`purge` only tombstone claimed rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, delete, update
+from sqlalchemy.orm import Session
+
+from app.models import Recording, RecordingState, Room, SessionEvent
+from app.runtime import Runtime
+from app.services.outbox import outbox
+
+S = RecordingState
+
+
+@dataclass(frozen=True)
+class Transition:
+    """`sources -> target` when `guard` holds; what else changes with it in the same transaction."""
+
+    name: str
+    sources: tuple[RecordingState, ...]
+    target: RecordingState
+    guard: tuple[ColumnElement[bool], ...] = ()
+    releases_room: bool = False  # the room may start its next recording
+    forgets_events: bool = False  # interaction events go with a deleted recording
+
+    def where(self, recording_ids: Iterable[str]) -> list[ColumnElement[bool]]:
+        return [Recording.id.in_(list(recording_ids)), Recording.state.in_(self.sources), *self.guard]
+
+
+_CLAIMED = Recording.condemned_at.is_not(None)
+_NOT_HELD = Recording.legal_hold.is_(False)
+_EXPIRABLE = (_NOT_HELD, Recording.persist.is_(False))
+
+STOP = Transition("stop", (S.STARTED,), S.STOPPED, releases_room=True)
+FINISH = Transition("finish", (S.STOPPED,), S.FINISHED)
+FAIL = Transition("fail", (S.STARTED, S.STOPPED), S.FAILED, releases_room=True)
+DELETE = Transition(
+    "delete",
+    (S.STARTED, S.STOPPED, S.FINISHED, S.FAILED),
+    S.DELETED,
+    guard=(_CLAIMED, _NOT_HELD),
+    releases_room=True,
+    forgets_events=True,
+)
+PURGE = Transition(
+    "purge", (S.FINISHED, S.FAILED), S.DELETED, guard=(_CLAIMED, *_EXPIRABLE), forgets_events=True
+)
+TRANSITIONS = (STOP, FINISH, FAIL, DELETE, PURGE)
+
+# Claims taken before objects are removed: the guard of the deletion that follows, minus the claim.
+CLAIM_DELETE = (DELETE.sources, (_NOT_HELD,))
+CLAIM_PURGE = (PURGE.sources, _EXPIRABLE)
+
+
+def move(rt: Runtime, transition: Transition, recording_id: str, **values: Any) -> bool:
+    """Apply `transition` to one recording in its own transaction; True when this call moved it."""
+    with rt.db.transaction() as s:
+        return bool(apply(rt, s, transition, [recording_id], **values))
+
+
+def apply(
+    rt: Runtime, s: Session, transition: Transition, recording_ids: list[str], **values: Any
+) -> list[str]:
+    """Apply `transition` in `s`'s transaction with `values` set too; return the ids it moved."""
+    if not recording_ids:
+        return []
+    moved = list(
+        s.scalars(
+            update(Recording)
+            .where(*transition.where(recording_ids))
+            .values(state=transition.target, **values)
+            .returning(Recording.id)
+            .execution_options(synchronize_session=False)
+        )
+    )
+    if moved and transition.releases_room:
+        free_rooms(s, moved)
+    if moved and transition.forgets_events:
+        s.execute(delete(SessionEvent).where(SessionEvent.recording_id.in_(moved)))
+    for recording_id in moved:
+        outbox.recording_changed(rt, s, recording_id)
+    return moved
+
+
+def free_rooms(s: Session, recording_ids: list[str]) -> None:
+    """The rooms recording these may start their next recording."""
+    s.execute(
+        update(Room).where(Room.active_recording_id.in_(recording_ids)).values(active_recording_id=None)
+    )
+
+
+def claim(
+    rt: Runtime, recording_ids: list[str], rule: tuple[tuple[RecordingState, ...], tuple[Any, ...]]
+) -> list[str]:
+    """Claim recordings for deletion under `rule` (CLAIM_DELETE or CLAIM_PURGE); return the ids claimed.
+
+    A recording already claimed by a deletion that did not finish is claimed again."""
+    if not recording_ids:
+        return []
+    sources, guard = rule
+    with rt.db.transaction() as s:
+        return list(
+            s.scalars(
+                update(Recording)
+                .where(Recording.id.in_(recording_ids), Recording.state.in_(sources), *guard)
+                .values(condemned_at=rt.now())
+                .returning(Recording.id)
+                .execution_options(synchronize_session=False)
+            )
+        )
+
+
+def release_claim(rt: Runtime, recording_ids: list[str]) -> None:
+    """Give claimed recordings back (their objects could not be deleted: storage is down)."""
+    if recording_ids:
+        with rt.db.transaction() as s:
+            s.execute(
+                update(Recording)
+                .where(Recording.id.in_(recording_ids), Recording.state != S.DELETED)
+                .values(condemned_at=None)
+            )

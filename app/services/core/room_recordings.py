@@ -1,0 +1,93 @@
+"""Room recordings (the Eyeson calls): start and stop a meeting's recording by a participant's access
+key, and list a room id's recordings.
+
+A room records one recording at a time: starting claims the room (`active_recording_id`, a conditional
+update) in the transaction that creates the recording, so two concurrent starts cannot both win.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select, update
+
+from app.errors import NotAcceptable, NotFound, RecordingNotAvailable
+from app.models import Ingest, Recording, RecordingState, Room
+from app.runtime import Runtime
+from app.services.core import recordings, rooms
+from app.services.core.sources import checked_source
+from app.services.ids import new_id
+
+PAGE_SIZE = 25
+
+
+def start(rt: Runtime, access_key: str, media_source: str | None = None) -> Recording:
+    """Start recording the participant's meeting and enqueue its capture.
+
+    NotFound unknown access key, Gone meeting shut down, RecordingNotAvailable in this room,
+    NotAcceptable a recording is already running or the room has no media source, Unprocessable source.
+    """
+    participant = rooms.by_access_key(rt, access_key)
+    room = participant.room
+    if not room.recording_available:
+        raise RecordingNotAvailable("recording is not available in this room")
+    source = media_source or room.media_source
+    if not source:
+        raise NotAcceptable("the room has no media source (set options[media_source])")
+    source = checked_source(rt.config, source)
+    recording_id = new_id()
+    with rt.db.transaction() as s:
+        claimed = s.execute(
+            update(Room)
+            .where(Room.id == room.id, Room.active_recording_id.is_(None), Room.shutdown_at.is_(None))
+            .values(active_recording_id=recording_id)
+        ).rowcount
+        if not claimed:
+            raise NotAcceptable("a recording is already running in this room")
+        recordings.create(
+            rt,
+            s,
+            room.project_id,
+            source,
+            recording_id=recording_id,
+            room_id=room.id,
+            participant_id=participant.id,
+        )
+    recording = recordings.get(rt, room.project_id, recording_id)
+    if recording.ingest == Ingest.PULL:  # pushed media is uploaded by the meeting app: nothing to capture
+        recordings.enqueue_capture(rt, recording)
+    return recording
+
+
+def stop(rt: Runtime, access_key: str) -> Recording:
+    """Ask the running recording of the participant's meeting to stop. NotFound when none runs."""
+    participant = rooms.by_access_key(rt, access_key)
+    recording_id = participant.room.active_recording_id
+    if recording_id is None:
+        raise NotFound("no recording is running in this room")
+    recordings.stop_recording(rt, recording_id)
+    return recordings.get(rt, participant.room.project_id, recording_id)
+
+
+def list_for_room(
+    rt: Runtime, project_id: str, room_key: str, page: int = 1, started_at: datetime | None = None
+) -> list[Recording]:
+    """A room id's recordings, newest first, 25 a page; `started_at` picks the meeting running then."""
+    instances = rooms.instances(rt, project_id, room_key)
+    if started_at is not None:
+        instances = [
+            r for r in instances if r.started_at <= started_at and (r.shutdown_at or started_at) >= started_at
+        ]
+    ids = [r.id for r in instances]
+    if not ids:
+        return []
+    with rt.db.read() as s:
+        return list(
+            s.scalars(
+                select(Recording)
+                .where(Recording.room_id.in_(ids), Recording.state != RecordingState.DELETED)
+                .order_by(Recording.created_at.desc(), Recording.id)
+                .offset((page - 1) * PAGE_SIZE)
+                .limit(PAGE_SIZE)
+            )
+        )

@@ -1,0 +1,140 @@
+"""The job queue port (`app.queueing.JobQueue`) against the session's real Redis, and against none."""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import replace
+
+import pytest
+from redis.exceptions import RedisError
+from rq import Worker
+
+from app.errors import QueueError
+from app.queueing import QUEUE_NAMES, RECONCILE, JobQueue, stop_signal_key
+from app.runtime import Runtime
+from app.services.operations import readiness
+from tests.conftest import _free_port
+
+
+@pytest.fixture
+def own(rt: Runtime):  # type: ignore[no-untyped-def]
+    """A runtime on a Redis database of its own (no worker consumes its queues)."""
+    base, _, _ = rt.config.redis_url.rpartition("/")
+    other = Runtime(replace(rt.config, redis_url=f"{base}/9"))
+    other.redis.flushdb()
+    yield other
+    other.redis.flushdb()
+
+
+@pytest.fixture
+def down(rt: Runtime) -> JobQueue:
+    """A port on a loopback port nothing listens on."""
+    return Runtime(replace(rt.config, redis_url=f"redis://127.0.0.1:{_free_port()}/0")).jobs
+
+
+def test_an_enqueued_job_is_live_until_forgotten(own):
+    own.jobs.enqueue(RECONCILE, job_id="port-live")
+    assert own.jobs.job_status("port-live") == "queued"
+    assert own.jobs.job_is_live("port-live")
+    own.jobs.forget_job("port-live")
+    assert own.jobs.job_status("port-live") is None
+    assert not own.jobs.job_is_live("port-live")
+
+
+def test_an_unknown_job_has_no_state_and_forgetting_it_is_a_no_op(own):
+    assert own.jobs.job(None) is None
+    assert own.jobs.job("port-never-enqueued") is None
+    own.jobs.forget_job("port-never-enqueued")
+
+
+def test_a_queued_job_has_no_sign_of_life_yet(own):
+    own.jobs.enqueue(RECONCILE, job_id="port-beat")
+    state = own.jobs.job("port-beat")
+    assert state is not None and state.status == "queued" and state.last_beat is None
+
+
+def test_a_stop_signal_is_seen_and_expires_on_its_own(own):
+    assert not own.jobs.stop_signalled("rec-1")
+    own.jobs.signal_stop("rec-1")
+    assert own.jobs.stop_signalled("rec-1")
+    assert not own.jobs.stop_signalled("rec-2")
+    assert 0 < own.redis.ttl(stop_signal_key("rec-1")) <= 24 * 3600
+
+
+def test_one_scheduler_claims_each_tick(own):
+    assert own.jobs.claim_tick("port-entry", 7, ttl_seconds=60)
+    assert not own.jobs.claim_tick("port-entry", 7, ttl_seconds=60)
+    assert own.jobs.claim_tick("port-entry", 8, ttl_seconds=60)
+
+
+def test_a_recorded_tick_names_this_process(own):
+    own.jobs.record_tick("port-entry")
+    tick = own.jobs.ticks()["port-entry"]
+    assert tick.by.startswith(socket.gethostname() + ":")
+    assert tick.at > 0
+
+
+def test_queue_jobs_count_every_queue_and_status(own):
+    own.jobs.enqueue(RECONCILE, job_id="port-depth-1")
+    own.jobs.enqueue(RECONCILE, job_id="port-depth-2")
+    jobs = own.jobs.queue_jobs()
+    assert set(jobs) == set(QUEUE_NAMES)
+    assert jobs["default"] == {"queued": 2, "started": 0, "scheduled": 0, "failed": 0}
+    assert jobs["capture"]["queued"] == 0
+
+
+def test_a_registered_worker_is_listed_with_its_host_and_queues(own):
+    worker = Worker([own.jobs.queue("media")], connection=own.redis, name="port-worker")
+    worker.register_birth()
+    try:
+        (found,) = own.jobs.workers()
+        assert (found.name, found.queues, found.hostname) == ("port-worker", ["media"], socket.gethostname())
+    finally:
+        worker.register_death()
+
+
+def test_ping_returns_when_redis_answers(own):
+    own.jobs.ping()
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda q: q.ping(),
+        lambda q: q.enqueue(RECONCILE, job_id="port-down"),
+        lambda q: q.job_status("port-down"),
+        lambda q: q.forget_job("port-down"),
+        lambda q: q.signal_stop("rec-1"),
+        lambda q: q.stop_signalled("rec-1"),
+        lambda q: q.workers(),
+        lambda q: q.claim_tick("port-entry", 1, ttl_seconds=60),
+        lambda q: q.record_tick("port-entry"),
+        lambda q: q.ticks(),
+        lambda q: q.queue_jobs(),
+    ],
+    ids=[
+        "ping",
+        "enqueue",
+        "job_status",
+        "forget_job",
+        "signal_stop",
+        "stop_signalled",
+        "workers",
+        "claim_tick",
+        "record_tick",
+        "ticks",
+        "queue_jobs",
+    ],
+)
+def test_a_redis_that_is_down_raises_queue_error(down, call):
+    with pytest.raises(QueueError) as raised:
+        call(down)
+    assert isinstance(raised.value.__cause__, RedisError)
+
+
+def test_readiness_names_a_redis_that_is_down(rt):
+    down = Runtime(replace(rt.config, redis_url=f"redis://127.0.0.1:{_free_port()}/0"))
+    checks = readiness.checks(down)
+    assert checks["database"] == "ok" and checks["storage"] == "ok"
+    assert checks["redis"].startswith("error: QueueError")
+    assert not readiness.ready(checks)
