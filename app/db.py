@@ -12,8 +12,9 @@ import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, cast
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import CursorResult, Engine, Executable, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 _engines: weakref.WeakSet[Engine] = weakref.WeakSet()
@@ -41,7 +42,7 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
-def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
@@ -68,3 +69,8 @@ class Database:
         """A session for reads only."""
         with self.sessions() as session:
             yield session
+
+
+def affected(s: Session, statement: Executable) -> int:
+    """Run an UPDATE or DELETE in `s`; return how many rows it changed (0: a guard said no)."""
+    return cast("CursorResult[Any]", s.execute(statement)).rowcount

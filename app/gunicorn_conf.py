@@ -46,7 +46,7 @@ control_socket_disable = True
 proc_name = "meetrec-api"
 
 
-def on_starting(server) -> None:  # type: ignore[no-untyped-def]
+def on_starting(server) -> None:
     """Before the workers fork: choose and empty the metrics directory."""
     path = os.environ.get(PROMETHEUS_MULTIPROC_DIR)
     if not path:
@@ -59,13 +59,13 @@ def on_starting(server) -> None:  # type: ignore[no-untyped-def]
             os.unlink(os.path.join(path, name))
 
 
-def child_exit(server, worker) -> None:  # type: ignore[no-untyped-def]
+def child_exit(server, worker) -> None:
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
 
 
-def on_exit(server) -> None:  # type: ignore[no-untyped-def]
+def on_exit(server) -> None:
     path = getattr(server, "_meetrec_metrics_tmp", None)
     if path:
         shutil.rmtree(path, ignore_errors=True)

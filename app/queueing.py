@@ -26,6 +26,7 @@ from redis.exceptions import RedisError
 from rq import Queue, Retry, Worker
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
+from rq.worker import BaseWorker
 
 from app.errors import QueueError
 
@@ -223,7 +224,7 @@ def _options(spec: JobSpec) -> dict[str, object]:
     }
 
 
-def _worker_state(w: Worker) -> WorkerState:
+def _worker_state(w: BaseWorker) -> WorkerState:
     return WorkerState(
         name=w.name,
         queues=w.queue_names(),

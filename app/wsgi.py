@@ -11,13 +11,13 @@ from app.config import Config
 CONFIG_MODULE = "python:app.gunicorn_conf"
 
 
-class _Gunicorn(Application):  # type: ignore[misc]
+class _Gunicorn(Application):
     def __init__(self, config: Config, overrides: dict[str, Any]):
         self.meetrec_config = config
         self.overrides = overrides
         super().__init__()
 
-    def init(self, parser, opts, args):  # type: ignore[no-untyped-def]
+    def init(self, parser, opts, args):
         return None  # settings come from CONFIG_MODULE, never from gunicorn's command line
 
     def load_config(self) -> None:
@@ -25,7 +25,7 @@ class _Gunicorn(Application):  # type: ignore[misc]
         for key, value in self.overrides.items():
             self.cfg.set(key, value)
 
-    def load(self):  # type: ignore[no-untyped-def]
+    def load(self):
         from app.factory import create_app
 
         return create_app(self.meetrec_config)

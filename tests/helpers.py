@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -122,3 +123,20 @@ def free_weed_ports() -> WeedPorts:
     finally:
         for s in sockets:
             s.close()
+
+
+@contextmanager
+def runtime_on_redis_db(rt, db: int) -> Iterator[Any]:  # type: ignore[no-untyped-def]
+    """A runtime like `rt` on Redis database `db`, emptied before and after (no worker consumes its
+    queues, so what a test enqueues there stays put)."""
+    from dataclasses import replace
+
+    from app.runtime import Runtime
+
+    base, _, _ = rt.config.redis_url.rpartition("/")
+    other = Runtime(replace(rt.config, redis_url=f"{base}/{db}"))
+    other.redis.flushdb()
+    try:
+        yield other
+    finally:
+        other.redis.flushdb()

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import update
 
 from app.models import Recording
+from app.runtime import Runtime
+from app.services.access import keys
 from app.services.core import recordings
 from app.services.pipeline import leases, segments
-from tests.helpers import join_room
+from tests.helpers import add_recording, join_room
 
 
 @pytest.fixture
@@ -78,3 +82,16 @@ def test_only_the_holder_records_segments(rt, recording_id):
 
 def test_segment_keys_name_their_writer(rt):
     assert segments.object_key("r1", 3, "job-a") != segments.object_key("r1", 3, "job-b")
+
+
+def test_a_held_lease_on_a_stopped_recording_is_renewed_while_finalize_works(rt, project_key):
+    """finalize holds a stopped recording's lease for the whole assembly: it must not expire under it."""
+    fast = Runtime(dataclasses.replace(rt.config, capture_lease_seconds=1))
+    fast.__dict__.update(db=rt.db, storage=rt.storage, redis=rt.redis)
+    project_id = keys.authenticate(rt, project_key).project_id
+    rec = add_recording(rt, project_id, state="stopped")
+    assert leases.acquire(fast, rec, "finalizer", state="stopped")
+    with leases.Held(fast, rec, "finalizer", "stopped") as held:
+        time.sleep(2.5)  # the lease alone would have expired twice over
+        assert not held.lost.is_set()
+        assert recordings.load(rt, rec).lease_expires_at > fast.now()

@@ -167,3 +167,12 @@ def test_an_external_id_is_unique_in_its_project(rt, project):
         recordings.create(rt, s, project.id, None, external_id="client-made")
     with pytest.raises(IntegrityError), rt.db.transaction() as s:
         recordings.create(rt, s, project.id, None, external_id="client-made")
+
+
+def test_the_api_answers_409_to_a_flag_change_during_a_deletion(rt, client, auth):
+    project_id = keys.authenticate(rt, auth["Authorization"]).project_id
+    rec = make_recording(rt, project_id)
+    lifecycle.claim(rt, [rec], lifecycle.CLAIM_DELETE)
+    resp = client.post(f"/recordings/{rec}/persist", headers=auth)
+    assert resp.status_code == 409
+    assert resp.get_json()["message"] == "the recording is being deleted"

@@ -17,7 +17,7 @@ from app.queueing import RECONCILE
 from app.runtime import Runtime
 from app.services.access import keys
 from app.services.ids import new_id
-from tests.helpers import make_recording
+from tests.helpers import make_recording, runtime_on_redis_db
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -50,11 +50,8 @@ def project_id(rt: Runtime) -> str:
 @pytest.fixture
 def isolated_redis(rt: Runtime):  # type: ignore[no-untyped-def]
     """A runtime on a Redis database of its own (no worker consumes its queues)."""
-    base, _, _ = rt.config.redis_url.rpartition("/")
-    other = Runtime(replace(rt.config, redis_url=f"{base}/7"))
-    other.redis.flushdb()
-    yield other
-    other.redis.flushdb()
+    with runtime_on_redis_db(rt, 7) as other:
+        yield other
 
 
 def test_metrics_is_prometheus_text(client):

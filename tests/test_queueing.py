@@ -13,17 +13,15 @@ from app.errors import QueueError
 from app.queueing import QUEUE_NAMES, RECONCILE, JobQueue, stop_signal_key
 from app.runtime import Runtime
 from app.services.operations import readiness
-from tests.conftest import _free_port
+from tests.helpers import free_port as _free_port
+from tests.helpers import runtime_on_redis_db
 
 
 @pytest.fixture
 def own(rt: Runtime):  # type: ignore[no-untyped-def]
     """A runtime on a Redis database of its own (no worker consumes its queues)."""
-    base, _, _ = rt.config.redis_url.rpartition("/")
-    other = Runtime(replace(rt.config, redis_url=f"{base}/9"))
-    other.redis.flushdb()
-    yield other
-    other.redis.flushdb()
+    with runtime_on_redis_db(rt, 9) as other:
+        yield other
 
 
 @pytest.fixture

@@ -43,7 +43,7 @@ class _Pinned:
     """Connects to one checked address while speaking HTTP (Host, TLS SNI and certificate) to the name."""
 
     def pin(self, address: str) -> None:
-        def create_connection(addr, timeout=None, source_address=None):  # type: ignore[no-untyped-def]
+        def create_connection(addr, timeout=None, source_address=None):
             return socket.create_connection((address, addr[1]), timeout, source_address)
 
         self._create_connection = create_connection

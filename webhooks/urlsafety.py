@@ -53,7 +53,7 @@ def resolve(host: str, port: int | None) -> list[ipaddress.IPv4Address | ipaddre
         infos = socket.getaddrinfo(host, port or 0, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as e:
         raise UnsafeURL(f"host {host!r} does not resolve") from e
-    return [ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos]
+    return [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
 
 
 def check_url(url: str, allowlist: Iterable[str] = ()) -> None:

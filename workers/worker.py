@@ -31,7 +31,7 @@ class MeetrecWorker(Worker):
     """Forks a work horse per job (a crashing ffmpeg binding cannot take the worker down), except for
     the light jobs of IN_PROCESS_QUEUES."""
 
-    def heartbeat(self, timeout: int | None = None, pipeline=None):  # type: ignore[no-untyped-def]
+    def heartbeat(self, timeout: int | None = None, pipeline=None):
         """Beat, and register again when Redis lost our registration (it restarted empty): otherwise the
         worker keeps working but `GET /system` and RQ's own monitoring no longer see it."""
         if pipeline is None and not self.connection.sismember(self.redis_workers_keys, self.key):
@@ -62,7 +62,7 @@ class MeetrecWorker(Worker):
         super().handle_warm_shutdown_request()
         self._drain_horse()
 
-    def maintain_heartbeats(self, job: Job, execution) -> None:  # type: ignore[no-untyped-def]
+    def maintain_heartbeats(self, job: Job, execution) -> None:
         super().maintain_heartbeats(job, execution)
         if self._stop_requested:
             self._drain_horse()  # again: a horse forked just before the first request missed it

@@ -13,7 +13,7 @@ from app.errors import Forbidden, Unauthorized
 from app.models import ApiKey
 from app.services.access import keys
 
-SECURITY = [{"ApiKey": []}]
+SECURITY: list[dict[str, list[str]]] = [{"ApiKey": []}]
 SECURITY_SCHEME = {
     "type": "apiKey",
     "in": "header",

@@ -21,13 +21,13 @@ class Blueprint(flask_smorest.Blueprint):
     }
 
     @staticmethod
-    def errors(**codes: str):  # type: ignore[no-untyped-def]
+    def errors(**codes: str):
         """Document error answers: `@blp.errors(e404="unknown access key", e410="shut down")`.
 
         Usable without a blueprint (`Blueprint.errors`, as `require` does); where two decorators document
         one code, the one closer to the view wins."""
 
-        def decorator(func):  # type: ignore[no-untyped-def]
+        def decorator(func):
             for name, description in codes.items():
                 status = int(name.lstrip("e"))
                 func = _DOCUMENTER.alt_response(

@@ -53,7 +53,7 @@ def error_body(status: int, message: str = "", errors: dict | None = None) -> di
     return {"code": status, "status": phrase, "message": message or phrase, "errors": errors or {}}
 
 
-def _respond(status: int, message: str = "", errors: dict | None = None, headers=None):  # type: ignore[no-untyped-def]
+def _respond(status: int, message: str = "", errors: dict | None = None, headers=None):
     response = jsonify(error_body(status, message, errors))
     response.status_code = status
     for name, value in (headers or {}).items():
@@ -63,31 +63,33 @@ def _respond(status: int, message: str = "", errors: dict | None = None, headers
 
 def register(app: Flask) -> None:
     @app.errorhandler(DomainError)
-    def _domain_error(e: DomainError):  # type: ignore[no-untyped-def]
+    def _domain_error(e: DomainError):
         return _respond(status_of(e), e.message, e.errors)
 
     @app.errorhandler(HTTPException)
-    def _http_error(e: HTTPException):  # type: ignore[no-untyped-def]
+    def _http_error(e: HTTPException):
         data = getattr(e, "data", None) or {}
         errors = data.get("messages") or data.get("errors") or {}
-        message = data.get("message") or (e.description if e.code != 422 else "Invalid request parameters.")
+        message = str(
+            data.get("message") or (e.description if e.code != 422 else "Invalid request parameters.")
+        )
         headers = dict(e.get_headers()) if e.code == 405 else None
         if headers:
             headers.pop("Content-Type", None)
         return _respond(e.code or 500, message, errors, headers)
 
     @app.errorhandler(StorageError)
-    def _storage_error(e: StorageError):  # type: ignore[no-untyped-def]
+    def _storage_error(e: StorageError):
         log.warning("storage unavailable: %s", e)
         return _respond(503, "object storage is unavailable, try again")
 
     @app.errorhandler(QueueError)
-    def _queue_error(e: QueueError):  # type: ignore[no-untyped-def]
+    def _queue_error(e: QueueError):
         log.warning("job queue unavailable: %s", e)
         return _respond(503, "the job queue is unavailable, try again")
 
     @app.errorhandler(Exception)
-    def _unexpected(e: Exception):  # type: ignore[no-untyped-def]
+    def _unexpected(e: Exception):
         if isinstance(e, HTTPException):
             return _http_error(e)
         log.exception("unhandled error")

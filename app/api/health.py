@@ -28,7 +28,7 @@ class Ready(MethodView):
         rt = current_app.extensions["meetrec"]
         checks = readiness.checks(rt)
         ok = readiness.ready(checks)
-        body = {"status": "ok" if ok else "unavailable", "checks": checks}
+        body: dict[str, object] = {"status": "ok" if ok else "unavailable", "checks": checks}
         if checks["redis"] == readiness.OK:
             body["details"] = readiness.details(rt)
         return body, (200 if ok else 503)

@@ -65,7 +65,7 @@ class MeetrecParser(FlaskParser):
 
     DEFAULT_VALIDATION_STATUS = 422
 
-    def _handle_invalid_json_error(self, error, req, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def _handle_invalid_json_error(self, error, req, *args, **kwargs):
         abort(400, exc=error, messages={"json": ["Malformed JSON body."]})
 
 

@@ -29,7 +29,7 @@ from app.services.outbox.outbox import RECORDING_UPDATE
 S = RecordingState
 PAGE_SIZE = 25
 MAX_STATE_IDS = 100
-STATES = (S.STARTED.value, S.STOPPED.value, S.FINISHED.value, S.FAILED.value)
+STATES = (S.STARTED, S.STOPPED, S.FINISHED, S.FAILED)
 SORTS = {
     "created": Recording.created_at,
     "room": Room.key,
@@ -135,7 +135,7 @@ def _like(text: str) -> str:
 def _conditions(project_id: str, f: RecordingFilter) -> list[ColumnElement[bool]]:
     where: list[ColumnElement[bool]] = [
         Recording.project_id == project_id,
-        Recording.state != S.DELETED.value,
+        Recording.state != S.DELETED,
     ]
     if f.room:
         where.append(Room.key == f.room)
@@ -244,7 +244,7 @@ def rooms(rt: Runtime, project_id: str, page: int = 1) -> Page:
     """The project's meetings (room instances), newest first, each with its live recordings' count."""
     count = (
         select(func.count(Recording.id))
-        .where(Recording.room_id == Room.id, Recording.state != S.DELETED.value)
+        .where(Recording.room_id == Room.id, Recording.state != S.DELETED)
         .correlate(Room)
         .scalar_subquery()
     )
@@ -265,7 +265,7 @@ def storage_used(rt: Runtime, project_id: str | None = None) -> dict[str, int]:
     them (the `counts` read model); one project's, or everyone's."""
     stored = counts.storage_bytes(rt, project_id)
     return {
-        "finished_recordings": counts.recordings_by_state(rt, project_id)[S.FINISHED.value],
+        "finished_recordings": counts.recordings_by_state(rt, project_id)[S.FINISHED],
         "finished_bytes": stored["recordings"],
         "in_flight_bytes": stored["segments"],
     }

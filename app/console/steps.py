@@ -35,7 +35,7 @@ def states(rec: Recording) -> list[Step]:
         steps.append(Step("Stopped", rec.stopped_at, rec.stop_reason or ""))
     if rec.finished_at:
         steps.append(Step("Finished", rec.finished_at, "final WebM stored and verified"))
-    if rec.state == S.FAILED.value:
+    if rec.state == S.FAILED:
         steps.append(Step("Failed", None, rec.error or ""))
     if rec.deleted_at:
         steps.append(Step("Deleted", rec.deleted_at))

@@ -120,7 +120,7 @@ class _Handler(socketserver.StreamRequestHandler):
         )
 
 
-def _read_head(rfile) -> bytes | None:  # type: ignore[no-untyped-def]
+def _read_head(rfile) -> bytes | None:
     """The request line and headers (without the blank line), or None when the client went away."""
     head = b""
     while not head.endswith(b"\r\n\r\n"):
@@ -140,7 +140,7 @@ def _bracketed(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-def _origin_form(method: str, parts, version: str, rest: bytes) -> bytes:  # type: ignore[no-untyped-def]
+def _origin_form(method: str, parts, version: str, rest: bytes) -> bytes:
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     headers = [h for h in rest.split(b"\r\n") if h and not h.lower().startswith(DROPPED_HEADERS)]
     return b"\r\n".join([f"{method} {path} {version}".encode("latin-1"), *headers, b"Connection: close"]) + (
@@ -148,7 +148,7 @@ def _origin_form(method: str, parts, version: str, rest: bytes) -> bytes:  # typ
     )
 
 
-def _connect(addresses, port: int) -> socket.socket | None:  # type: ignore[no-untyped-def]
+def _connect(addresses, port: int) -> socket.socket | None:
     for addr in addresses:
         try:
             return socket.create_connection((str(addr), port), timeout=CONNECT_TIMEOUT)

@@ -152,7 +152,9 @@ class ObjectStore:
         self, key: str, ttl: int, filename: str | None = None, issued_at: datetime | None = None
     ) -> str:
         """A GET link on the public endpoint, valid for `ttl` seconds from `issued_at` (default: now)."""
-        headers = {"response-content-disposition": f'attachment; filename="{filename}"'} if filename else None
+        headers: dict[str, str | list[str] | tuple[str]] | None = (
+            {"response-content-disposition": f'attachment; filename="{filename}"'} if filename else None
+        )
         try:
             return self._public.presigned_get_object(
                 self.bucket,

@@ -52,6 +52,7 @@ class RecordingById(MethodView):
         e400="malformed body",
         e403="key lacks recording:write, or changes legal_hold without the admin scope",
         e404="unknown recording, another project's, or deleted",
+        e409="a deletion is removing the recording's objects: its flags can no longer change",
         e422="no persist or legal_hold given, a non-boolean value, or an unknown field",
     )
     def patch(self, args: dict, recording_id: str):
@@ -108,6 +109,7 @@ class RecordingMedia(MethodView):
 
 _FLAG_ERRORS = {
     "e404": "unknown recording, another project's, or deleted",
+    "e409": "a deletion is removing the recording's objects: its flags can no longer change",
 }
 
 

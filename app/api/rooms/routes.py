@@ -25,7 +25,7 @@ def rt() -> Runtime:
     return current_app.extensions["meetrec"]
 
 
-def membership(room, participant, access_key: str) -> dict:  # type: ignore[no-untyped-def]
+def membership(room, participant, access_key: str) -> dict:
     base = rt().config.public_url
     return {
         "access_key": access_key,

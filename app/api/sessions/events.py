@@ -78,9 +78,9 @@ def _event(raw: Any, files: Mapping[str, FileStorage] | None, limit: int) -> New
     if not isinstance(raw, dict):
         raise _Invalid("_schema", "an event is a JSON object")
     kind = raw.get("type")
-    parse = _TYPES.get(kind) if isinstance(kind, str) else None
-    if parse is None:
+    if not isinstance(kind, str) or kind not in _TYPES:
         raise _Invalid("type", f"one of {', '.join(sorted(_TYPES))}")
+    parse = _TYPES[kind]
     allowed = _FIELDS[kind]
     for name in raw:
         if name not in allowed:

@@ -112,7 +112,7 @@ class _Reported:
     def __enter__(self) -> _Reported:
         return self
 
-    def __exit__(self, kind, error, tb) -> bool:  # type: ignore[no-untyped-def]
+    def __exit__(self, kind, error, tb) -> bool:
         if isinstance(error, DomainError | StorageError):
             self.failed = True
             message = error.message if isinstance(error, DomainError) else "object storage is unavailable"

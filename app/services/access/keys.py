@@ -7,6 +7,7 @@ import time
 
 from sqlalchemy import select, update
 
+from app.db import affected
 from app.errors import Unprocessable
 from app.models import ApiKey, Project
 from app.runtime import Runtime
@@ -81,9 +82,12 @@ def revoke_key(rt: Runtime, key_id: str) -> bool:
     """Revoke a key: it authenticates no more (in other processes after KEY_CACHE_SECONDS at most).
     False when it was unknown or revoked already."""
     with rt.db.transaction() as s:
-        changed = s.execute(
-            update(ApiKey).where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None)).values(revoked_at=rt.now())
-        ).rowcount
+        changed = affected(
+            s,
+            update(ApiKey)
+            .where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
+            .values(revoked_at=rt.now()),
+        )
     forget_cached(key_id)
     return bool(changed)
 

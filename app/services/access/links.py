@@ -59,7 +59,7 @@ def download(rt: Runtime, recording: Recording, api_key_id: str) -> str:
 
 def download_link(rt: Runtime, recording: Recording) -> str | None:
     """A fresh presigned link valid for the configured TTL (one hour), or None until finished; unlogged."""
-    if recording.state != RecordingState.FINISHED.value or not recording.object_key:
+    if recording.state != RecordingState.FINISHED or not recording.object_key:
         return None
     return rt.storage.presign_get(
         recording.object_key, rt.config.link_ttl_seconds, filename=f"{recording.id}.webm"
@@ -68,7 +68,7 @@ def download_link(rt: Runtime, recording: Recording) -> str | None:
 
 def poster_link(rt: Runtime, recording: Recording) -> str | None:
     """A fresh presigned link to the poster JPEG, or None until finished; unlogged."""
-    if recording.state != RecordingState.FINISHED.value or not recording.poster_key:
+    if recording.state != RecordingState.FINISHED or not recording.poster_key:
         return None
     return rt.storage.presign_get(recording.poster_key, rt.config.link_ttl_seconds)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from sqlalchemy import bindparam, exists, select, update
 from sqlalchemy.orm import Session
 
+from app.db import affected
 from app.errors import Conflict, NotFound, QueueError, StorageError, Unavailable
 from app.models import Ingest, Recording, RecordingState, Segment
 from app.queueing import FINALIZE, capture_spec
@@ -73,7 +74,7 @@ def enqueue_capture(rt: Runtime, recording: Recording) -> None:
         job = rt.jobs.enqueue(
             capture_spec(rt.config.max_recording_seconds), recording.id, job_id=f"capture-{recording.id}"
         )
-    except Exception as e:  # Redis unreachable: do not leave a recording nobody will capture
+    except QueueError as e:  # Redis unreachable: do not leave a recording nobody will capture
         fail(rt, recording.id, f"could not enqueue the capture: {e}")
         raise Unavailable("the job queue is unavailable, try again") from e
     with rt.db.transaction() as s:
@@ -138,15 +139,16 @@ def _has_media(rt: Runtime, recording_id: str) -> bool:
 def request_stop(rt: Runtime, recording_id: str) -> bool:
     """Record the stop request in SQL, free the room, and signal the capture through Redis."""
     with rt.db.transaction() as s:
-        changed = s.execute(
+        changed = affected(
+            s,
             update(Recording)
             .where(
                 Recording.id == recording_id,
                 Recording.state == S.STARTED,
                 Recording.stop_requested_at.is_(None),
             )
-            .values(stop_requested_at=rt.now())
-        ).rowcount
+            .values(stop_requested_at=rt.now()),
+        )
         lifecycle.free_rooms(s, [recording_id])  # the room may record again while this one stops
     try:
         rt.jobs.signal_stop(recording_id)
@@ -246,6 +248,12 @@ def load(rt: Runtime, recording_id: str) -> Recording | None:
     """A recording by id, whatever its project or state (for jobs)."""
     with rt.db.read() as s:
         return s.get(Recording, recording_id)
+
+
+def state_of(rt: Runtime, recording_id: str) -> RecordingState | None:
+    """A recording's state now, or None when there is no such recording."""
+    with rt.db.read() as s:
+        return s.scalar(select(Recording.state).where(Recording.id == recording_id))
 
 
 def get(rt: Runtime, project_id: str, recording_id: str) -> Recording:

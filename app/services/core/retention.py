@@ -18,6 +18,7 @@ from datetime import timedelta
 
 from sqlalchemy import or_, select, update
 
+from app.db import affected
 from app.errors import Conflict, Forbidden, StorageError, Unprocessable
 from app.models import ApiKey, Project, Recording, RecordingState
 from app.runtime import Runtime
@@ -36,9 +37,11 @@ def expired_ids(rt: Runtime, limit: int = BATCH) -> list[str]:
     those under legal hold are left alone."""
     now = rt.now()
     with rt.db.read() as s:
-        overrides = list(
-            s.scalars(select(Project.retention_days).distinct().where(Project.retention_days > 0))
-        )
+        overrides = [
+            d
+            for d in s.scalars(select(Project.retention_days).distinct().where(Project.retention_days > 0))
+            if d is not None
+        ]
         # One clause per distinct retention (a handful), not per project: it scales with projects.
         clauses = [
             Recording.project_id.in_(select(Project.id).where(Project.retention_days == days))
@@ -136,7 +139,8 @@ def set_flags(
         raise Forbidden("only a key with the admin scope may set or lift a legal hold")
     recordings.get(rt, key.project_id, recording_id)  # 404 before anything changes
     with rt.db.transaction() as s:
-        changed = s.execute(
+        changed = affected(
+            s,
             update(Recording)
             .where(
                 Recording.id == recording_id,
@@ -144,8 +148,8 @@ def set_flags(
                 Recording.state != S.DELETED,
                 Recording.condemned_at.is_(None),
             )
-            .values(**values)
-        ).rowcount
+            .values(**values),
+        )
     recording = recordings.get(rt, key.project_id, recording_id)  # deleted meanwhile: 404
     if not changed:
         raise Conflict("the recording is being deleted")

@@ -10,7 +10,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
+from app.db import affected
 from app.errors import NotAcceptable, NotFound, RecordingNotAvailable
 from app.models import Ingest, Recording, RecordingState, Room
 from app.runtime import Runtime
@@ -29,21 +31,10 @@ def start(rt: Runtime, access_key: str, media_source: str | None = None) -> Reco
     """
     participant = rooms.by_access_key(rt, access_key)
     room = participant.room
-    if not room.recording_available:
-        raise RecordingNotAvailable("recording is not available in this room")
-    source = media_source or room.media_source
-    if not source:
-        raise NotAcceptable("the room has no media source (set options[media_source])")
-    source = checked_source(rt.config, source)
+    source = checked_source(rt.config, _source(room, media_source))
     recording_id = new_id()
     with rt.db.transaction() as s:
-        claimed = s.execute(
-            update(Room)
-            .where(Room.id == room.id, Room.active_recording_id.is_(None), Room.shutdown_at.is_(None))
-            .values(active_recording_id=recording_id)
-        ).rowcount
-        if not claimed:
-            raise NotAcceptable("a recording is already running in this room")
+        _claim(s, room, recording_id)
         recordings.create(
             rt,
             s,
@@ -57,6 +48,28 @@ def start(rt: Runtime, access_key: str, media_source: str | None = None) -> Reco
     if recording.ingest == Ingest.PULL:  # pushed media is uploaded by the meeting app: nothing to capture
         recordings.enqueue_capture(rt, recording)
     return recording
+
+
+def _source(room: Room, override: str | None) -> str:
+    """The source the room may record now: the start call's, else the room's (Eyeson's 405/406 rules)."""
+    if not room.recording_available:
+        raise RecordingNotAvailable("recording is not available in this room")
+    source = override or room.media_source
+    if not source:
+        raise NotAcceptable("the room has no media source (set options[media_source])")
+    return source
+
+
+def _claim(s: Session, room: Room, recording_id: str) -> None:
+    """Make `recording_id` the room's one running recording, in `s`'s transaction."""
+    claimed = affected(
+        s,
+        update(Room)
+        .where(Room.id == room.id, Room.active_recording_id.is_(None), Room.shutdown_at.is_(None))
+        .values(active_recording_id=recording_id),
+    )
+    if not claimed:
+        raise NotAcceptable("a recording is already running in this room")
 
 
 def stop(rt: Runtime, access_key: str) -> Recording:

@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app.db import affected
 from app.errors import Gone, NotFound
 from app.models import Participant, Room
 from app.runtime import Runtime
@@ -131,9 +132,9 @@ def shutdown(rt: Runtime, project_id: str, room_key: str) -> Room:
     """Shut the running meeting down; the caller stops its recording. 404 when none runs."""
     room = running_room(rt, project_id, room_key)
     with rt.db.transaction() as s:
-        changed = s.execute(
-            update(Room).where(Room.id == room.id, Room.shutdown_at.is_(None)).values(shutdown_at=rt.now())
-        ).rowcount
+        changed = affected(
+            s, update(Room).where(Room.id == room.id, Room.shutdown_at.is_(None)).values(shutdown_at=rt.now())
+        )
         if changed:
             outbox.room_changed(rt, s, room.id)
     if not changed:

@@ -16,11 +16,12 @@ import json
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, delete, or_, select, text, update
+from sqlalchemy import Table, and_, delete, or_, select, text, update
 from sqlalchemy.orm import Session
 
+from app.db import affected
 from app.errors import Conflict, NotFound, StorageError
 from app.models import Ingest, Recording, RecordingState, SessionEvent
 from app.runtime import Runtime
@@ -29,7 +30,7 @@ from app.services.core import recordings
 log = logging.getLogger(__name__)
 
 S = RecordingState
-T = SessionEvent.__table__
+T = cast(Table, SessionEvent.__table__)
 READ_PAGE = 2000
 SCREENSHOT_TYPES = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp"}
 
@@ -122,12 +123,12 @@ def _first_of_each_id(batch: Sequence[NewEvent]) -> list[NewEvent]:
 
 
 def _check_accepting(recording: Recording) -> None:
-    if recording.state != S.STARTED.value or recording.stop_requested_at is not None:
+    if recording.state != S.STARTED or recording.stop_requested_at is not None:
         raise Conflict(f"the session is {_shown_state(recording)}; it takes no more events")
 
 
 def _shown_state(recording: Recording) -> str:
-    return "stopping" if recording.state == S.STARTED.value else recording.state
+    return "stopping" if recording.state == S.STARTED else recording.state
 
 
 def _wants_frame(e: NewEvent, has_video: bool) -> bool:
@@ -141,15 +142,16 @@ def _count_if_accepting(s: Session, recording_id: str, added: int) -> bool:
     asked for. The update locks the row: a concurrent stop waits for this batch, or this batch sees the
     stop and is undone."""
     return bool(
-        s.execute(
+        affected(
+            s,
             update(Recording)
             .where(
                 Recording.id == recording_id,
-                Recording.state == S.STARTED.value,
+                Recording.state == S.STARTED,
                 Recording.stop_requested_at.is_(None),
             )
-            .values(event_count=Recording.event_count + added)
-        ).rowcount
+            .values(event_count=Recording.event_count + added),
+        )
     )
 
 
@@ -241,7 +243,7 @@ def remove(rt: Runtime, project_id: str, recording_id: str, event_id: str) -> Re
     """Delete one event (and its screenshot); returns the recording as it is now. 404 unknown ids."""
     recording, event = get(rt, project_id, recording_id, event_id)
     with rt.db.transaction() as s:
-        gone = s.execute(delete(T).where(T.c.pk == event.pk)).rowcount
+        gone = affected(s, delete(T).where(T.c.pk == event.pk))
         if gone:
             s.execute(
                 update(Recording)
@@ -273,4 +275,4 @@ def awaiting_frames(rt: Runtime, recording_id: str) -> list[StoredEvent]:
 def attach_screenshot(rt: Runtime, pk: int, key: str) -> bool:
     """Point an event at a stored screenshot; False when the event was deleted meanwhile."""
     with rt.db.transaction() as s:
-        return bool(s.execute(update(T).where(T.c.pk == pk).values(screenshot_key=key)).rowcount)
+        return bool(affected(s, update(T).where(T.c.pk == pk).values(screenshot_key=key)))

@@ -19,10 +19,10 @@ from app.runtime import Runtime
 S = RecordingState
 STATES = tuple(s.value for s in RecordingState)
 # Work in flight: recordings still being captured (started) or waiting to be finalized (stopped).
-IN_FLIGHT = (S.STARTED.value, S.STOPPED.value)
+IN_FLIGHT = (S.STARTED, S.STOPPED)
 # Finalize deletes a recording's segments once its final file is stored, so segments are stored exactly
 # while it is started, stopped or failed (a failed recording keeps them until retention purges it).
-UNJOINED = (S.STARTED.value, S.STOPPED.value, S.FAILED.value)
+UNJOINED = (S.STARTED, S.STOPPED, S.FAILED)
 DELIVERY_STATES = tuple(d.value for d in DeliveryState)
 
 
@@ -51,7 +51,7 @@ def captures_running(rt: Runtime) -> int:
         return (
             s.scalar(
                 select(func.count()).where(
-                    Recording.state == S.STARTED.value,
+                    Recording.state == S.STARTED,
                     Recording.ingest == "pull",
                     Recording.lease_expires_at > rt.now(),
                 )
@@ -66,9 +66,7 @@ def storage_bytes(rt: Runtime, project_id: str | None = None) -> dict[str, int]:
     scope = _scope(project_id)
     with rt.db.read() as s:
         final = s.scalar(
-            select(func.coalesce(func.sum(Recording.size), 0)).where(
-                Recording.state == S.FINISHED.value, *scope
-            )
+            select(func.coalesce(func.sum(Recording.size), 0)).where(Recording.state == S.FINISHED, *scope)
         )
         parts = s.scalar(
             select(func.coalesce(func.sum(Segment.size), 0))
@@ -118,13 +116,14 @@ def workers(rt: Runtime) -> int:
 def _by_state(rt: Runtime, states: Sequence[str], project_id: str | None) -> dict[str, int]:
     """Recordings per state among `states`, each present (0 when none)."""
     with rt.db.read() as s:
-        rows = dict(
-            s.execute(
+        rows = {
+            str(state): int(n)
+            for state, n in s.execute(
                 select(Recording.state, func.count())
                 .where(Recording.state.in_(states), *_scope(project_id))
                 .group_by(Recording.state)
-            ).all()
-        )
+            )
+        }
     return {state: rows.get(state, 0) for state in states}
 
 
@@ -132,7 +131,7 @@ def _scope(project_id: str | None) -> list[ColumnElement[bool]]:
     return [Recording.project_id == project_id] if project_id else []
 
 
-def _seconds_between(rt: Runtime, start, end):  # type: ignore[no-untyped-def]
+def _seconds_between(rt: Runtime, start, end):
     """`end - start` in seconds as SQL, on SQLite and PostgreSQL."""
     if rt.db.engine.dialect.name == "sqlite":
         return (func.julianday(end) - func.julianday(start)) * 86400.0

@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select, update
 
+from app.db import affected
 from app.models import Recording, RecordingState
 from app.queueing import JobState
 from app.runtime import Runtime
@@ -53,7 +54,7 @@ def reconcile(rt: Runtime) -> Report:
     return report
 
 
-def _unheld(now: datetime):  # type: ignore[no-untyped-def]
+def _unheld(now: datetime):
     return or_(Recording.lease_owner.is_(None), Recording.lease_expires_at < now)
 
 
@@ -64,7 +65,7 @@ def _revive_captures(rt: Runtime, report: Report) -> None:
         rows = s.execute(
             select(Recording.id, Recording.job_id, Recording.lease_owner, Recording.capture_attempts)
             .where(
-                Recording.state == S.STARTED.value,
+                Recording.state == S.STARTED,
                 Recording.ingest == "pull",
                 _unheld(now),
                 Recording.created_at < grace,  # a job just enqueued has a moment to take its lease
@@ -93,7 +94,7 @@ def _revive_finalizes(rt: Runtime, report: Report) -> None:
         ids = s.scalars(
             select(Recording.id)
             .where(
-                Recording.state == S.STOPPED.value,
+                Recording.state == S.STOPPED,
                 _unheld(now),
                 Recording.stopped_at < now - timedelta(seconds=5),
             )
@@ -115,7 +116,7 @@ def _stop_overdue(rt: Runtime, report: Report) -> None:
         ids = s.scalars(
             select(Recording.id)
             .where(
-                Recording.state == S.STARTED.value,
+                Recording.state == S.STARTED,
                 Recording.stop_requested_at.is_(None),
                 Recording.created_at < limit,
             )
@@ -130,11 +131,12 @@ def _count_attempt(rt: Runtime, recording_id: str, seen: int) -> bool:
     """Count one more lost capture; False when another reconciler pass counted it first."""
     with rt.db.transaction() as s:
         return bool(
-            s.execute(
+            affected(
+                s,
                 update(Recording)
                 .where(Recording.id == recording_id, Recording.capture_attempts == seen)
-                .values(capture_attempts=seen + 1)
-            ).rowcount
+                .values(capture_attempts=seen + 1),
+            )
         )
 
 

@@ -47,5 +47,5 @@ def scheduler(rt: Runtime) -> dict[str, Any]:
         entry: {"seconds_ago": round(now - tick.at, 1), "by": tick.by}
         for entry, tick in rt.jobs.ticks().items()
     }
-    leader = max(ticks.values(), key=lambda t: -t["seconds_ago"])["by"] if ticks else None
+    leader = min(rt.jobs.ticks().values(), key=lambda t: now - t.at).by if ticks else None
     return {"leader": leader, "last_ticks": ticks}

@@ -18,6 +18,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from app import sealing, wire
+from app.db import affected
 from app.errors import ConfigError, Conflict, NotFound, StorageError
 from app.models import (
     DeliveryState,
@@ -97,11 +98,12 @@ def _claim(rt: Runtime, delivery_id: str) -> _Send | str:
             return "cancelled: endpoint disabled"
         if not d.manual and _waits_for_earlier(s, d):
             return "waiting for an earlier event of the same resource"
-        claimed = s.execute(
+        claimed = affected(
+            s,
             update(WebhookDelivery)
             .where(WebhookDelivery.id == d.id, WebhookDelivery.state == D.PENDING.value)
-            .values(state=D.SENDING.value, attempted_at=now)
-        ).rowcount
+            .values(state=D.SENDING.value, attempted_at=now),
+        )
         if not claimed:
             return "taken by another job"
         body = json.dumps(_fresh_payload(rt, s, d.event), separators=(",", ":")).encode()
@@ -142,10 +144,10 @@ def _fresh_payload(rt: Runtime, s: Session, event: WebhookEvent) -> dict[str, An
     without them, and a receiver that was down for an hour still gets a download link that works."""
     payload = dict(event.payload)
     shown = payload.get("recording") or {}
-    if event.type != outbox.RECORDING_UPDATE or shown.get("state") != RecordingState.FINISHED.value:
+    if event.type != outbox.RECORDING_UPDATE or shown.get("state") != RecordingState.FINISHED:
         return payload
     rec = s.get(Recording, event.resource_id)
-    if rec is None or rec.state != RecordingState.FINISHED.value:
+    if rec is None or rec.state != RecordingState.FINISHED:
         return payload  # deleted since, with its media: there is nothing left to link to
     try:
         signed = links.fresh(rt, rec)
@@ -179,7 +181,8 @@ def _record(rt: Runtime, send: _Send, result: delivery.Result) -> tuple[str, dat
         # taking the delivery first deadlocks against a concurrent DELETE /webhooks/{id} on PostgreSQL.
         if _lock_endpoint(s, send.endpoint.id) is None:
             return None  # the endpoint was deleted meanwhile
-        logged = s.execute(
+        logged = affected(
+            s,
             update(WebhookDelivery)
             .where(WebhookDelivery.id == send.delivery_id, WebhookDelivery.state == D.SENDING.value)
             .values(
@@ -189,8 +192,8 @@ def _record(rt: Runtime, send: _Send, result: delivery.Result) -> tuple[str, dat
                 error=result.error[:1000] if result.error else None,
                 response_excerpt=result.excerpt,
                 next_attempt_at=next_at,
-            )
-        ).rowcount
+            ),
+        )
         if not logged:  # the endpoint was deleted meanwhile
             return None
         failing_since = None if result.ok else func.coalesce(WebhookEndpoint.failing_since, now)

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app import sealing
+from app.db import affected
 from app.errors import ConfigError, Conflict, NotFound, SealError, Unavailable, Unprocessable
 from app.models import DeliveryState, WebhookDelivery, WebhookEndpoint
 from app.runtime import Runtime
@@ -120,11 +121,12 @@ def get(rt: Runtime, project_id: str, endpoint_id: str) -> WebhookEndpoint:
 def remove(rt: Runtime, project_id: str, endpoint_id: str) -> None:
     """Delete an endpoint with its delivery log; pending deliveries go with it. 404 unknown or foreign."""
     with rt.db.transaction() as s:
-        gone = s.execute(
+        gone = affected(
+            s,
             delete(WebhookEndpoint).where(
                 WebhookEndpoint.id == endpoint_id, WebhookEndpoint.project_id == project_id
-            )
-        ).rowcount
+            ),
+        )
     if not gone:
         raise NotFound("webhook not found")
 
@@ -168,11 +170,12 @@ def disable(s: Session, endpoint_id: str, reason: str, now: datetime) -> bool:
 
     Registering the endpoint again enables it; cancelled deliveries can be redelivered one by one.
     """
-    changed = s.execute(
+    changed = affected(
+        s,
         update(WebhookEndpoint)
         .where(WebhookEndpoint.id == endpoint_id, WebhookEndpoint.disabled_at.is_(None))
-        .values(disabled_at=now, disabled_reason=reason[:500])
-    ).rowcount
+        .values(disabled_at=now, disabled_reason=reason[:500]),
+    )
     if changed:
         s.execute(
             update(WebhookDelivery)

@@ -36,7 +36,7 @@ from app.media.runner import FfmpegProcess
 from app.media.segments import ClosedSegment, SegmentList
 from app.media.sourceprobe import probe_source
 from app.media.sources import MediaSource, parse_source
-from app.models import Recording, RecordingState
+from app.models import Ingest, Recording, RecordingState
 from app.runtime import Runtime
 from app.services.core import recordings
 from app.services.ids import new_id
@@ -100,8 +100,10 @@ def capture(
     return what happened (for the job's result)."""
     owner = owner or new_id()
     recording = recordings.load(rt, recording_id)
-    if recording is None or recording.state != RecordingState.STARTED.value:
+    if recording is None or recording.state != RecordingState.STARTED:
         return "skipped: not started"
+    if recording.ingest != Ingest.PULL or recording.media_source is None:
+        return "skipped: nothing to pull"
     if not leases.acquire_patiently(rt, recording_id, owner):
         return "skipped: another capture holds the lease"
     run = _Run(
@@ -345,7 +347,7 @@ def _finish(run: _Run, outcome: Attempt) -> str:
         shutil.rmtree(run.spool, ignore_errors=True)
         return outcome.kind.value
     shutil.rmtree(run.spool, ignore_errors=True)
-    if recordings.load(rt, run.recording_id).state == RecordingState.DELETED.value:  # type: ignore[union-attr]
+    if recordings.state_of(rt, run.recording_id) == RecordingState.DELETED:
         rt.storage.delete_prefix(recordings.object_prefix(run.recording_id))  # uploaded after the delete
     return "discarded: recording no longer started"
 

@@ -44,27 +44,27 @@ def finalize(rt: Runtime, recording_id: str) -> str:
     recording = recordings.load(rt, recording_id)
     if recording is None:
         return "skipped: unknown recording"
-    if recording.state == S.FINISHED.value:
+    if recording.state == S.FINISHED:
         rt.storage.delete_prefix(segments.prefix(recording_id))
         return "finished already; leftover segments swept"
-    if recording.state == S.STOPPED.value and recording.ingest == Ingest.NONE:
+    if recording.state == S.STOPPED and recording.ingest == Ingest.NONE:
         recordings.finish_events_only(rt, recording)  # a session without media: nothing to assemble
         return "finished: events only"
-    if recording.state != S.STOPPED.value:
+    if recording.state != S.STOPPED:
         return f"skipped: {recording.state}"
     parts = segments.for_recording(rt, recording_id)
     if not parts:
         recordings.fail(rt, recording_id, "no media was stored for this recording")
         return "failed: no segments"
     owner = new_id()
-    if not leases.acquire_patiently(rt, recording_id, owner, state=S.STOPPED.value):
+    if not leases.acquire_patiently(rt, recording_id, owner, state=S.STOPPED):
         return "skipped: another finalize holds the lease"
     for stale in (rt.config.spool_dir / "finalize").glob(f"{recording_id}-*"):  # crashed runs' leftovers
         shutil.rmtree(stale, ignore_errors=True)
     workdir = rt.config.spool_dir / "finalize" / f"{recording_id}-{owner}"
     workdir.mkdir(parents=True)
     try:
-        with leases.Held(rt, recording_id, owner, S.STOPPED.value) as held:
+        with leases.Held(rt, recording_id, owner, S.STOPPED) as held:
             return _finalize(rt, recording, parts, workdir, held)
     except MediaError as e:
         log.warning("recording %s: finalize failed: %s", recording_id, e)
@@ -106,7 +106,7 @@ def _finalize(
         timeline=spans,
     )
     if not moved:  # deleted meanwhile: the deletion removed the prefix before our upload
-        if recordings.load(rt, recording.id).state == S.DELETED.value:  # type: ignore[union-attr]
+        if recordings.state_of(rt, recording.id) == S.DELETED:
             rt.storage.delete_prefix(recordings.object_prefix(recording.id))
         return "discarded: recording no longer stopped"
     rt.storage.delete_prefix(segments.prefix(recording.id))

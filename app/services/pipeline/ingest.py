@@ -24,7 +24,7 @@ def put_chunk(rt: Runtime, project_id: str, recording_id: str, seq: int, data: b
     recording = recordings.get(rt, project_id, recording_id)
     if recording.ingest != Ingest.PUSH:
         raise Conflict("this recording captures its media source; it takes no uploaded chunks")
-    if recording.state != RecordingState.STARTED.value or recording.stop_requested_at is not None:
+    if recording.state != RecordingState.STARTED or recording.stop_requested_at is not None:
         raise Conflict(f"the recording is {_state(recording)}; it takes no more chunks")
     digest = hashlib.sha256(data).hexdigest()
     existing = segments.find(rt, recording_id, seq)
@@ -46,4 +46,4 @@ def put_chunk(rt: Runtime, project_id: str, recording_id: str, seq: int, data: b
 
 
 def _state(recording: Recording) -> str:
-    return "stopping" if recording.state == RecordingState.STARTED.value else recording.state
+    return "stopping" if recording.state == RecordingState.STARTED else recording.state

@@ -13,19 +13,21 @@ from datetime import timedelta
 
 from sqlalchemy import or_, update
 
+from app.db import affected
 from app.models import Recording, RecordingState
 from app.runtime import Runtime
 
-STARTED = RecordingState.STARTED.value
+STARTED = RecordingState.STARTED
 
 
-def acquire(rt: Runtime, recording_id: str, owner: str, state: str = STARTED) -> bool:
+def acquire(rt: Runtime, recording_id: str, owner: str, state: RecordingState = STARTED) -> bool:
     """Take the lease of a recording in `state` (a capture: started, a finalize: stopped) when it is
     free, expired or already ours."""
     now = rt.now()
     with rt.db.transaction() as s:
         return bool(
-            s.execute(
+            affected(
+                s,
                 update(Recording)
                 .where(
                     Recording.id == recording_id,
@@ -36,12 +38,12 @@ def acquire(rt: Runtime, recording_id: str, owner: str, state: str = STARTED) ->
                         Recording.lease_expires_at < now,
                     ),
                 )
-                .values(lease_owner=owner, lease_expires_at=_expiry(rt))
-            ).rowcount
+                .values(lease_owner=owner, lease_expires_at=_expiry(rt)),
+            )
         )
 
 
-def acquire_patiently(rt: Runtime, recording_id: str, owner: str, state: str = STARTED) -> bool:
+def acquire_patiently(rt: Runtime, recording_id: str, owner: str, state: RecordingState = STARTED) -> bool:
     """Take the lease, waiting out one lease period: a crashed holder's lease expires, a live holder
     keeps renewing it and this job gives up (False)."""
     deadline = time.monotonic() + rt.config.capture_lease_seconds + 1
@@ -52,17 +54,16 @@ def acquire_patiently(rt: Runtime, recording_id: str, owner: str, state: str = S
     return True
 
 
-def renew(rt: Runtime, recording_id: str, owner: str) -> bool:
-    """Extend our lease; False when another job took it or the recording left `started`."""
+def renew(rt: Runtime, recording_id: str, owner: str, state: RecordingState = STARTED) -> bool:
+    """Extend our lease; False when another job took it or the recording left `state`."""
     with rt.db.transaction() as s:
         return bool(
-            s.execute(
+            affected(
+                s,
                 update(Recording)
-                .where(
-                    Recording.id == recording_id, Recording.lease_owner == owner, Recording.state == STARTED
-                )
-                .values(lease_expires_at=_expiry(rt))
-            ).rowcount
+                .where(Recording.id == recording_id, Recording.lease_owner == owner, Recording.state == state)
+                .values(lease_expires_at=_expiry(rt)),
+            )
         )
 
 
@@ -76,7 +77,7 @@ def release(rt: Runtime, recording_id: str, owner: str) -> None:
         )
 
 
-def _expiry(rt: Runtime):  # type: ignore[no-untyped-def]
+def _expiry(rt: Runtime):
     return rt.now() + timedelta(seconds=rt.config.capture_lease_seconds)
 
 
@@ -86,7 +87,7 @@ class Held:
     `lost` is set when a renewal fails; the holder checks it between steps and before it commits.
     """
 
-    def __init__(self, rt: Runtime, recording_id: str, owner: str, state: str):
+    def __init__(self, rt: Runtime, recording_id: str, owner: str, state: RecordingState):
         self.rt, self.recording_id, self.owner, self.state = rt, recording_id, owner, state
         self.lost = threading.Event()
         self._done = threading.Event()

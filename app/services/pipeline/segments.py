@@ -13,11 +13,12 @@ from datetime import timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from app.db import affected
 from app.errors import SegmentConflict
 from app.models import Recording, RecordingState, Segment
 from app.runtime import Runtime
 
-STARTED = RecordingState.STARTED.value
+STARTED = RecordingState.STARTED
 
 
 @dataclass(frozen=True)
@@ -42,11 +43,12 @@ def object_key(recording_id: str, seq: int, writer: str, extension: str = "mkv")
 def record_captured(rt: Runtime, recording_id: str, owner: str, segment: NewSegment) -> bool:
     """Record an uploaded capture segment if `owner` still holds the lease (renewing it); else False."""
     with rt.db.transaction() as s:
-        held = s.execute(
+        held = affected(
+            s,
             update(Recording)
             .where(Recording.id == recording_id, Recording.lease_owner == owner, Recording.state == STARTED)
-            .values(lease_expires_at=rt.now() + timedelta(seconds=rt.config.capture_lease_seconds))
-        ).rowcount
+            .values(lease_expires_at=rt.now() + timedelta(seconds=rt.config.capture_lease_seconds)),
+        )
         if not held:
             return False
         s.add(_row(rt, recording_id, segment))
