@@ -188,7 +188,15 @@ class Recording(Base):
     __table_args__ = (
         Index("ix_recordings_room_created", "room_id", "created_at"),
         Index("ix_recordings_state", "state"),
-        UniqueConstraint("project_id", "external_id", name="uq_recordings_project_external_id"),
+        # Unique among live recordings: a deleted one frees its id for the client to use again.
+        Index(
+            "uq_recordings_project_external_id",
+            "project_id",
+            "external_id",
+            unique=True,
+            sqlite_where=text("state != 'deleted'"),
+            postgresql_where=text("state != 'deleted'"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)

@@ -88,7 +88,7 @@ def test_persist_set_after_the_purge_chose_a_recording_keeps_it_whole(rt, projec
 
 def test_no_hold_can_be_set_while_a_deletion_removes_objects(rt, project, admin):
     rec = make_recording(rt, project.id)
-    assert lifecycle.claim(rt, [rec], lifecycle.CLAIM_DELETE) == [rec]
+    assert lifecycle.claim(rt, [rec], lifecycle.CLAIM_DELETE).ids == [rec]
     with pytest.raises(Conflict):
         retention.set_flags(rt, admin, rec, legal_hold=True)
     assert recordings.load(rt, rec).legal_hold is False
@@ -97,7 +97,7 @@ def test_no_hold_can_be_set_while_a_deletion_removes_objects(rt, project, admin)
 def test_a_held_recording_cannot_be_claimed_for_deletion(rt, project, admin):
     rec = make_recording(rt, project.id)
     retention.set_flags(rt, admin, rec, legal_hold=True)
-    assert lifecycle.claim(rt, [rec], lifecycle.CLAIM_DELETE) == []
+    assert lifecycle.claim(rt, [rec], lifecycle.CLAIM_DELETE).ids == []
     with pytest.raises(Conflict):
         recordings.delete(rt, project.id, rec)
     assert objects_of(rt, rec) != []
@@ -176,3 +176,28 @@ def test_the_api_answers_409_to_a_flag_change_during_a_deletion(rt, client, auth
     resp = client.post(f"/recordings/{rec}/persist", headers=auth)
     assert resp.status_code == 409
     assert resp.get_json()["message"] == "the recording is being deleted"
+
+
+def test_a_failed_deletion_gives_back_only_its_own_claim(rt, project):
+    rec = make_recording(rt, project.id)
+    first = lifecycle.claim(rt, [rec], lifecycle.CLAIM_DELETE)
+    second = lifecycle.claim(later(rt, seconds=1), [rec], lifecycle.CLAIM_DELETE)
+    lifecycle.release(rt, first)  # the first deletion failed after the second took over
+    assert recordings.load(rt, rec).condemned_at == second.at
+
+
+def test_the_purge_never_takes_a_claim_another_deletion_holds(rt, project):
+    rec = make_recording(rt, project.id, 15)
+    lifecycle.claim(rt, [rec], lifecycle.CLAIM_DELETE)
+    assert lifecycle.claim(rt, [rec], lifecycle.CLAIM_PURGE).ids == []
+
+
+def test_storage_down_leaves_an_abandoned_deletion_claimed_for_the_next_purge(rt, config, project):
+    rec = make_recording(rt, project.id)
+    lifecycle.claim(rt, [rec], lifecycle.CLAIM_DELETE)
+    down = later(rt, minutes=20)
+    down.__dict__["storage"] = ObjectStore(dataclasses.replace(config, s3_endpoint="http://127.0.0.1:9"))
+    assert retention.purge_expired(down) == 0
+    assert recordings.load(rt, rec).condemned_at is not None
+    retention.purge_expired(later(rt, minutes=20))
+    assert recordings.load(rt, rec).state == S.DELETED

@@ -313,6 +313,3 @@ def _audio_format(path: Path) -> tuple[str, int, str]:
     with av.open(f"file:{path}", options={"protocol_whitelist": "file"}) as container:
         ctx = container.streams.audio[0].codec_context
         return ctx.name, ctx.sample_rate, ctx.layout.name
-
-
-# -- EBML: just enough Matroska to find the Duration and the Cues without decoding anything ----------

@@ -22,11 +22,19 @@ def upgrade() -> None:
     op.execute("UPDATE recordings SET external_id = id")
     with op.batch_alter_table("recordings", schema=None) as batch_op:
         batch_op.alter_column("external_id", existing_type=sa.String(length=64), nullable=False)
-        batch_op.create_unique_constraint("uq_recordings_project_external_id", ["project_id", "external_id"])
+    # Unique among live recordings: a deleted one frees its id for the client to use again.
+    op.create_index(
+        "uq_recordings_project_external_id",
+        "recordings",
+        ["project_id", "external_id"],
+        unique=True,
+        sqlite_where=sa.text("state != 'deleted'"),
+        postgresql_where=sa.text("state != 'deleted'"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("uq_recordings_project_external_id", table_name="recordings")
     with op.batch_alter_table("recordings", schema=None) as batch_op:
-        batch_op.drop_constraint("uq_recordings_project_external_id", type_="unique")
         batch_op.drop_column("condemned_at")
         batch_op.drop_column("external_id")

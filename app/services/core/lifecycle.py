@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, delete, update
@@ -70,7 +71,7 @@ TRANSITIONS = (STOP, FINISH, FAIL, DELETE, PURGE)
 
 # Claims taken before objects are removed: the guard of the deletion that follows, minus the claim.
 CLAIM_DELETE = (DELETE.sources, (_NOT_HELD,))
-CLAIM_PURGE = (PURGE.sources, _EXPIRABLE)
+CLAIM_PURGE = (PURGE.sources, (*_EXPIRABLE, Recording.condemned_at.is_(None)))
 
 
 def move(rt: Runtime, transition: Transition, recording_id: str, **values: Any) -> bool:
@@ -110,33 +111,46 @@ def free_rooms(s: Session, recording_ids: list[str]) -> None:
     )
 
 
+@dataclass(frozen=True)
+class Claim:
+    """The recordings one deletion claimed, stamped `at` so that only this deletion gives them back."""
+
+    ids: list[str]
+    at: datetime
+
+
 def claim(
     rt: Runtime, recording_ids: list[str], rule: tuple[tuple[RecordingState, ...], tuple[Any, ...]]
-) -> list[str]:
-    """Claim recordings for deletion under `rule` (CLAIM_DELETE or CLAIM_PURGE); return the ids claimed.
+) -> Claim:
+    """Claim recordings for deletion under `rule` (CLAIM_DELETE or CLAIM_PURGE).
 
-    A recording already claimed by a deletion that did not finish is claimed again."""
-    if not recording_ids:
-        return []
+    The API's delete takes over a claim a deletion that died left behind; the purge never takes one."""
     sources, guard = rule
+    stamp = rt.now()
+    if not recording_ids:
+        return Claim([], stamp)
     with rt.db.transaction() as s:
-        return list(
-            s.scalars(
-                update(Recording)
-                .where(Recording.id.in_(recording_ids), Recording.state.in_(sources), *guard)
-                .values(condemned_at=rt.now())
-                .returning(Recording.id)
-                .execution_options(synchronize_session=False)
-            )
+        claimed = s.scalars(
+            update(Recording)
+            .where(Recording.id.in_(recording_ids), Recording.state.in_(sources), *guard)
+            .values(condemned_at=stamp)
+            .returning(Recording.id)
+            .execution_options(synchronize_session=False)
         )
+        return Claim(list(claimed), stamp)
 
 
-def release_claim(rt: Runtime, recording_ids: list[str]) -> None:
-    """Give claimed recordings back (their objects could not be deleted: storage is down)."""
-    if recording_ids:
+def release(rt: Runtime, claim: Claim) -> None:
+    """Give a claim back (its objects could not be deleted: storage is down), unless another deletion
+    has claimed those recordings since."""
+    if claim.ids:
         with rt.db.transaction() as s:
             s.execute(
                 update(Recording)
-                .where(Recording.id.in_(recording_ids), Recording.state != S.DELETED)
+                .where(
+                    Recording.id.in_(claim.ids),
+                    Recording.condemned_at == claim.at,
+                    Recording.state != S.DELETED,
+                )
                 .values(condemned_at=None)
             )

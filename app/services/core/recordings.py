@@ -6,6 +6,8 @@ replays are all rows made by `create` and moved only by the transitions of `life
 
 from __future__ import annotations
 
+import logging
+
 from sqlalchemy import bindparam, exists, select, update
 from sqlalchemy.orm import Session
 
@@ -19,6 +21,7 @@ from app.services.core.sources import is_push
 from app.services.ids import new_id
 from app.services.outbox import outbox
 
+log = logging.getLogger(__name__)
 S = RecordingState
 
 
@@ -190,7 +193,10 @@ def mark_stopped(
         values.update(gaps=gaps, reconnects=len(gaps))
     moved = lifecycle.move(rt, lifecycle.STOP, recording_id, **values)
     if moved:
-        enqueue_finalize(rt, recording_id)
+        try:
+            enqueue_finalize(rt, recording_id)
+        except QueueError as e:  # stopped all the same: the reconciler enqueues a finalize nobody did
+            log.warning("recording %s: finalize not enqueued (%s); the reconciler will", recording_id, e)
     return moved
 
 
@@ -299,7 +305,8 @@ def delete(rt: Runtime, project_id: str, recording_id: str) -> None:
     and removes what it uploads.
     """
     recording = get(rt, project_id, recording_id)
-    if not lifecycle.claim(rt, [recording_id], lifecycle.CLAIM_DELETE):
+    claim = lifecycle.claim(rt, [recording_id], lifecycle.CLAIM_DELETE)
+    if not claim.ids:
         get(rt, project_id, recording_id)  # deleted meanwhile: NotFound
         raise Conflict("the recording is under legal hold; an admin key must lift the hold first")
     if recording.state == S.STARTED:
@@ -307,6 +314,6 @@ def delete(rt: Runtime, project_id: str, recording_id: str) -> None:
     try:
         rt.storage.delete_prefix(object_prefix(recording_id))
     except StorageError:
-        lifecycle.release_claim(rt, [recording_id])
+        lifecycle.release(rt, claim)
         raise
     lifecycle.move(rt, lifecycle.DELETE, recording_id, deleted_at=rt.now())

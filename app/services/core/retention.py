@@ -69,9 +69,11 @@ def expired_ids(rt: Runtime, limit: int = BATCH) -> list[str]:
 
 
 def purge_expired(rt: Runtime, batch: int = BATCH) -> int:
-    """Delete every expired recording's object versions and tombstone its row; return how many went."""
-    purged = _finish_abandoned(rt)
+    """Delete every expired recording's object versions and tombstone its row; return how many went.
+    With storage down nothing is deleted and the next run tries again."""
+    purged = 0
     try:
+        purged += _finish_abandoned(rt)
         while ids := expired_ids(rt, batch):
             moved = purge(rt, ids)
             purged += len(moved)
@@ -86,15 +88,20 @@ def purge_expired(rt: Runtime, batch: int = BATCH) -> int:
 
 def purge(rt: Runtime, recording_ids: list[str]) -> list[str]:
     """Claim those of `recording_ids` still expirable, delete their objects, tombstone them; return the
-    ids purged. StorageError (the claims given back) when storage is down."""
-    claimed = lifecycle.claim(rt, recording_ids, lifecycle.CLAIM_PURGE)
-    _delete_objects(rt, claimed)
+    ids purged. StorageError (the claim given back) when storage is down."""
+    claim = lifecycle.claim(rt, recording_ids, lifecycle.CLAIM_PURGE)
+    try:
+        _delete_objects(rt, claim.ids)
+    except StorageError:
+        lifecycle.release(rt, claim)
+        raise
     with rt.db.transaction() as s:
-        return lifecycle.apply(rt, s, lifecycle.PURGE, claimed, deleted_at=rt.now())
+        return lifecycle.apply(rt, s, lifecycle.PURGE, claim.ids, deleted_at=rt.now())
 
 
 def _finish_abandoned(rt: Runtime) -> int:
-    """Finish deletions that claimed a recording and died before tombstoning it (a crashed api or job)."""
+    """Finish deletions that claimed a recording and died before tombstoning it (a crashed api or job).
+    Their claims stay when storage is down: the next run finishes them."""
     cutoff = rt.now() - ABANDONED_AFTER
     with rt.db.read() as s:
         ids = list(
@@ -104,19 +111,14 @@ def _finish_abandoned(rt: Runtime) -> int:
                 .limit(BATCH)
             )
         )
-    if not ids:
-        return 0
     _delete_objects(rt, ids)
     with rt.db.transaction() as s:
         return len(lifecycle.apply(rt, s, lifecycle.DELETE, ids, deleted_at=rt.now()))
 
 
 def _delete_objects(rt: Runtime, recording_ids: list[str]) -> None:
-    try:
+    if recording_ids:
         rt.storage.delete_prefixes(recordings.object_prefix(i) for i in recording_ids)
-    except StorageError:
-        lifecycle.release_claim(rt, recording_ids)
-        raise
 
 
 def set_flags(

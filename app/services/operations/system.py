@@ -43,9 +43,7 @@ def workers(rt: Runtime) -> list[dict[str, Any]]:
 def scheduler(rt: Runtime) -> dict[str, Any]:
     """Each timetable entry's last tick (seconds ago) and the process that enqueued it."""
     now = time.time()
-    ticks = {
-        entry: {"seconds_ago": round(now - tick.at, 1), "by": tick.by}
-        for entry, tick in rt.jobs.ticks().items()
-    }
-    leader = min(rt.jobs.ticks().values(), key=lambda t: now - t.at).by if ticks else None
+    found = rt.jobs.ticks()
+    ticks = {entry: {"seconds_ago": round(now - tick.at, 1), "by": tick.by} for entry, tick in found.items()}
+    leader = max(found.values(), key=lambda t: t.at).by if found else None  # the latest tick's process
     return {"leader": leader, "last_ticks": ticks}
