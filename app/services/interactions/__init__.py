@@ -1,1 +1,1 @@
-"""interactions"""
+"""Interaction events of a recording (clicks, keys, scrolls, text, custom), stored as SQL rows."""

@@ -1,1 +1,1 @@
-"""operations"""
+"""Keeping the system honest: the reconciler, the counts every surface shows, readiness, /system."""
