@@ -59,6 +59,12 @@ class Config(ConfigFields):
             raise ConfigError("MEETREC_MAX_CHUNK_BYTES must be 65536..1073741824")
         if not 64 * 1024 <= self.max_events_body_bytes <= 1 << 30:
             raise ConfigError("MEETREC_MAX_EVENTS_BODY_BYTES must be 65536..1073741824")
+        if not 64 * 1024 <= self.max_ingest_body_bytes <= self.max_inflated_bytes <= 1 << 30:
+            raise ConfigError(
+                "MEETREC_MAX_INGEST_BODY_BYTES must be 65536..MEETREC_MAX_INFLATED_BYTES (at most 1 GiB)"
+            )
+        if not 10 <= self.replay_idle_seconds <= 7 * 24 * 3600:
+            raise ConfigError("MEETREC_REPLAY_IDLE_SECONDS must be 10..604800")
         if not 1024 <= self.max_screenshot_bytes <= self.max_events_body_bytes:
             raise ConfigError("MEETREC_MAX_SCREENSHOT_BYTES must be 1024..MEETREC_MAX_EVENTS_BODY_BYTES")
         if not 1 <= len(self.webhook_retry_schedule) <= 20 or not all(

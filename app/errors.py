@@ -87,6 +87,14 @@ class SegmentConflict(Conflict):
     """A chunk's sequence number already holds different bytes."""
 
 
+class BadPayload(DomainError):
+    """A body that cannot be read: malformed JSON, corrupt compression, events missing required fields."""
+
+
+class UnsupportedEncoding(DomainError):
+    """A body in a content type or content encoding the route does not read."""
+
+
 class Unauthorized(DomainError):
     """No valid credential came with the request."""
 

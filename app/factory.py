@@ -10,6 +10,7 @@ from flask_smorest import Api
 from app import console, observability
 from app.api import errors
 from app.api.auth import SECURITY_SCHEME
+from app.api.rrweb.access import PRESIGNED_SCHEMES
 from app.config import Config
 from app.runtime import Runtime
 
@@ -40,6 +41,10 @@ def create_app(config: Config | None = None, runtime: Runtime | None = None) -> 
     app.extensions["meetrec"] = runtime or Runtime(config)
     api = _Api(app)
     api.spec.components.security_scheme("ApiKey", SECURITY_SCHEME)
+    for name, (param, description) in PRESIGNED_SCHEMES.items():
+        api.spec.components.security_scheme(
+            name, {"type": "apiKey", "in": "query", "name": param, "description": description}
+        )
     _register_blueprints(api)
     errors.register(app)
     observability.init_app(app, app.extensions["meetrec"])
@@ -51,8 +56,9 @@ def _register_blueprints(api: Api) -> None:
     from app.api import health, system
     from app.api.recordings import routes as recordings
     from app.api.rooms import routes as rooms
+    from app.api.rrweb import routes as rrweb
     from app.api.sessions import routes as sessions
     from app.api.webhooks import routes as webhooks
 
-    for module in (health, rooms, recordings, sessions, webhooks, system):
+    for module in (health, rooms, recordings, sessions, webhooks, rrweb, system):
         api.register_blueprint(module.blp)

@@ -109,6 +109,10 @@ class ApiKey(Base):
     scopes: Mapped[str] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None]
+    # Space-separated origins (scheme://host[:port]) a browser may use this key from; empty: any origin.
+    # Checked where a browser sends it (CORS ingest, WebSocket handshakes), so a public key shipped in
+    # one site's pages cannot be used from another site's.
+    allowed_origins: Mapped[str] = mapped_column(String(2000), default="", server_default="")
 
     project: Mapped[Project] = relationship(lazy="joined")
 
@@ -411,3 +415,110 @@ class SessionEvent(Base):
     screenshot_key: Mapped[str | None] = mapped_column(String(300))
     # Grab a frame from the session's video at `ts` once the video is finished.
     wants_frame: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
+
+
+class ReplaySummary(Base):
+    """A recording's web replay (rrweb events streamed from a browser), one row per recording that has one.
+
+    Counters move with every stored block in the block's transaction: `next_sequence` is the sequenceId
+    the next event gets, `blocks` the index of the next block. Timestamps are the events' own (Unix ms).
+    """
+
+    __tablename__ = "replay_summaries"
+    __table_args__ = (Index("ix_replay_summaries_project_created", "project_id", "created_at"),)
+
+    recording_id: Mapped[str] = mapped_column(
+        ForeignKey("recordings.id", ondelete="CASCADE"), primary_key=True
+    )
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    next_sequence: Mapped[int] = mapped_column(BigInteger, default=1)
+    events: Mapped[int] = mapped_column(BigInteger, default=0)
+    blocks: Mapped[int] = mapped_column(Integer, default=0)
+    bytes: Mapped[int] = mapped_column(BigInteger, default=0)  # compressed, as stored
+    first_timestamp: Mapped[int | None] = mapped_column(BigInteger)
+    last_timestamp: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Read by the reconciler: a replay with no ingest for MEETREC_REPLAY_IDLE_SECONDS is finished.
+    last_ingest_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class ReplayBlock(Base):
+    """One stored batch of a web replay: compressed JSON lines in object storage, indexed here.
+
+    The events of block `seq` carry sequenceIds `first_sequence..last_sequence` in line order.
+    `batch_key` is the client's Idempotency-Key: a retried batch finds its block and stores nothing.
+    """
+
+    __tablename__ = "replay_blocks"
+    __table_args__ = (
+        UniqueConstraint("recording_id", "seq", name="uq_replay_blocks_recording_seq"),
+        UniqueConstraint("recording_id", "batch_key", name="uq_replay_blocks_recording_batch"),
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    recording_id: Mapped[str] = mapped_column(ForeignKey("recordings.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)
+    first_sequence: Mapped[int] = mapped_column(BigInteger)
+    last_sequence: Mapped[int] = mapped_column(BigInteger)
+    first_timestamp: Mapped[int] = mapped_column(BigInteger)  # the smallest event timestamp (Unix ms)
+    last_timestamp: Mapped[int] = mapped_column(BigInteger)  # the largest
+    events: Mapped[int] = mapped_column(Integer)
+    bytes: Mapped[int] = mapped_column(BigInteger)  # compressed object size
+    raw_bytes: Mapped[int] = mapped_column(BigInteger)  # the JSON lines before compression
+    object_key: Mapped[str] = mapped_column(String(500))
+    batch_key: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ReplayStream(Base):
+    """How many frames of a client's WebSocket stream are stored, so a reconnect resumes without
+    duplicates: the client names its stream, the server says how many frames it already holds."""
+
+    __tablename__ = "replay_streams"
+
+    recording_id: Mapped[str] = mapped_column(
+        ForeignKey("recordings.id", ondelete="CASCADE"), primary_key=True
+    )
+    stream_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    frames: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RecordingMeta(Base):
+    """A searchable key/value pair on a recording (rrweb's recording metadata).
+
+    `value` is the JSON value as sent (canonical JSON text); `match` is what `meta[key]=value` filters
+    compare with (a string as is, any other value as JSON). `version` rises on every change of the value.
+    """
+
+    __tablename__ = "recording_meta"
+    __table_args__ = (Index("ix_recording_meta_lookup", "project_id", "key", "match"),)
+
+    recording_id: Mapped[str] = mapped_column(
+        ForeignKey("recordings.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    value: Mapped[str] = mapped_column(Text)
+    match: Mapped[str] = mapped_column(String(500))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SigningKey(Base):
+    """A named HMAC key that signs presigned URLs (`keyId`, `expires`, `signature` query parameters).
+
+    New links are signed with the project's newest active key; older keys keep verifying until retired,
+    so rotating is: create a key, let links signed with the old one expire, retire the old one.
+    The secret is AES-GCM-sealed with MEETREC_SECRET_KEY.
+    """
+
+    __tablename__ = "signing_keys"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # the keyId links carry
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    secret_sealed: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    retired_at: Mapped[datetime | None]

@@ -120,6 +120,15 @@ class ConfigFields:
     max_events_body_bytes: int = setting(
         "MEETREC_MAX_EVENTS_BODY_BYTES", 32 * 1024 * 1024, "largest events body"
     )
+    max_ingest_body_bytes: int = setting(
+        "MEETREC_MAX_INGEST_BODY_BYTES", 5 * 1024 * 1024, "largest web replay batch or frame, as sent"
+    )
+    max_inflated_bytes: int = setting(
+        "MEETREC_MAX_INFLATED_BYTES", 32 * 1024 * 1024, "largest web replay batch once decompressed"
+    )
+    replay_idle_seconds: int = setting(
+        "MEETREC_REPLAY_IDLE_SECONDS", 1800, "a web replay without ingest this long is finished"
+    )
     max_screenshot_bytes: int = setting("MEETREC_MAX_SCREENSHOT_BYTES", 5 * 1024 * 1024, "largest screenshot")
     webhook_retry_schedule: tuple[int, ...] = setting(
         "MEETREC_WEBHOOK_RETRY_SCHEDULE",

@@ -38,6 +38,7 @@ STATUS: dict[type[DomainError], int] = {
     domain.Conflict: 409,
     domain.Gone: 410,
     domain.PayloadTooLarge: 413,
+    domain.UnsupportedEncoding: 415,
     domain.Unprocessable: 422,
     domain.Unavailable: 503,
 }

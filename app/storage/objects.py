@@ -217,6 +217,22 @@ class ObjectStore:
                 response.release_conn()
         return StoredObject(key, path.stat().st_size, (response.headers.get("ETag") or "").strip('"'))
 
+    def get_bytes(self, key: str) -> bytes:
+        """A small object's bytes, read whole (replay blocks: a few hundred KB at most)."""
+        response = None
+        try:
+            response = self._client.get_object(self.bucket, key)
+            return response.read()
+        except S3Error as e:
+            missing = e.code in ("NoSuchKey", "NoSuchObject", "NotFound")
+            raise StorageError(f"read of {key} failed: {'no such object' if missing else e}") from e
+        except (MinioException, OSError, urllib3.exceptions.HTTPError) as e:
+            raise StorageError(f"read of {key} failed: {e}") from e
+        finally:
+            if response is not None:
+                response.close()
+                response.release_conn()
+
     def delete_keys(self, keys: Iterable[str]) -> int:
         """Delete the objects named by `keys` (missing ones are no error); return how many were named.
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from urllib.parse import urlsplit
 
 from sqlalchemy import select, update
 
@@ -37,12 +38,22 @@ def create_project(rt: Runtime, name: str, retention_days: int | None = None) ->
 
 
 def create_key(
-    rt: Runtime, project_id: str, scopes: tuple[str, ...] = DEFAULT_SCOPES, name: str = "", raw: str = ""
+    rt: Runtime,
+    project_id: str,
+    scopes: tuple[str, ...] = DEFAULT_SCOPES,
+    name: str = "",
+    raw: str = "",
+    origins: tuple[str, ...] = (),
 ) -> tuple[ApiKey, str]:
-    """Mint a key for `project_id` (or store `raw` when given); return the row and the raw key once."""
+    """Mint a key for `project_id` (or store `raw` when given); return the row and the raw key once.
+
+    `origins` (scheme://host[:port]) are the only pages a browser may use the key from; none: any."""
     unknown = set(scopes) - SCOPES
     if unknown:
         raise Unprocessable(f"unknown scopes: {', '.join(sorted(unknown))}")
+    bad = [o for o in origins if normal_origin(o) is None]
+    if bad:
+        raise Unprocessable(f"not an origin (scheme://host[:port]): {', '.join(bad)}")
     raw = raw or new_secret("mr")
     with rt.db.transaction() as s:
         key = ApiKey(
@@ -52,6 +63,7 @@ def create_key(
             prefix=raw[:8],
             key_hash=hash_secret(raw),
             scopes=" ".join(sorted(scopes)),
+            allowed_origins=" ".join(sorted({normal_origin(o) or "" for o in origins})),
             created_at=rt.now(),
         )
         s.add(key)
@@ -98,6 +110,30 @@ def forget_cached(key_id: str | None = None) -> None:
         for slot, (_, key) in list(_cache.items()):
             if key_id is None or key.id == key_id:
                 del _cache[slot]
+
+
+def normal_origin(origin: str) -> str | None:
+    """`origin` as browsers send it (lower-case scheme://host[:port], no path), or None if it is not one."""
+    parts = urlsplit(origin.strip().lower())
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
+        return None
+    if parts.query or parts.fragment or parts.username or parts.password:
+        return None
+    try:
+        port = parts.port
+    except ValueError:
+        return None
+    default = {"http": 80, "https": 443}[parts.scheme]
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    return f"{parts.scheme}://{host}" + (f":{port}" if port and port != default else "")
+
+
+def origin_allowed(key: ApiKey, origin: str | None) -> bool:
+    """True when a request from a page at `origin` may use `key`: the key names no origins, the request
+    comes from no page (a server, curl), or the page's origin is one the key names."""
+    if not key.allowed_origins or not origin:
+        return True
+    return normal_origin(origin) in key.allowed_origins.split()
 
 
 def has_scope(key: ApiKey, scope: str) -> bool:

@@ -3,6 +3,7 @@
     started --stop--> stopped --finish--> finished
        |                 |
        +------fail-------+--> failed
+    finished --reopen--> started     (a web replay that went idle takes events again; unclaimed only)
     started | stopped | finished | failed --delete--> deleted   (claimed first, objects gone)
     finished | failed --purge--> deleted                         (retention: also not persisted)
 
@@ -27,7 +28,16 @@ from typing import Any
 from sqlalchemy import ColumnElement, delete, update
 from sqlalchemy.orm import Session
 
-from app.models import Recording, RecordingState, Room, SessionEvent
+from app.models import (
+    Recording,
+    RecordingMeta,
+    RecordingState,
+    ReplayBlock,
+    ReplayStream,
+    ReplaySummary,
+    Room,
+    SessionEvent,
+)
 from app.runtime import Runtime
 from app.services.outbox import outbox
 
@@ -43,7 +53,7 @@ class Transition:
     target: RecordingState
     guard: tuple[ColumnElement[bool], ...] = ()
     releases_room: bool = False  # the room may start its next recording
-    forgets_events: bool = False  # interaction events go with a deleted recording
+    forgets_events: bool = False  # interaction events, replay blocks and metadata go with a deleted one
 
     def where(self, recording_ids: Iterable[str]) -> list[ColumnElement[bool]]:
         return [Recording.id.in_(list(recording_ids)), Recording.state.in_(self.sources), *self.guard]
@@ -67,7 +77,11 @@ DELETE = Transition(
 PURGE = Transition(
     "purge", (S.FINISHED, S.FAILED), S.DELETED, guard=(_CLAIMED, *_EXPIRABLE), forgets_events=True
 )
-TRANSITIONS = (STOP, FINISH, FAIL, DELETE, PURGE)
+# Only the web replay code reopens, and only recordings of events (no media to assemble again).
+REOPEN = Transition("reopen", (S.FINISHED,), S.STARTED, guard=(Recording.condemned_at.is_(None),))
+TRANSITIONS = (STOP, FINISH, FAIL, DELETE, PURGE, REOPEN)
+# What a deleted recording's rows of events leave behind: nothing.
+_EVENT_TABLES = (SessionEvent, ReplayBlock, ReplayStream, RecordingMeta, ReplaySummary)
 
 # Claims taken before objects are removed: the guard of the deletion that follows, minus the claim.
 CLAIM_DELETE = (DELETE.sources, (_NOT_HELD,))
@@ -98,7 +112,8 @@ def apply(
     if moved and transition.releases_room:
         free_rooms(s, moved)
     if moved and transition.forgets_events:
-        s.execute(delete(SessionEvent).where(SessionEvent.recording_id.in_(moved)))
+        for table in _EVENT_TABLES:
+            s.execute(delete(table).where(table.recording_id.in_(moved)))
     for recording_id in moved:
         outbox.recording_changed(rt, s, recording_id)
     return moved

@@ -26,6 +26,7 @@ from app.models import Recording, RecordingState
 from app.queueing import JobState
 from app.runtime import Runtime
 from app.services.core import recordings
+from app.services.interactions import replays
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,7 @@ class Report:
     captures_failed: int = 0
     finalizes_enqueued: int = 0
     overdue_stopped: int = 0
+    idle_replays_finished: int = 0
 
 
 def reconcile(rt: Runtime) -> Report:
@@ -49,6 +51,7 @@ def reconcile(rt: Runtime) -> Report:
     _stop_overdue(rt, report)
     _revive_captures(rt, report)
     _revive_finalizes(rt, report)
+    report.idle_replays_finished = len(replays.finish_idle(rt, rt.config.replay_idle_seconds))
     if any(vars(report).values()):
         log.info("reconcile: %s", report)
     return report

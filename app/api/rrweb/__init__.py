@@ -1,0 +1,1 @@
+"""The rrweb cloud dialect (`rrweb-cloud.txt`) under `/rrweb`: web replays ingested, searched, served."""

@@ -1,0 +1,81 @@
+"""Request and response shapes of the rrweb cloud dialect, for parsing and the OpenAPI document."""
+
+from __future__ import annotations
+
+import marshmallow as ma
+
+F = ma.fields
+
+
+class ListArgs(ma.Schema):
+    class Meta:
+        unknown = ma.EXCLUDE  # meta[key]=value filters are read by the view
+
+    limit = F.Integer(
+        load_default=50,
+        validate=ma.validate.Range(1, 100),
+        metadata={"description": "Maximum number of results (1-100)"},
+    )
+    offset = F.Integer(
+        load_default=0,
+        validate=ma.validate.Range(0, 1_000_000),
+        metadata={"description": "Number of results to skip"},
+    )
+    includeSignedUrls = F.Boolean(  # noqa: N815 - the dialect's wire name
+        load_default=False,
+        metadata={"description": "Add links.eventsSigned: a presigned events URL valid MEETREC_LINK_TTL"},
+    )
+
+
+class LinksSchema(ma.Schema):
+    self = F.String(metadata={"example": "/rrweb/recordings/000e8400-e00b-00d0-a716-446655440000"})
+    events = F.String(metadata={"example": "/rrweb/recordings/000e8400-e00b-00d0-a716-446655440000/events"})
+    eventsSigned = F.String(  # noqa: N815
+        metadata={
+            "description": "Only with includeSignedUrls=true",
+            "example": "/rrweb/recordings/000e8400-e00b-00d0-a716-446655440000/events"
+            "?expires=1735689600&keyId=key-2026-12-02-a1b2c3&signature=a1b2c3d4e5f6...",
+        }
+    )
+
+
+class ListedSchema(ma.Schema):
+    recordingId = F.String(metadata={"example": "000e8400-e00b-00d0-a716-446655440000"})  # noqa: N815
+    timestamp = F.Integer(metadata={"description": "When the recording was created (Unix ms)"})
+    links = F.Nested(LinksSchema)
+
+
+class RecordingListSchema(ma.Schema):
+    recordings = F.List(F.Nested(ListedSchema))
+
+
+class MetaEntrySchema(ma.Schema):
+    key = F.String(metadata={"example": "userId"})
+    value = F.Raw(metadata={"description": "A string, number, boolean or null", "example": "user-123"})
+    timestamp = F.Integer(metadata={"description": "When the value last changed (Unix ms)"})
+    version = F.Integer(metadata={"description": "1, rising by one on every change of the value"})
+
+
+class EventSchema(ma.Schema):
+    type = F.Integer(metadata={"description": "rrweb event type (0-6)", "example": 3})
+    timestamp = F.Integer(metadata={"description": "Unix ms, as recorded", "example": 1764700000000})
+    data = F.Dict(metadata={"description": "The event's data, as recorded"})
+    sequenceId = F.Integer(metadata={"description": "1, 2, ... in the order stored"})  # noqa: N815
+    recordingId = F.String()  # noqa: N815
+
+
+class StatisticsSchema(ma.Schema):
+    totalRecordings = F.Integer(metadata={"description": "Live web replays of the project"})  # noqa: N815
+    recordingsThisMonth = F.Integer(  # noqa: N815
+        metadata={"description": "Of those, created this calendar month (UTC)"}
+    )
+    totalStorageBytes = F.Integer(  # noqa: N815
+        metadata={"description": "Bytes their stored event blocks take (compressed)"}
+    )
+
+
+class SigningKeySchema(ma.Schema):
+    keyId = F.String(attribute="id", metadata={"example": "key-2026-12-02-a1b2c3"})  # noqa: N815
+    createdAt = F.DateTime(attribute="created_at")  # noqa: N815
+    retiredAt = F.DateTime(attribute="retired_at", allow_none=True)  # noqa: N815
+    current = F.Boolean(metadata={"description": "New links are signed with this key"})

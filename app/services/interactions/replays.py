@@ -1,0 +1,411 @@
+"""Web replays: rrweb events streamed from a browser, stored as compressed blocks, read back in order.
+
+A batch becomes one block: its events as JSON lines, zstd-compressed, put as one object under the
+recording's prefix, then indexed in SQL (`ReplayBlock`) in the transaction that advances the replay's
+counters (`ReplaySummary`). An acknowledged batch is therefore durable in both places; a crash between
+the put and the commit leaves an unindexed object that nothing reads and the recording's deletion removes.
+
+The client names the recording (rrweb's recordingId): the first batch or metadata creates it with that
+external id, a replay idle for MEETREC_REPLAY_IDLE_SECONDS is finished (`finish_idle`), and a later batch
+with the same id reopens it. sequenceIds are assigned here, 1, 2, ... in the order batches are stored.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import zstandard
+from sqlalchemy import case, exists, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app import payloads
+from app.errors import Conflict, NotFound, StorageError, Unprocessable
+from app.models import Ingest, Recording, RecordingState, ReplayBlock, ReplayStream, ReplaySummary
+from app.runtime import Runtime
+from app.services.core import lifecycle, recordings
+from app.services.ids import new_id
+
+log = logging.getLogger(__name__)
+S = RecordingState
+BLOCK_CONTENT_TYPE = "application/zstd"
+# Level 3 compresses realistic rrweb JSON ~8x at several hundred MB/s on one core.
+_COMPRESSION_LEVEL = 3
+# A batch racing the idle finish (or a deletion) is retried this often before it gives up.
+_ATTEMPTS = 3
+READ_PAGE = 200
+# The ids clients make (UUIDs, posthog-js session ids) fit; nothing that needs escaping in a URL or key.
+EXTERNAL_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")  # block index rows read per query while streaming
+
+
+@dataclass(frozen=True)
+class Stored:
+    """Where a batch landed: its recording and the sequenceIds its events got (a duplicate's first)."""
+
+    recording_id: str
+    first_sequence: int
+    last_sequence: int
+    events: int
+    duplicate: bool = False
+
+
+@dataclass(frozen=True)
+class StreamPosition:
+    """A WebSocket stream's frames stored once this batch is: the client resends only frames after it."""
+
+    stream_id: str
+    frames: int
+
+
+def block_key(recording_id: str) -> str:
+    return f"{recordings.object_prefix(recording_id)}replay/{new_id()}.jsonl.zst"
+
+
+def check_external_id(external_id: str) -> None:
+    """Unprocessable unless `external_id` can name a recording: 1..64 of A-Z a-z 0-9 . _ : -"""
+    if not EXTERNAL_ID.fullmatch(external_id):
+        raise Unprocessable("a recording id is 1..64 characters of A-Z a-z 0-9 . _ : -")
+
+
+def open_replay(rt: Runtime, project_id: str, external_id: str) -> str:
+    """The id of the live recording `external_id` names in the project, ready for events: created with
+    its summary when new, reopened when a replay had gone idle. Conflict when it cannot take events."""
+    check_external_id(external_id)
+    for _ in range(_ATTEMPTS):
+        with rt.db.read() as s:
+            row = s.execute(
+                select(Recording.id, Recording.state, Recording.ingest, Recording.condemned_at).where(
+                    Recording.project_id == project_id,
+                    Recording.external_id == external_id,
+                    Recording.state != S.DELETED,
+                )
+            ).one_or_none()
+            has_summary = row is not None and bool(
+                s.scalar(select(exists().where(ReplaySummary.recording_id == row.id)))
+            )
+        try:
+            if row is None:
+                return _create(rt, project_id, external_id)
+            if row.condemned_at is not None:
+                raise Conflict("the recording is being deleted")
+            if not has_summary:
+                _add_summary(rt, project_id, row.id)
+            if row.state == S.STARTED:
+                return str(row.id)
+            if row.state == S.FINISHED and row.ingest == Ingest.NONE and _reopen(rt, row.id):
+                return str(row.id)
+        except IntegrityError:  # another request created it (or its summary) first: look again
+            continue
+        if row.state != S.FINISHED:
+            raise Conflict(f"the recording has {row.state}; it takes no more events")
+    raise Conflict("the recording changed state repeatedly; try again")
+
+
+def _create(rt: Runtime, project_id: str, external_id: str) -> str:
+    with rt.db.transaction() as s:
+        recording = recordings.create(rt, s, project_id, None, external_id=external_id)
+        s.flush()  # the recording row before its summary (foreign key)
+        s.add(_summary(rt, project_id, recording.id))
+    return recording.id
+
+
+def _add_summary(rt: Runtime, project_id: str, recording_id: str) -> None:
+    with rt.db.transaction() as s:
+        s.add(_summary(rt, project_id, recording_id))
+
+
+def _summary(rt: Runtime, project_id: str, recording_id: str) -> ReplaySummary:
+    now = rt.now()
+    return ReplaySummary(
+        recording_id=recording_id,
+        project_id=project_id,
+        next_sequence=1,
+        events=0,
+        blocks=0,
+        bytes=0,
+        created_at=now,
+        last_ingest_at=now,
+    )
+
+
+def _reopen(rt: Runtime, recording_id: str) -> bool:
+    return lifecycle.move(
+        rt,
+        lifecycle.REOPEN,
+        recording_id,
+        stop_requested_at=None,
+        stopped_at=None,
+        finished_at=None,
+        duration=None,
+        stop_reason=None,
+    )
+
+
+def ingest(
+    rt: Runtime,
+    project_id: str,
+    external_id: str,
+    events: list[dict[str, Any]],
+    *,
+    batch_key: str | None = None,
+    stream: StreamPosition | None = None,
+) -> Stored:
+    """Store `events` (validated by `payloads.parse_events`) durably as one block of the replay.
+
+    `batch_key` (an Idempotency-Key) makes a retried batch a no-op. StorageError when object storage is
+    down (nothing is acknowledged), Conflict when the recording is being deleted or has ended otherwise.
+    """
+    if not events:
+        raise ValueError("an empty batch is refused by payloads.parse_events")
+    recording_id = open_replay(rt, project_id, external_id)
+    if batch_key is not None:
+        found = _stored_batch(rt, recording_id, batch_key)
+        if found is not None:
+            return found
+    raw = payloads.encode_lines(events)
+    data = zstandard.ZstdCompressor(level=_COMPRESSION_LEVEL).compress(raw)
+    key = block_key(recording_id)
+    rt.storage.put_bytes(key, data, BLOCK_CONTENT_TYPE)
+    block = _Block(key, len(data), len(raw), events)
+    for _ in range(_ATTEMPTS):
+        try:
+            stored = _index(rt, recording_id, block, batch_key, stream)
+        except IntegrityError:  # the same batch_key won a race: that copy is the stored one
+            _discard(rt, key)
+            found = _stored_batch(rt, recording_id, batch_key) if batch_key else None
+            if found is None:
+                raise
+            return found
+        if stored is not None:
+            return stored
+        recording_id = _reopened(rt, project_id, external_id, recording_id, key)
+    _discard(rt, key)
+    raise Conflict("the recording changed state repeatedly; try again")
+
+
+@dataclass(frozen=True)
+class _Block:
+    key: str
+    size: int
+    raw_size: int
+    events: list[dict[str, Any]]
+
+    @property
+    def first_timestamp(self) -> int:
+        return min(int(e["timestamp"]) for e in self.events)
+
+    @property
+    def last_timestamp(self) -> int:
+        return max(int(e["timestamp"]) for e in self.events)
+
+
+def _index(
+    rt: Runtime, recording_id: str, block: _Block, batch_key: str | None, stream: StreamPosition | None
+) -> Stored | None:
+    """Index the uploaded block and advance the counters in one transaction; None when the recording
+    is no longer started (finished by the idle check, or being deleted) and nothing was indexed."""
+    n, first_ts, last_ts = len(block.events), block.first_timestamp, block.last_timestamp
+    summary = ReplaySummary
+    with rt.db.transaction() as s:
+        row = s.execute(
+            update(summary)
+            .where(summary.recording_id == recording_id, _takes_events(recording_id))
+            .values(
+                next_sequence=summary.next_sequence + n,
+                events=summary.events + n,
+                blocks=summary.blocks + 1,
+                bytes=summary.bytes + block.size,
+                first_timestamp=_least(summary.first_timestamp, first_ts),
+                last_timestamp=_greatest(summary.last_timestamp, last_ts),
+                last_ingest_at=rt.now(),
+            )
+            .returning(summary.next_sequence, summary.blocks)
+            .execution_options(synchronize_session=False)
+        ).one_or_none()
+        if row is None:
+            return None
+        first = row.next_sequence - n
+        s.add(
+            ReplayBlock(
+                recording_id=recording_id,
+                seq=row.blocks - 1,
+                first_sequence=first,
+                last_sequence=first + n - 1,
+                first_timestamp=first_ts,
+                last_timestamp=last_ts,
+                events=n,
+                bytes=block.size,
+                raw_bytes=block.raw_size,
+                object_key=block.key,
+                batch_key=batch_key,
+                created_at=rt.now(),
+            )
+        )
+        s.flush()
+        if stream is not None:
+            _advance_stream(rt, s, recording_id, stream)
+    return Stored(recording_id, first, first + n - 1, n)
+
+
+def _least(column: Any, value: int) -> Any:
+    """min(column, value) where a NULL column counts as absent (portable: no LEAST on SQLite)."""
+    return case((column.is_(None), value), (column < value, column), else_=value)
+
+
+def _greatest(column: Any, value: int) -> Any:
+    return case((column.is_(None), value), (column > value, column), else_=value)
+
+
+def _takes_events(recording_id: str) -> Any:
+    return exists().where(
+        Recording.id == recording_id, Recording.state == S.STARTED, Recording.condemned_at.is_(None)
+    )
+
+
+def _reopened(rt: Runtime, project_id: str, external_id: str, recording_id: str, key: str) -> str:
+    """The recording to retry a batch on after its recording stopped taking events meanwhile."""
+    try:
+        again = open_replay(rt, project_id, external_id)
+    except Conflict:
+        _discard(rt, key)
+        raise
+    if again != recording_id:  # deleted and made anew: the block was put under the old prefix
+        _discard(rt, key)
+        raise Conflict("the recording was deleted while the batch was stored; send it again")
+    return again
+
+
+def _advance_stream(rt: Runtime, s: Session, recording_id: str, stream: StreamPosition) -> None:
+    changed = s.execute(
+        update(ReplayStream)
+        .where(ReplayStream.recording_id == recording_id, ReplayStream.stream_id == stream.stream_id)
+        .values(frames=_greatest(ReplayStream.frames, stream.frames), updated_at=rt.now())
+        .returning(ReplayStream.frames)
+    ).one_or_none()
+    if changed is None:
+        s.add(
+            ReplayStream(
+                recording_id=recording_id,
+                stream_id=stream.stream_id,
+                frames=stream.frames,
+                updated_at=rt.now(),
+            )
+        )
+
+
+def _stored_batch(rt: Runtime, recording_id: str, batch_key: str) -> Stored | None:
+    with rt.db.read() as s:
+        block = s.scalar(
+            select(ReplayBlock).where(
+                ReplayBlock.recording_id == recording_id, ReplayBlock.batch_key == batch_key
+            )
+        )
+    if block is None:
+        return None
+    return Stored(recording_id, block.first_sequence, block.last_sequence, block.events, duplicate=True)
+
+
+def _discard(rt: Runtime, key: str) -> None:
+    """Remove a block object that was not indexed (best effort: deletion of the recording removes it)."""
+    try:
+        rt.storage.delete_keys([key])
+    except StorageError as e:
+        log.warning("unindexed replay block %s left behind: %s", key, e)
+
+
+def stream_frames(rt: Runtime, project_id: str, external_id: str, stream_id: str) -> int:
+    """How many frames of the client's stream `stream_id` are stored (0 for a new stream or recording)."""
+    with rt.db.read() as s:
+        frames = s.scalar(
+            select(ReplayStream.frames)
+            .join(Recording, Recording.id == ReplayStream.recording_id)
+            .where(
+                Recording.project_id == project_id,
+                Recording.external_id == external_id,
+                Recording.state != S.DELETED,
+                ReplayStream.stream_id == stream_id,
+            )
+        )
+    return int(frames or 0)
+
+
+def replay_of(rt: Runtime, project_id: str, external_id: str) -> tuple[Recording, ReplaySummary]:
+    """A live recording of the project with a web replay, by the id its client knows; NotFound otherwise."""
+    with rt.db.read() as s:
+        row = s.execute(
+            select(Recording, ReplaySummary)
+            .join(ReplaySummary, ReplaySummary.recording_id == Recording.id)
+            .where(
+                Recording.project_id == project_id,
+                Recording.external_id == external_id,
+                Recording.state != S.DELETED,
+            )
+        ).one_or_none()
+    if row is None:
+        raise NotFound("recording not found")
+    return row[0], row[1]
+
+
+def iter_event_lines(rt: Runtime, recording_id: str, external_id: str) -> Iterator[bytes]:
+    """Every stored event of the replay in sequence order, one JSON object per item (no newline), with
+    its `sequenceId` and `recordingId`; reads one block at a time, never the whole replay."""
+    suffix_id = payloads.encode_lines([{"recordingId": external_id}])[1:-2]  # b'"recordingId":"..."'
+    after = -1
+    while True:
+        page = _blocks_after(rt, recording_id, after)
+        for block in page:
+            raw = zstandard.ZstdDecompressor().decompress(rt.storage.get_bytes(block.object_key))
+            for offset, line in enumerate(raw.splitlines()):
+                yield line[:-1] + b',"sequenceId":%d,%s}' % (block.first_sequence + offset, suffix_id)
+            after = block.seq
+        if len(page) < READ_PAGE:
+            return
+
+
+def _blocks_after(rt: Runtime, recording_id: str, after: int) -> list[ReplayBlock]:
+    with rt.db.read() as s:
+        return list(
+            s.scalars(
+                select(ReplayBlock)
+                .where(ReplayBlock.recording_id == recording_id, ReplayBlock.seq > after)
+                .order_by(ReplayBlock.seq)
+                .limit(READ_PAGE)
+            )
+        )
+
+
+def finish_idle(rt: Runtime, idle_seconds: int, limit: int = 100) -> list[str]:
+    """Finish the started web replays that had no ingest for `idle_seconds`; their duration is the span
+    of their events' timestamps. Returns the ids finished."""
+    cutoff = rt.now() - timedelta(seconds=idle_seconds)
+    with rt.db.read() as s:
+        rows = s.execute(
+            select(ReplaySummary.recording_id, ReplaySummary.first_timestamp, ReplaySummary.last_timestamp)
+            .join(Recording, Recording.id == ReplaySummary.recording_id)
+            .where(
+                Recording.state == S.STARTED,
+                Recording.ingest == Ingest.NONE,
+                ReplaySummary.last_ingest_at < cutoff,
+            )
+            .limit(limit)
+        ).all()
+    finished = []
+    for row in rows:
+        span = ((row.last_timestamp or 0) - (row.first_timestamp or 0)) / 1000.0
+        with rt.db.transaction() as s:
+            moved = lifecycle.apply(
+                rt,
+                s,
+                lifecycle.STOP,
+                [row.recording_id],
+                duration=max(0.0, span),
+                stopped_at=rt.now(),
+                stop_reason="idle",
+            )
+            finished += lifecycle.apply(rt, s, lifecycle.FINISH, moved, finished_at=rt.now())
+    return finished
