@@ -36,6 +36,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/pipeline.py
 	$(BIN)/python bench/webhooks.py
 	$(BIN)/python bench/events.py
+	$(BIN)/python bench/replay.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

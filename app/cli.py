@@ -1,4 +1,4 @@
-"""`meetrec` command line: up, api, worker, scheduler, migrate, health, keys."""
+"""`meetrec` command line: up, api, worker, scheduler, migrate, health, keys, signing-keys."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from app.config import Config
-from app.errors import ConfigError
+from app.errors import ConfigError, NotFound, Unprocessable
 
 
 def _config() -> Config:
@@ -78,8 +78,34 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
     rt = Runtime(_config())
     project_id = args.project or keys.bootstrap_project_id(rt)
     scopes = tuple(args.scope or (["admin"] if args.admin else list(keys.DEFAULT_SCOPES)))
-    _, raw = keys.create_key(rt, project_id, scopes, name=args.name)
+    try:
+        _, raw = keys.create_key(rt, project_id, scopes, name=args.name, origins=tuple(args.origin or ()))
+    except Unprocessable as e:
+        print(f"meetrec: {e.message}", file=sys.stderr)
+        return 2
     print(raw)
+    return 0
+
+
+def cmd_signing_keys(args: argparse.Namespace) -> int:
+    from app.runtime import Runtime
+    from app.services.access import keys, signing
+
+    rt = Runtime(_config())
+    project_id = args.project or keys.bootstrap_project_id(rt)
+    if args.signing_command == "create":
+        signing.create_key(rt, project_id)
+    elif args.signing_command == "retire":
+        try:
+            signing.retire_key(rt, project_id, args.key_id)
+        except NotFound as e:
+            print(f"meetrec: {e.message}", file=sys.stderr)
+            return 1
+    found = signing.keys_of(rt, project_id)
+    current = next((k.id for k in found if k.retired_at is None), None)
+    for key in found:
+        state = "current" if key.id == current else ("retired" if key.retired_at else "verifies")
+        print(f"{key.id}\t{state}\tcreated {key.created_at:%Y-%m-%d %H:%M}")
     return 0
 
 
@@ -106,7 +132,24 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--admin", action="store_true", help="an admin key")
     create.add_argument("--scope", action="append", help="a scope (repeatable)")
     create.add_argument("--name", default="cli")
+    create.add_argument(
+        "--origin",
+        action="append",
+        help="a page origin (https://shop.example) a browser may use the key from (repeatable; none: any)",
+    )
     create.set_defaults(func=cmd_keys_create)
+    signing_keys = sub.add_parser(
+        "signing-keys", help="the keys presigned URLs are signed with (rotate: create, later retire the old)"
+    )
+    signing_sub = signing_keys.add_subparsers(dest="signing_command", required=True)
+    for name, text in (("list", "list them"), ("create", "create one; new links are signed with it")):
+        one = signing_sub.add_parser(name, help=text)
+        one.add_argument("--project", help="project id (default: the first project)")
+        one.set_defaults(func=cmd_signing_keys)
+    retire = signing_sub.add_parser("retire", help="retire one: links signed with it stop working")
+    retire.add_argument("key_id")
+    retire.add_argument("--project", help="project id (default: the first project)")
+    retire.set_defaults(func=cmd_signing_keys)
     return p
 
 

@@ -95,6 +95,10 @@ class UnsupportedEncoding(DomainError):
     """A body in a content type or content encoding the route does not read."""
 
 
+class StreamConflict(Conflict):
+    """A WebSocket stream's frames came from a connection that is behind the stream: it reconnects."""
+
+
 class Unauthorized(DomainError):
     """No valid credential came with the request."""
 

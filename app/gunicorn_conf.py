@@ -1,9 +1,13 @@
 """Gunicorn settings of the api process, read from the environment (`app.observability.settings`).
 
-`meetrec api` loads this module; it also works on its own: `gunicorn -c python:app.gunicorn_conf
-'app.factory:create_app()'`. gthread workers: each worker process serves `threads` requests at once, so
-slow clients and S3 presigning do not hold a whole process. Migrations never run here: `meetrec migrate`
-(the `migrate` role) does them once per release, before the api replicas start.
+`meetrec api` loads this module; it also works on its own: `gunicorn -c python:app.gunicorn_conf` (which
+serves `app.asgi:create_from_env()`, named below). Workers are uvicorn's (`Worker` below): each runs
+an event loop serving the ASGI app of `app.asgi`, which hands HTTP requests to the Flask app on a pool of
+`threads` threads (so slow clients and S3 presigning do not hold a whole process) and keeps rrweb
+WebSocket ingest on the loop, where an idle socket holds no thread. `timeout` is the loop's heartbeat: a
+worker whose loop stalls that long is restarted (a request running on the pool does not stall it).
+Migrations never run here: `meetrec migrate` (the `migrate` role) does them once per release, before the
+api replicas start.
 
 Metrics: every worker writes its request samples to PROMETHEUS_MULTIPROC_DIR (a fresh temporary directory
 when unset) and any worker's `/metrics` sums them; the directory is emptied when the master starts, as
@@ -12,9 +16,12 @@ prometheus_client requires, and a dead worker's live gauges are dropped.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
+
+from uvicorn_worker import UvicornWorker
 
 from app.config import Config
 from app.observability import logs
@@ -24,14 +31,17 @@ _server = ServerSettings.from_env()
 _config = Config.from_env()
 
 bind = f"{_config.host}:{_config.port}"
+wsgi_app = "app.asgi:create_from_env()"  # `meetrec api` passes the app itself (app.wsgi)
 workers = _server.api_workers
-worker_class = "gthread"
+worker_class = "app.gunicorn_conf.Worker"
+# Sizes each worker's pool for HTTP requests (a2wsgi) and its pool for WebSocket storage calls.
 threads = _server.api_threads
 timeout = _server.api_timeout
 # SIGTERM: stop accepting, finish the requests in flight for up to this long, then exit.
 graceful_timeout = _server.api_graceful_timeout
 keepalive = _server.api_keepalive
-# Recycle a worker after this many requests (jittered so they do not all restart at once).
+# Recycle a worker after this many requests (jittered so they do not all restart at once); its open
+# WebSockets are closed with 1012 (service restart), their buffered events stored, and clients resume.
 max_requests = _server.api_max_requests
 max_requests_jitter = _server.api_max_requests_jitter
 # The app logs one JSON line per request with its request id (app.observability.requests).
@@ -46,6 +56,14 @@ control_socket_disable = True
 proc_name = "meetrec-api"
 
 
+class Worker(UvicornWorker):
+    """uvicorn's gunicorn worker without WebSocket permessage-deflate: rrweb clients send frames they
+    compressed themselves, and deflate's state cost 61 KB per idle socket against 24 KB without it
+    (measured with 19,000 idle sockets on one worker, bench/replay_sockets.py)."""
+
+    CONFIG_KWARGS = {**UvicornWorker.CONFIG_KWARGS, "ws_per_message_deflate": False}
+
+
 def on_starting(server) -> None:
     """Before the workers fork: choose and empty the metrics directory."""
     path = os.environ.get(PROMETHEUS_MULTIPROC_DIR)
@@ -57,6 +75,18 @@ def on_starting(server) -> None:
     for name in os.listdir(path):
         if name.endswith(".db"):
             os.unlink(os.path.join(path, name))
+
+
+def post_worker_init(worker) -> None:
+    """uvicorn's loggers through the root handler, as every other line. Its access lines are off (the app
+    logs its own), and so are its INFO lines: they carry query strings, which hold WebSocket keys and
+    signatures."""
+    level = logging.getLevelNamesMapping()[_server.log_level.upper()]
+    for name, floor in (("uvicorn.error", logging.WARNING), ("uvicorn.access", logging.CRITICAL)):
+        logger = logging.getLogger(name)
+        logger.handlers = []
+        logger.propagate = True
+        logger.setLevel(max(floor, level))
 
 
 def child_exit(server, worker) -> None:

@@ -1,4 +1,5 @@
-"""The api process: the Flask app under gunicorn, configured by `app/gunicorn_conf.py`."""
+"""The api process: gunicorn with uvicorn workers serving `app.asgi` (the Flask app for HTTP, rrweb
+WebSocket ingest on the event loop), configured by `app/gunicorn_conf.py`."""
 
 from __future__ import annotations
 
@@ -26,14 +27,16 @@ class _Gunicorn(Application):
             self.cfg.set(key, value)
 
     def load(self):
+        from app.asgi import create_asgi
         from app.factory import create_app
 
-        return create_app(self.meetrec_config)
+        return create_asgi(create_app(self.meetrec_config), self.cfg.threads)
 
 
 def serve(config: Config, workers: int | None = None, threads: int | None = None) -> None:
-    """Serve the API on `config.host:config.port` until SIGTERM, which drains: gunicorn stops accepting
-    and finishes the requests in flight for MEETREC_API_GRACEFUL_TIMEOUT seconds before it exits."""
+    """Serve the API on `config.host:config.port` until SIGTERM, which drains: gunicorn stops accepting,
+    finishes the requests in flight and closes open WebSockets (1012, after storing what they buffered)
+    within MEETREC_API_GRACEFUL_TIMEOUT seconds before it exits. `threads` sizes each worker's pools."""
     overrides: dict[str, Any] = {"bind": f"{config.host}:{config.port}"}
     if workers:
         overrides["workers"] = workers

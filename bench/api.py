@@ -1,9 +1,9 @@
 """API latency and throughput under the production gunicorn config, against a bare Flask app.
 
-Both apps run under `app/gunicorn_conf.py` as `meetrec api` runs it (MEETREC_API_WORKERS x
-MEETREC_API_THREADS gthread workers, default 2 x 4), on SQLite (or DATABASE_URL) and a redis-server this
-script starts. The bare app answers the same JSON with no auth, database, schema, logging or metrics.
-Each case is measured twice per app:
+Both apps run under `app/gunicorn_conf.py` as `meetrec api` runs it (MEETREC_API_WORKERS uvicorn
+workers, each handing requests to the WSGI app on MEETREC_API_THREADS threads through a2wsgi; 2 x 4), on
+SQLite (or DATABASE_URL) and a redis-server this script starts. The bare app answers the same JSON with
+no auth, database, schema, logging or metrics. Each case is measured twice per app:
 
 - throughput: CONNECTIONS keep-alive clients back to back for --seconds: requests/s, p50, p99;
 - at a fixed rate (--rate requests/s, open loop: a late answer delays no later request, and latency
@@ -262,9 +262,9 @@ def run(tmp: Path, redis_url: str, args) -> None:  # type: ignore[no-untyped-def
     print(f"{head} | at {args.rate:.0f} req/s: {'ours p50/p99':>13} {'bare p50/p99':>13}")
     verdicts = []
     for case in (c for c in cases if args.case in c.name):
-        ours = measure("app.factory:create_app()", ours_env, case.ours, case.requests_per_op, args)
-        bare = measure("bench.bare_app:app", {**ours_env, "BENCH_BODIES": json.dumps(case.bodies)}, case.bare,
-                       case.requests_per_op, args)  # fmt: skip
+        ours = measure("app.asgi:create_from_env()", ours_env, case.ours, case.requests_per_op, args)
+        bare_env = {**ours_env, "BENCH_BODIES": json.dumps(case.bodies)}
+        bare = measure("bench.bare_app:asgi", bare_env, case.bare, case.requests_per_op, args)
         ratio = ours[0].rps / bare[0].rps
         print(
             f"{case.name:38} {ours[0].rps:9.0f} {bare[0].rps:9.0f} {ratio:6.2f} {ours[0].ms():>13} "

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import uvicorn
+
+from app.asgi import create_asgi
 from app.embedded.servers import WeedPorts
 
 
@@ -140,3 +144,21 @@ def runtime_on_redis_db(rt, db: int) -> Iterator[Any]:  # type: ignore[no-untype
         yield other
     finally:
         other.redis.flushdb()
+
+
+@contextmanager
+def serving(app) -> Iterator[tuple[uvicorn.Server, dict[str, str]]]:  # type: ignore[no-untyped-def]
+    """The ASGI app on uvicorn in a background thread, on a free loopback port, until the block ends."""
+    port = free_port()
+    config = uvicorn.Config(
+        create_asgi(app, 4), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
+    )
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    wait_for(lambda: srv.started, timeout=15, interval=0.05)
+    try:
+        yield srv, {"ws": f"ws://127.0.0.1:{port}", "http": f"http://127.0.0.1:{port}"}
+    finally:
+        srv.should_exit = True
+        thread.join(15)

@@ -15,7 +15,8 @@ import pytest
 import zstandard
 from sqlalchemy import select, update
 
-from app.models import RecordingState, ReplayBlock, ReplaySummary
+from app.errors import StreamConflict
+from app.models import RecordingState, ReplayBlock, ReplaySummary, WebhookEvent
 from app.services.access import keys, signing
 from app.services.interactions import replays
 
@@ -631,3 +632,31 @@ def test_a_replay_under_legal_hold_cannot_be_deleted(rt, client, public, project
     admin_key = bearer(keys.create_key(rt, project.id, ("admin",))[1])
     assert client.post(f"/recordings/{recording.id}/legal-hold", headers=admin_key).status_code == 200
     assert client.delete(f"/recordings/{recording.id}", headers=admin_key).status_code == 409
+
+
+def test_a_replay_emits_webhook_events_like_every_recording(rt, client, public, project):
+    recording_id = rid()
+    ingest(client, public, recording_id, events(2))
+    internal = backdate(rt, project, recording_id, rt.config.replay_idle_seconds + 1)
+    replays.finish_idle(rt, rt.config.replay_idle_seconds)
+    with rt.db.read() as s:
+        payloads = list(
+            s.scalars(
+                select(WebhookEvent.payload)
+                .where(WebhookEvent.resource_id == internal)
+                .order_by(WebhookEvent.seq)
+            )
+        )
+    assert [p["recording"]["state"] for p in payloads] == ["started", "stopped", "finished"]
+
+
+def test_a_connection_behind_its_stream_stores_nothing(rt, client, private, project):
+    recording_id = rid()
+    replays.ingest(rt, project.id, recording_id, events(2), stream=replays.StreamPosition("tab", 2, 0))
+    replays.ingest(rt, project.id, recording_id, events(1), stream=replays.StreamPosition("tab", 3, 2))
+    with pytest.raises(StreamConflict):  # a stale connection still thinks the stream holds 2 frames
+        replays.ingest(rt, project.id, recording_id, events(1), stream=replays.StreamPosition("tab", 3, 2))
+    with pytest.raises(StreamConflict):  # or that it is new
+        replays.ingest(rt, project.id, recording_id, events(1), stream=replays.StreamPosition("tab", 1, 0))
+    assert replays.stream_frames(rt, project.id, recording_id, "tab") == 3
+    assert len(read_events(client, private, recording_id)) == 3

@@ -241,7 +241,7 @@ def _ms(moment) -> int:
 @blp.route("/statistics", strict_slashes=False)
 class Statistics(MethodView):
     @require("recording:read")
-    @blp.response(200, StatisticsSchema)
+    @blp.response(200, StatisticsSchema, description="counts and bytes of the project's live web replays")
     def get(self):
         """Get statistics of the project's web replays: totals, this month, storage"""
         stats = metadata.statistics(rt(), project_id())

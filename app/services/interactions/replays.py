@@ -25,7 +25,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app import payloads
-from app.errors import Conflict, NotFound, StorageError, Unprocessable
+from app.db import affected
+from app.errors import Conflict, NotFound, StorageError, StreamConflict, Unprocessable
 from app.models import Ingest, Recording, RecordingState, ReplayBlock, ReplayStream, ReplaySummary
 from app.runtime import Runtime
 from app.services.core import lifecycle, recordings
@@ -38,9 +39,9 @@ BLOCK_CONTENT_TYPE = "application/zstd"
 _COMPRESSION_LEVEL = 3
 # A batch racing the idle finish (or a deletion) is retried this often before it gives up.
 _ATTEMPTS = 3
-READ_PAGE = 200
+READ_PAGE = 200  # block index rows read per query while streaming
 # The ids clients make (UUIDs, posthog-js session ids) fit; nothing that needs escaping in a URL or key.
-EXTERNAL_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")  # block index rows read per query while streaming
+EXTERNAL_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 
 @dataclass(frozen=True)
@@ -56,10 +57,16 @@ class Stored:
 
 @dataclass(frozen=True)
 class StreamPosition:
-    """A WebSocket stream's frames stored once this batch is: the client resends only frames after it."""
+    """A WebSocket stream's frames stored once this batch is (`frames`), and before it (`previous`).
+
+    The client resends only frames after what the server last said it holds; the batch is stored only
+    if the stream still holds exactly `previous` frames, so a stale connection (one still flushing after
+    its client reconnected elsewhere) can never store a frame twice: it gets StreamConflict instead.
+    """
 
     stream_id: str
     frames: int
+    previous: int
 
 
 def block_key(recording_id: str) -> str:
@@ -175,12 +182,15 @@ def ingest(
     for _ in range(_ATTEMPTS):
         try:
             stored = _index(rt, recording_id, block, batch_key, stream)
-        except IntegrityError:  # the same batch_key won a race: that copy is the stored one
+        except IntegrityError:  # the same batch_key or stream won a race: that copy is the stored one
             _discard(rt, key)
             found = _stored_batch(rt, recording_id, batch_key) if batch_key else None
             if found is None:
-                raise
+                raise StreamConflict("another connection stored this stream's frames first") from None
             return found
+        except StreamConflict:
+            _discard(rt, key)
+            raise
         if stored is not None:
             return stored
         recording_id = _reopened(rt, project_id, external_id, recording_id, key)
@@ -281,21 +291,29 @@ def _reopened(rt: Runtime, project_id: str, external_id: str, recording_id: str,
 
 
 def _advance_stream(rt: Runtime, s: Session, recording_id: str, stream: StreamPosition) -> None:
-    changed = s.execute(
+    moved = affected(
+        s,
         update(ReplayStream)
-        .where(ReplayStream.recording_id == recording_id, ReplayStream.stream_id == stream.stream_id)
-        .values(frames=_greatest(ReplayStream.frames, stream.frames), updated_at=rt.now())
-        .returning(ReplayStream.frames)
-    ).one_or_none()
-    if changed is None:
-        s.add(
-            ReplayStream(
-                recording_id=recording_id,
-                stream_id=stream.stream_id,
-                frames=stream.frames,
-                updated_at=rt.now(),
-            )
+        .where(
+            ReplayStream.recording_id == recording_id,
+            ReplayStream.stream_id == stream.stream_id,
+            ReplayStream.frames == stream.previous,
         )
+        .values(frames=stream.frames, updated_at=rt.now()),
+    )
+    if moved:
+        return
+    if stream.previous != 0 or s.scalar(
+        select(ReplayStream.frames).where(
+            ReplayStream.recording_id == recording_id, ReplayStream.stream_id == stream.stream_id
+        )
+    ):
+        raise StreamConflict("the stream moved on since this connection began; reconnect to resume")
+    s.add(
+        ReplayStream(
+            recording_id=recording_id, stream_id=stream.stream_id, frames=stream.frames, updated_at=rt.now()
+        )
+    )
 
 
 def _stored_batch(rt: Runtime, recording_id: str, batch_key: str) -> Stored | None:

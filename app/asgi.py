@@ -1,0 +1,121 @@
+"""The api process's ASGI app: HTTP to the Flask app, rrweb WebSocket ingest to asyncio handlers.
+
+Why an event loop: rrweb clients stream a web replay over a WebSocket that stays open for the whole page
+view and is idle most of the time. Under gunicorn's gthread workers every open socket would hold one of a
+worker's few threads; on an event loop an idle socket is a few kilobytes of memory and no thread. So
+`meetrec api` runs gunicorn with `uvicorn_worker.UvicornWorker` workers serving this one app:
+
+- `http`: the unchanged Flask app through `a2wsgi.WSGIMiddleware`, on a pool of MEETREC_API_THREADS
+  threads per worker (measured 6.3k requests/s, against 7.6k for bare gthread 2 x 4: the price of the
+  loop-to-thread hop, paid for sockets that cost no thread);
+- `websocket`: `/rrweb/recordings/{recordingId}/ingest/ws` (app.api.rrweb.socket) as a coroutine; its
+  blocking calls (SQL, object storage, decompression) run on a second pool of the same size, so sockets
+  and requests never wait for each other's threads. Any other WebSocket path is answered 404;
+- `lifespan`: startup and shutdown are acknowledged; shutdown releases the pools.
+
+The Flask app keeps its request ids, access lines and metrics (they run inside it); a socket gets its own
+request id and one access line when it ends. Standalone: `gunicorn -c python:app.gunicorn_conf
+'app.asgi:create_from_env()'` (the config module names that app, so `gunicorn -c python:app.gunicorn_conf`
+alone serves it too).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from a2wsgi import WSGIMiddleware
+from flask import Flask
+
+from app.api.rrweb import socket
+from app.api.rrweb.socket import Message, Outcome, Receive, Send
+from app.config import Config
+from app.observability import logs, requests
+from app.observability.settings import ServerSettings
+from app.runtime import Runtime
+
+access_log = logging.getLogger("meetrec.access")
+
+
+class Asgi:
+    """One ASGI app for the api process: HTTP to Flask through a2wsgi, WebSocket ingest on the loop."""
+
+    def __init__(self, flask_app: Flask, threads: int):
+        self.rt: Runtime = flask_app.extensions["meetrec"]
+        self.http = WSGIMiddleware(flask_app, workers=threads)  # type: ignore[arg-type]
+        self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="meetrec-ws")
+
+    async def __call__(self, scope: Message, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self.http(scope, receive, send)  # type: ignore[arg-type]
+        elif kind == "websocket":
+            await self._websocket(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _websocket(self, scope: Message, receive: Receive, send: Send) -> None:
+        match = socket.PATH.fullmatch(socket.path_of(scope))
+        headers = socket.headers_of(scope)
+        token = logs.bind(request_id=requests.request_id_from(headers.get(requests.HEADER.lower())))
+        started = time.perf_counter()
+        try:
+            if match is None:
+                outcome = await _not_found(scope, receive, send)
+            else:
+                outcome = await socket.serve(self.rt, self.pool, scope, receive, send, match.group(1))
+            _log_socket(scope, match and match.group(1), outcome, time.perf_counter() - started)
+        finally:
+            logs.unbind(token)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                self.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    def close(self) -> None:
+        """Release the thread pools (uvicorn has finished every connection by now)."""
+        self.pool.shutdown(wait=False)
+        self.http.executor.shutdown(wait=False)
+
+
+async def _not_found(scope: Message, receive: Receive, send: Send) -> Outcome:
+    await receive()  # websocket.connect
+    await socket.refuse(scope, send, 404, "no WebSocket route at this path")
+    return Outcome(status=404)
+
+
+def _log_socket(scope: Message, recording_id: str | None, outcome: Outcome, seconds: float) -> None:
+    """The socket's access line: route template and ids, never its query (keys, signatures)."""
+    route = socket.ROUTE if recording_id is not None else "<unmatched>"
+    extra: dict[str, Any] = {
+        "method": "GET",
+        "route": route,
+        "ids": {"recordingId": recording_id[:100]} if recording_id is not None else {},
+        "status": outcome.status,
+        "duration_ms": round(seconds * 1000, 2),
+        "remote_addr": (scope.get("client") or ("", 0))[0],
+        "close_code": outcome.close_code,
+        "frames": outcome.frames,
+        "events": outcome.events,
+    }
+    access_log.info("GET %s %s", route, outcome.status, extra=extra)
+
+
+def create_asgi(flask_app: Flask, threads: int) -> Asgi:
+    """The api process's ASGI app around `flask_app`; `threads` sizes each of its two thread pools."""
+    return Asgi(flask_app, threads)
+
+
+def create_from_env() -> Asgi:
+    """The ASGI app configured from the environment (`gunicorn ... 'app.asgi:create_from_env()'`)."""
+    from app.factory import create_app
+
+    return create_asgi(create_app(Config.from_env()), ServerSettings.from_env().api_threads)
