@@ -660,3 +660,22 @@ def test_a_connection_behind_its_stream_stores_nothing(rt, client, private, proj
         replays.ingest(rt, project.id, recording_id, events(1), stream=replays.StreamPosition("tab", 1, 0))
     assert replays.stream_frames(rt, project.id, recording_id, "tab") == 3
     assert len(read_events(client, private, recording_id)) == 3
+
+
+def test_a_finished_session_of_another_kind_is_not_reopened_by_a_batch(client, rt, project):
+    key = bearer(keys.create_key(rt, project.id)[1])  # default scopes: write sessions and ingest
+    session_id = client.post("/recordings", json={"description": "checkout"}, headers=key).get_json()[
+        "session_id"
+    ]
+    assert client.post(f"/recordings/{session_id}/stop", headers=key).status_code == 200
+    assert ingest(client, key, session_id, events(1)).status_code == 409
+    assert client.get(f"/recordings/{session_id}", headers=key).get_json()["state"] == "finished"
+
+
+def test_a_running_session_takes_a_web_replay_too(client, rt, project):
+    key = bearer(keys.create_key(rt, project.id, ("recording:write", "recording:read", "ingest"))[1])
+    session_id = client.post("/recordings", json={"description": "checkout"}, headers=key).get_json()[
+        "session_id"
+    ]
+    assert ingest(client, key, session_id, events(2)).status_code == 204
+    assert len(read_events(client, key, session_id)) == 2

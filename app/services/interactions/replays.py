@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import zstandard
-from sqlalchemy import case, exists, select, update
+from sqlalchemy import bindparam, case, exists, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -100,15 +101,17 @@ def open_replay(rt: Runtime, project_id: str, external_id: str) -> str:
                 return _create(rt, project_id, external_id)
             if row.condemned_at is not None:
                 raise Conflict("the recording is being deleted")
-            if not has_summary:
-                _add_summary(rt, project_id, row.id)
             if row.state == S.STARTED:
+                if not has_summary:  # a running recording of another kind gains a web replay
+                    _add_summary(rt, project_id, row.id)
                 return str(row.id)
-            if row.state == S.FINISHED and row.ingest == Ingest.NONE and _reopen(rt, row.id):
+            # Only a web replay reopens: a finished video or session stays finished.
+            reopens = row.state == S.FINISHED and has_summary and row.ingest == Ingest.NONE
+            if reopens and _reopen(rt, row.id):
                 return str(row.id)
         except IntegrityError:  # another request created it (or its summary) first: look again
             continue
-        if row.state != S.FINISHED:
+        if not reopens:
             raise Conflict(f"the recording has {row.state}; it takes no more events")
     raise Conflict("the recording changed state repeatedly; try again")
 
@@ -169,125 +172,184 @@ def ingest(
     """
     if not events:
         raise ValueError("an empty batch is refused by payloads.parse_events")
-    recording_id = open_replay(rt, project_id, external_id)
+    slot = (rt.config.database_url, project_id, external_id)
+    recording_id = _open_ids.get(slot) or open_replay(rt, project_id, external_id)
     if batch_key is not None:
         found = _stored_batch(rt, recording_id, batch_key)
         if found is not None:
             return found
     raw = payloads.encode_lines(events)
-    data = zstandard.ZstdCompressor(level=_COMPRESSION_LEVEL).compress(raw)
-    key = block_key(recording_id)
-    rt.storage.put_bytes(key, data, BLOCK_CONTENT_TYPE)
-    block = _Block(key, len(data), len(raw), events)
+    block = _Block(raw, _compressor().compress(raw), events)
+    key = _put(rt, recording_id, block)
     for _ in range(_ATTEMPTS):
-        try:
-            stored = _index(rt, recording_id, block, batch_key, stream)
-        except IntegrityError:  # the same batch_key or stream won a race: that copy is the stored one
-            _discard(rt, key)
-            found = _stored_batch(rt, recording_id, batch_key) if batch_key else None
-            if found is None:
-                raise StreamConflict("another connection stored this stream's frames first") from None
-            return found
-        except StreamConflict:
-            _discard(rt, key)
-            raise
+        stored = _index_or_discard(rt, recording_id, key, block, batch_key, stream)
         if stored is not None:
+            _remember(slot, recording_id)
             return stored
-        recording_id = _reopened(rt, project_id, external_id, recording_id, key)
+        _open_ids.pop(slot, None)  # finished by the idle check, deleted, or a stale entry: look again
+        again = _open_or_discard(rt, project_id, external_id, key)
+        if again != recording_id:  # made anew after a deletion: the block belongs under its prefix
+            _discard(rt, key)
+            recording_id, key = again, _put(rt, again, block)
     _discard(rt, key)
     raise Conflict("the recording changed state repeatedly; try again")
 
 
+# Recording ids by (database, project, external id) of the replays this process stored into last: a
+# batch then needs no lookup first. A stale entry costs nothing but the lookup: the index transaction
+# is guarded (`_takes_events`) and `ingest` looks again when it moves nothing.
+_open_ids: dict[tuple[str, str, str], str] = {}
+_OPEN_IDS_SIZE = 10_000
+_local = threading.local()
+
+
+def _remember(slot: tuple[str, str, str], recording_id: str) -> None:
+    if len(_open_ids) >= _OPEN_IDS_SIZE:
+        _open_ids.clear()
+    _open_ids[slot] = recording_id
+
+
+def _compressor() -> zstandard.ZstdCompressor:
+    """This thread's compressor (one is not safe to share between threads; making one costs ~30 µs)."""
+    compressor = getattr(_local, "compressor", None)
+    if compressor is None:
+        compressor = _local.compressor = zstandard.ZstdCompressor(level=_COMPRESSION_LEVEL)
+    return compressor
+
+
 @dataclass(frozen=True)
 class _Block:
-    key: str
-    size: int
-    raw_size: int
+    """A batch ready to store: its JSON lines, compressed, and the range of its events' timestamps."""
+
+    raw: bytes
+    data: bytes
     events: list[dict[str, Any]]
 
     @property
-    def first_timestamp(self) -> int:
-        return min(int(e["timestamp"]) for e in self.events)
+    def timestamps(self) -> tuple[int, int]:
+        stamps = [int(e["timestamp"]) for e in self.events]
+        return min(stamps), max(stamps)
 
-    @property
-    def last_timestamp(self) -> int:
-        return max(int(e["timestamp"]) for e in self.events)
+
+def _put(rt: Runtime, recording_id: str, block: _Block) -> str:
+    key = block_key(recording_id)
+    rt.storage.put_bytes(key, block.data, BLOCK_CONTENT_TYPE)
+    return key
+
+
+def _index_or_discard(
+    rt: Runtime,
+    recording_id: str,
+    key: str,
+    block: _Block,
+    batch_key: str | None,
+    stream: StreamPosition | None,
+) -> Stored | None:
+    """`_index`, removing the uploaded object when the batch is refused or was stored by a twin."""
+    try:
+        return _index(rt, recording_id, key, block, batch_key, stream)
+    except IntegrityError:  # the same batch_key or stream won a race: that copy is the stored one
+        _discard(rt, key)
+        found = _stored_batch(rt, recording_id, batch_key) if batch_key else None
+        if found is None:
+            raise StreamConflict("another connection stored this stream's frames first") from None
+        return found
+    except StreamConflict:
+        _discard(rt, key)
+        raise
+
+
+def _open_or_discard(rt: Runtime, project_id: str, external_id: str, key: str) -> str:
+    try:
+        return open_replay(rt, project_id, external_id)
+    except Conflict:
+        _discard(rt, key)
+        raise
 
 
 def _index(
-    rt: Runtime, recording_id: str, block: _Block, batch_key: str | None, stream: StreamPosition | None
+    rt: Runtime,
+    recording_id: str,
+    key: str,
+    block: _Block,
+    batch_key: str | None,
+    stream: StreamPosition | None,
 ) -> Stored | None:
     """Index the uploaded block and advance the counters in one transaction; None when the recording
     is no longer started (finished by the idle check, or being deleted) and nothing was indexed."""
-    n, first_ts, last_ts = len(block.events), block.first_timestamp, block.last_timestamp
-    summary = ReplaySummary
+    n, (first_ts, last_ts), now = len(block.events), block.timestamps, rt.now()
     with rt.db.transaction() as s:
         row = s.execute(
-            update(summary)
-            .where(summary.recording_id == recording_id, _takes_events(recording_id))
-            .values(
-                next_sequence=summary.next_sequence + n,
-                events=summary.events + n,
-                blocks=summary.blocks + 1,
-                bytes=summary.bytes + block.size,
-                first_timestamp=_least(summary.first_timestamp, first_ts),
-                last_timestamp=_greatest(summary.last_timestamp, last_ts),
-                last_ingest_at=rt.now(),
-            )
-            .returning(summary.next_sequence, summary.blocks)
-            .execution_options(synchronize_session=False)
+            _ADVANCE,
+            {
+                "rid": recording_id,
+                "n": n,
+                "size": len(block.data),
+                "first_ts": first_ts,
+                "last_ts": last_ts,
+                "at": now,
+            },
         ).one_or_none()
         if row is None:
             return None
         first = row.next_sequence - n
-        s.add(
-            ReplayBlock(
-                recording_id=recording_id,
-                seq=row.blocks - 1,
-                first_sequence=first,
-                last_sequence=first + n - 1,
-                first_timestamp=first_ts,
-                last_timestamp=last_ts,
-                events=n,
-                bytes=block.size,
-                raw_bytes=block.raw_size,
-                object_key=block.key,
-                batch_key=batch_key,
-                created_at=rt.now(),
-            )
+        s.execute(
+            insert(ReplayBlock),
+            {
+                "recording_id": recording_id,
+                "seq": row.blocks - 1,
+                "first_sequence": first,
+                "last_sequence": first + n - 1,
+                "first_timestamp": first_ts,
+                "last_timestamp": last_ts,
+                "events": n,
+                "bytes": len(block.data),
+                "raw_bytes": len(block.raw),
+                "object_key": key,
+                "batch_key": batch_key,
+                "created_at": now,
+            },
         )
-        s.flush()
         if stream is not None:
             _advance_stream(rt, s, recording_id, stream)
     return Stored(recording_id, first, first + n - 1, n)
 
 
-def _least(column: Any, value: int) -> Any:
+def _least(column: Any, value: Any) -> Any:
     """min(column, value) where a NULL column counts as absent (portable: no LEAST on SQLite)."""
     return case((column.is_(None), value), (column < value, column), else_=value)
 
 
-def _greatest(column: Any, value: int) -> Any:
+def _greatest(column: Any, value: Any) -> Any:
     return case((column.is_(None), value), (column > value, column), else_=value)
 
 
-def _takes_events(recording_id: str) -> Any:
+def _takes_events(recording_id: Any) -> Any:
     return exists().where(
         Recording.id == recording_id, Recording.state == S.STARTED, Recording.condemned_at.is_(None)
     )
 
 
-def _reopened(rt: Runtime, project_id: str, external_id: str, recording_id: str, key: str) -> str:
-    """The recording to retry a batch on after its recording stopped taking events meanwhile."""
-    try:
-        again = open_replay(rt, project_id, external_id)
-    except Conflict:
-        _discard(rt, key)
-        raise
-    if again != recording_id:  # deleted and made anew: the block was put under the old prefix
-        _discard(rt, key)
-        raise Conflict("the recording was deleted while the batch was stored; send it again")
-    return again
+# Built once (the hottest statement of ingest): advance a started replay's counters by one block and
+# return where its sequenceIds and block numbers now stand.
+_ADVANCE = (
+    update(ReplaySummary)
+    .where(
+        ReplaySummary.recording_id == bindparam("rid"),
+        _takes_events(bindparam("rid")),
+    )
+    .values(
+        next_sequence=ReplaySummary.next_sequence + bindparam("n"),
+        events=ReplaySummary.events + bindparam("n"),
+        blocks=ReplaySummary.blocks + 1,
+        bytes=ReplaySummary.bytes + bindparam("size"),
+        first_timestamp=_least(ReplaySummary.first_timestamp, bindparam("first_ts")),
+        last_timestamp=_greatest(ReplaySummary.last_timestamp, bindparam("last_ts")),
+        last_ingest_at=bindparam("at"),
+    )
+    .returning(ReplaySummary.next_sequence, ReplaySummary.blocks)
+    .execution_options(synchronize_session=False)
+)
 
 
 def _advance_stream(rt: Runtime, s: Session, recording_id: str, stream: StreamPosition) -> None:
