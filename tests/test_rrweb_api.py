@@ -679,3 +679,20 @@ def test_a_running_session_takes_a_web_replay_too(client, rt, project):
     ]
     assert ingest(client, key, session_id, events(2)).status_code == 204
     assert len(read_events(client, key, session_id)) == 2
+
+
+def test_events_are_streamed_a_block_at_a_time(client, rt, private, project, monkeypatch):
+    recording_id = rid()
+    for i in range(10):  # each block alone fills a written piece of the answer
+        big = {"type": 3, "timestamp": 1_764_700_000_000 + i, "data": {"source": 5, "text": "x" * 70_000}}
+        replays.ingest(rt, project.id, recording_id, [big])
+    reads: list[str] = []
+    real = rt.storage.get_bytes
+    monkeypatch.setattr(rt.storage, "get_bytes", lambda key: reads.append(key) or real(key))
+    resp = client.get(f"/rrweb/recordings/{recording_id}/events", headers=private, buffered=False)
+    pieces = iter(resp.response)
+    next(pieces), next(pieces)
+    assert len(reads) <= 3  # the answer is being written before the replay is read whole
+    body = b"".join(pieces)
+    assert len(reads) == 10 and body.endswith(b"]")
+    resp.close()

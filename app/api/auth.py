@@ -22,11 +22,23 @@ SECURITY_SCHEME = {
 }
 
 
+def key_from_header(value: str) -> str:
+    """The key an Authorization header carries: `Bearer <key>` or the raw key."""
+    value = value.strip()
+    return value[7:].strip() if value[:7].lower() == "bearer " else value
+
+
 def presented_key() -> str:
-    value = request.headers.get("Authorization", "").strip()
-    if value[:7].lower() == "bearer ":
-        value = value[7:].strip()
-    return value
+    return key_from_header(request.headers.get("Authorization", ""))
+
+
+def documented(view: Callable, security: list[dict[str, list[str]]], e401: str, e403: str) -> Callable:
+    """`view` with its credentials and its 401/403 answers in the OpenAPI document (a decorator below
+    the one calling this may still describe a code more closely)."""
+    doc = getattr(view, "_apidoc", {})
+    doc.setdefault("manual_doc", {}).setdefault("security", security)
+    view._apidoc = doc  # type: ignore[attr-defined]
+    return Blueprint.errors(e401=e401, e403=e403)(view)
 
 
 def current_key() -> ApiKey:
@@ -47,10 +59,6 @@ def require(scope: str) -> Callable:
             g.api_key = key
             return view(*args, **kwargs)
 
-        doc = getattr(wrapper, "_apidoc", {})
-        doc.setdefault("manual_doc", {}).setdefault("security", SECURITY)
-        wrapper._apidoc = doc  # type: ignore[attr-defined]
-        # A view may still describe its 403 more closely (a decorator below this one wins).
-        return Blueprint.errors(e401="no valid API key", e403=f"the key lacks the {scope} scope")(wrapper)
+        return documented(wrapper, SECURITY, "no valid API key", f"the key lacks the {scope} scope")
 
     return decorator

@@ -15,8 +15,7 @@ from typing import Any
 
 from flask import Response, current_app, g, request
 
-from app.api.auth import presented_key
-from app.api.blueprint import Blueprint
+from app.api.auth import documented, presented_key
 from app.errors import Forbidden, Unauthorized
 from app.runtime import Runtime
 from app.services.access import keys, signing
@@ -52,26 +51,50 @@ def require(scope: str) -> Callable:
             g.rrweb_project_id = _authorize(scope)
             return view(*args, **kwargs)
 
-        doc = getattr(wrapper, "_apidoc", {})
-        doc.setdefault("manual_doc", {}).setdefault("security", SECURITY)
-        wrapper._apidoc = doc  # type: ignore[attr-defined]
-        return Blueprint.errors(
-            e401="no valid key, or a presigned URL that is invalid, expired or signed by a retired key",
-            e403=f"the key lacks the {scope} scope, or may not be used from this page's origin",
-        )(wrapper)
+        return documented(
+            wrapper,
+            SECURITY,
+            "no valid key, or a presigned URL that is invalid, expired or signed by a retired key",
+            f"the key lacks the {scope} scope, or may not be used from this page's origin",
+        )
 
     return decorator
 
 
 def _authorize(scope: str) -> str:
-    if signing.is_presigned(request.args.keys()):
-        return signing.verify(rt(), request.method, request.path, request.args.items(multi=True)).project_id
-    key = keys.authenticate(rt(), presented_key())
+    return authorize(
+        rt(),
+        scope,
+        request.method,
+        request.path,
+        list(request.args.items(multi=True)),
+        presented_key(),
+        request.headers.get("Origin"),
+    )
+
+
+def authorize(
+    rt: Runtime,
+    scope: str,
+    method: str,
+    path: str,
+    query: list[tuple[str, str]],
+    raw_key: str,
+    origin: str | None,
+) -> str:
+    """The project a request acts for: a presigned URL's for exactly `method path query`, else a key's
+    that has `scope` and may be used from `origin` (the page's, None from no page). HTTP routes and the
+    WebSocket handshake both ask here; Unauthorized or Forbidden otherwise."""
+    if signing.is_presigned(name for name, _ in query):
+        return signing.verify(rt, method, path, query).project_id
+    key = keys.authenticate(rt, raw_key)
     if key is None:
-        raise Unauthorized("a valid API key is required: Authorization: Bearer <key>, or a presigned URL")
+        raise Unauthorized(
+            "an API key is required: Authorization: Bearer <key> (?key= on a WebSocket), or a presigned URL"
+        )
     if not keys.has_scope(key, scope):
         raise Forbidden(f"this API key lacks the {scope} scope")
-    if not keys.origin_allowed(key, request.headers.get("Origin")):
+    if not keys.origin_allowed(key, origin):
         raise Forbidden("this API key may not be used from this origin")
     return key.project_id
 

@@ -146,15 +146,9 @@ class Events(MethodView):
 
 
 def _json_array(lines: Iterator[bytes]) -> Iterator[bytes]:
-    yield b"["
-    first = True
-    pieces = []
-    for line in lines:
-        pieces.append(line if first else b"," + line)
-        first = False
-    # _chunks groups the pieces into large writes
-    yield from _chunks(iter(pieces))
-    yield b"]"
+    """The lines as one JSON array, written in large pieces as they are read."""
+    separated = (line if i == 0 else b"," + line for i, line in enumerate(lines))
+    yield from _chunks(chain([b"["], separated, [b"]"]))
 
 
 def _chunks(pieces: Iterator[bytes]) -> Iterator[bytes]:
@@ -211,7 +205,8 @@ class Recordings(MethodView):
         """List recordings by metadata filters (AND), most recent first"""
         filters = _meta_filters()
         listed = metadata.search(rt(), project_id(), filters, args["limit"], args["offset"])
-        return {"recordings": [_listed(item, args["includeSignedUrls"]) for item in listed]}
+        sign = signing.signer(rt(), project_id()) if args["includeSignedUrls"] and listed else None
+        return {"recordings": [_listed(item, sign) for item in listed]}
 
 
 def _meta_filters() -> dict[str, str]:
@@ -225,12 +220,11 @@ def _meta_filters() -> dict[str, str]:
     return filters
 
 
-def _listed(item: metadata.Listed, signed: bool) -> dict:
+def _listed(item: metadata.Listed, sign: signing.Signer | None) -> dict:
     base = f"{blp.url_prefix}/recordings/{item.external_id}"
     links = {"self": base, "events": f"{base}/events"}
-    if signed:
-        query = signing.sign(rt(), project_id(), "GET", links["events"])
-        links["eventsSigned"] = f"{links['events']}?{urlencode(query)}"
+    if sign is not None:
+        links["eventsSigned"] = f"{links['events']}?{urlencode(sign('GET', links['events'], None))}"
     return {"recordingId": item.external_id, "timestamp": _ms(item.created_at), "links": links}
 
 

@@ -61,19 +61,18 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
 from app import payloads
+from app.api.auth import key_from_header
 from app.api.errors import error_body, status_of
+from app.api.rrweb import access
 from app.errors import (
     BadPayload,
     DomainError,
-    Forbidden,
     PayloadTooLarge,
     StorageError,
-    Unauthorized,
     Unprocessable,
     UnsupportedEncoding,
 )
 from app.runtime import Runtime
-from app.services.access import keys, signing
 from app.services.interactions import replays
 from app.services.interactions.replays import StreamPosition
 
@@ -86,7 +85,6 @@ log = logging.getLogger(__name__)
 
 ROUTE = "/rrweb/recordings/{recordingId}/ingest/ws"
 PATH = re.compile(r"/rrweb/recordings/([^/]+)/ingest/ws/?")
-CLIENT_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 DEFAULT_CONTENT_TYPE = "application/x-ndjson"
 FLUSH_BYTES = 256 * 1024  # decoded payload buffered before it is stored
 IDLE_FLUSH_SECONDS = 1.0  # store the buffer when no frame came for this long ...
@@ -150,10 +148,9 @@ def query_pairs(scope: Message) -> list[tuple[str, str]]:
 def params_of(recording_id: str, pairs: list[tuple[str, str]]) -> Params:
     """The socket's parameters; DomainError for a refused one."""
     query = dict(pairs)
-    if not CLIENT_ID.fullmatch(recording_id):
-        raise Unprocessable("the recording id must be 1..64 characters of A-Z a-z 0-9 . _ : -")
+    replays.check_external_id(recording_id)
     stream = query.get("stream")
-    if stream is not None and not CLIENT_ID.fullmatch(stream):
+    if stream is not None and not replays.EXTERNAL_ID.fullmatch(stream):
         raise Unprocessable("stream must be 1..64 characters of A-Z a-z 0-9 . _ : -")
     content_type = query.get("contentType") or DEFAULT_CONTENT_TYPE
     if content_type not in payloads.CONTENT_TYPES:
@@ -164,32 +161,13 @@ def params_of(recording_id: str, pairs: list[tuple[str, str]]) -> Params:
 
 def admit(rt: Runtime, scope: Message, params: Params) -> tuple[str, int]:
     """The project the socket writes to and the frames of its stream stored already (blocking)."""
-    project_id = authorize(rt, path_of(scope), query_pairs(scope), headers_of(scope))
+    headers, query = headers_of(scope), query_pairs(scope)
+    # Browsers cannot set headers on a WebSocket: their key comes as `?key=`.
+    raw_key = key_from_header(headers.get("authorization", "")) or dict(query).get("key", "")
+    project_id = access.authorize(rt, "ingest", "GET", path_of(scope), query, raw_key, headers.get("origin"))
     if params.stream is None:
         return project_id, 0
     return project_id, replays.stream_frames(rt, project_id, params.recording_id, params.stream)
-
-
-def authorize(rt: Runtime, path: str, pairs: list[tuple[str, str]], headers: dict[str, str]) -> str:
-    """The project of a presigned URL for `GET path`, or of an ingest key usable from the page's origin."""
-    if signing.is_presigned(name for name, _ in pairs):
-        return signing.verify(rt, "GET", path, pairs).project_id
-    key = keys.authenticate(rt, bearer(headers.get("authorization", "")) or dict(pairs).get("key", ""))
-    if key is None:
-        raise Unauthorized(
-            "a valid API key is required: Authorization: Bearer <key>, ?key=, or a presigned URL"
-        )
-    if not keys.has_scope(key, "ingest"):
-        raise Forbidden("this API key lacks the ingest scope")
-    if not keys.origin_allowed(key, headers.get("origin")):
-        raise Forbidden("this API key may not be used from this origin")
-    return key.project_id
-
-
-def bearer(value: str) -> str:
-    """The key in an Authorization header: `Bearer <key>` or the raw key (as the HTTP routes take it)."""
-    value = value.strip()
-    return value[7:].strip() if value[:7].lower() == "bearer " else value
 
 
 def path_of(scope: Message) -> str:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
@@ -98,11 +98,25 @@ def sign(
     rt: Runtime, project_id: str, method: str, path: str, params: dict[str, str] | None = None
 ) -> dict[str, str]:
     """The query parameters (given `params` plus expires, keyId, signature) that presign the request."""
+    return signer(rt, project_id)(method, path, params)
+
+
+Signer = Callable[[str, str, "dict[str, str] | None"], dict[str, str]]
+
+
+def signer(rt: Runtime, project_id: str) -> Signer:
+    """`sign` for many requests of one project: the key is looked up and unsealed once (a list of
+    100 recordings with signed links)."""
     key = current_key(rt, project_id)
-    expires = int(rt.now().timestamp()) + rt.config.link_ttl_seconds
-    query = {**(params or {}), "expires": str(expires), "keyId": key.id}
-    query["signature"] = _digest(_secret(rt, key), method, path, query.items())
-    return query
+    secret = _secret(rt, key)
+    expires = str(int(rt.now().timestamp()) + rt.config.link_ttl_seconds)
+
+    def sign_one(method: str, path: str, params: dict[str, str] | None = None) -> dict[str, str]:
+        query = {**(params or {}), "expires": expires, "keyId": key.id}
+        query["signature"] = _digest(secret, method, path, query.items())
+        return query
+
+    return sign_one
 
 
 def verify(rt: Runtime, method: str, path: str, params: Iterable[tuple[str, str]]) -> Grant:
