@@ -47,13 +47,13 @@ EXTERNAL_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 @dataclass(frozen=True)
 class Stored:
-    """Where a batch landed: its recording and the sequenceIds its events got (a duplicate's first)."""
+    """Where a batch landed: its recording and the sequenceIds its events got (for a retried batch, the
+    ones its first copy got)."""
 
     recording_id: str
     first_sequence: int
     last_sequence: int
     events: int
-    duplicate: bool = False
 
 
 @dataclass(frozen=True)
@@ -387,7 +387,7 @@ def _stored_batch(rt: Runtime, recording_id: str, batch_key: str) -> Stored | No
         )
     if block is None:
         return None
-    return Stored(recording_id, block.first_sequence, block.last_sequence, block.events, duplicate=True)
+    return Stored(recording_id, block.first_sequence, block.last_sequence, block.events)
 
 
 def _discard(rt: Runtime, key: str) -> None:
