@@ -75,6 +75,10 @@ class Config(ConfigFields):
             raise ConfigError("MEETREC_WEBHOOK_TIMEOUT must be 1..60 seconds")
         if not 1 <= self.webhook_disable_after_days <= 60:
             raise ConfigError("MEETREC_WEBHOOK_DISABLE_AFTER_DAYS must be 1..60")
+        if not 1 <= self.s3_timeout <= 600:
+            raise ConfigError("MEETREC_S3_TIMEOUT must be 1..600 seconds")
+        if not 0 <= self.s3_retries <= 10:
+            raise ConfigError("MEETREC_S3_RETRIES must be 0..10")
         s3_endpoint = self.s3_endpoint or f"http://127.0.0.1:{self.embedded_s3_port}"
         return replace(
             self,
@@ -90,6 +94,13 @@ class Config(ConfigFields):
     @property
     def spool_dir(self) -> Path:
         return Path(self.data_dir) / "spool"
+
+    @property
+    def largest_body_bytes(self) -> int:
+        """The largest request body any route takes (a route's own limit, or the default one)."""
+        return max(
+            self.max_body_bytes, self.max_chunk_bytes, self.max_events_body_bytes, self.max_ingest_body_bytes
+        )
 
     def child_env(self) -> dict[str, str]:
         """This config as environment variables, for child processes."""

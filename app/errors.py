@@ -87,6 +87,10 @@ class SegmentConflict(Conflict):
     """A chunk's sequence number already holds different bytes."""
 
 
+class ChunksClosed(Conflict):
+    """A pushed chunk came after the recording's stop was requested: it is not part of the recording."""
+
+
 class BadPayload(DomainError):
     """A body that cannot be read: malformed JSON, corrupt compression, events missing required fields."""
 

@@ -10,6 +10,7 @@ from flask_smorest import Api
 from app import console, observability
 from app.api import errors
 from app.api.auth import SECURITY_SCHEME
+from app.api.chunked import DechunkedBodies
 from app.api.rrweb.access import PRESIGNED_SCHEMES
 from app.config import Config
 from app.runtime import Runtime
@@ -39,6 +40,7 @@ def create_app(config: Config | None = None, runtime: Runtime | None = None) -> 
         JSON_SORT_KEYS=False,
     )
     app.extensions["meetrec"] = runtime or Runtime(config)
+    app.wsgi_app = DechunkedBodies(app.wsgi_app, config.largest_body_bytes)  # type: ignore[method-assign]
     api = _Api(app)
     api.spec.components.security_scheme("ApiKey", SECURITY_SCHEME)
     for name, (param, description) in PRESIGNED_SCHEMES.items():

@@ -234,10 +234,16 @@ class Recording(Base):
     lease_expires_at: Mapped[datetime | None]
     # Why a capture ended other than by a stop call (e.g. the maximum duration), kept for operators.
     stop_reason: Mapped[str | None] = mapped_column(String(200))
+    # Interruptions of a pull capture: len(gaps).
     reconnects: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    # How often the reconciler had to re-enqueue a lost capture (a dead worker, a flushed Redis).
+    # Capture jobs that recorded this recording: 1 unless one handed over or was lost and resumed.
     capture_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    # Where a pull source dropped and was reconnected: [{"after_seq", "seconds", "reason"}].
+    # How often the reconciler had to resume a lost capture (a dead worker, a flushed Redis): its
+    # give-up limit counts these, so a recording handed over at every deploy is never failed for it.
+    capture_losses: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Every interruption of a pull capture, while media did not flow: a dropped source reconnected, a
+    # worker that shut down and handed over, a capture lost and resumed:
+    # [{"after_seq", "seconds", "reason"}].
     gaps: Mapped[list[Any]] = mapped_column(JSON, default=list, server_default=text("'[]'"))
     poster_key: Mapped[str | None] = mapped_column(String(500))
     # Retention exemptions: a persisted recording is kept until deleted; a legal hold (set and lifted

@@ -92,6 +92,10 @@ class ConfigFields:
     s3_secret_key: str = setting("S3_SECRET_KEY", "", "S3 secret key")
     s3_bucket: str = setting("S3_BUCKET", "meetrec", "bucket, created at start")
     s3_region: str = setting("S3_REGION", "us-east-1", "region used for signing")
+    s3_timeout: int = setting(
+        "MEETREC_S3_TIMEOUT", 15, "seconds an S3 request may wait for the server to answer"
+    )
+    s3_retries: int = setting("MEETREC_S3_RETRIES", 2, "retries of an S3 request that failed or got a 5xx")
     ffmpeg_path: str = setting("FFMPEG_PATH", "", "the ffmpeg binary; unset: imageio-ffmpeg's")
     retention_days: int = setting("MEETREC_RETENTION_DAYS", 14, "days until a recording is destroyed")
     link_ttl_seconds: int = setting("MEETREC_LINK_TTL", 3600, "seconds a download link stays valid")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from app.models import Participant, Recording, Room
+from app.models import Participant, Recording, RecordingState, Room
 
 
 @dataclass(frozen=True)
@@ -97,6 +97,7 @@ def recording(rec: Recording, public_url: str, signed: RecordingLinks) -> dict[s
         "ingest": rec.ingest,
         "stop_reason": rec.stop_reason,
         "reconnects": rec.reconnects or 0,
+        "capture_attempts": rec.capture_attempts or 0,
         "gaps": list(rec.gaps or []),
         "persist": bool(rec.persist),
         "legal_hold": bool(rec.legal_hold),
@@ -105,7 +106,11 @@ def recording(rec: Recording, public_url: str, signed: RecordingLinks) -> dict[s
         # The sessions API's fields (Unix seconds, like `created_at`).
         "description": rec.description,
         "start_time": int(rec.created_at.timestamp()),
-        "end_time": _unix(rec.stop_requested_at or rec.stopped_at),
+        # Ended once stopped, not when the stop was asked for: while a capture is still closing (state
+        # started) it is null, like `duration`; both appear with `stopped`.
+        "end_time": None
+        if rec.state == RecordingState.STARTED
+        else _unix(rec.stop_requested_at or rec.stopped_at),
         "event_count": rec.event_count or 0,
     }
 

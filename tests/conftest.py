@@ -25,19 +25,18 @@ from app.embedded.servers import RedisServer, S3Server
 from app.factory import create_app
 from app.runtime import Runtime
 from app.services.access import keys
-from tests.helpers import descendants, free_weed_ports
+from tests.helpers import descendants, free_weed_ports, join_room
 from tests.helpers import free_port as _free_port  # the name other tests import from here
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# MEETREC_REQUIRE_CRITICAL=1 (CI): the session fails unless every test in tests/critical.txt ran and passed.
+pytest_plugins = ["tests.critical"]
 
 
 @pytest.fixture(scope="session")
 def base_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("meetrec")
-
-
-# The servers this session started itself (fault tests stop and restart them).
-EMBEDDED: dict[str, RedisServer | S3Server] = {}
 
 
 @pytest.fixture(scope="session")
@@ -48,7 +47,6 @@ def redis_url(base_dir: Path) -> Iterator[str]:
     server = RedisServer(_free_port(), base_dir / "redis", persist=False)
     server.start()
     server.wait_ready(15)
-    EMBEDDED["redis"] = server
     yield server.url
     server.stop()
 
@@ -62,15 +60,8 @@ def s3_settings(base_dir: Path) -> Iterator[dict[str, str]]:
     server = S3Server(free_weed_ports(), base_dir / "s3", access, secret)
     server.start()
     server.wait_ready(60)
-    EMBEDDED["s3"] = server
     yield {"S3_ENDPOINT": server.endpoint, "S3_ACCESS_KEY": access, "S3_SECRET_KEY": secret}
     server.stop()
-
-
-@pytest.fixture
-def embedded() -> dict[str, RedisServer | S3Server]:
-    """The Redis and S3 servers this session started itself, by name ("redis", "s3")."""
-    return EMBEDDED
 
 
 @pytest.fixture(scope="session")
@@ -204,6 +195,15 @@ class WorkerProcesses:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+@pytest.fixture
+def pushed(client, auth, request):  # type: ignore[no-untyped-def]
+    """A started push recording: its room's access key and the recording id."""
+    room = join_room(client, auth, f"push-{request.node.name[-40:]}", **{"options[media_source]": "push"})
+    assert client.post(f"/rooms/{room['access_key']}/recording").status_code == 201
+    rec = client.get(f"/rooms/{room['room']['id']}/recordings", headers=auth).get_json()[0]
+    return {"access_key": room["access_key"], "id": rec["id"]}
 
 
 @pytest.fixture(scope="session")

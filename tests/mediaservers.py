@@ -5,19 +5,24 @@
   it sends VP8 + Opus in WebM, a source that copy mode records without transcoding. MPEG-TS cannot carry
   VP8/VP9, so the WebM stream goes over SRT as a plain byte stream (ffmpeg cuts it into 1316-byte SRT
   messages, the live-mode payload size); on loopback nothing is lost, so the Matroska demuxer is happy.
+- `RtmpServer`: an RTMP server (ffmpeg `-listen 1`) sending H.264 + AAC in FLV to one client only.
 - `HlsServer`: live HLS (H.264 + AAC, 1 s segments, a sliding playlist of 6) written by ffmpeg into a
-  temporary directory and served by a `http.server` thread (`HttpDir`, also usable on its own).
+  temporary directory and served by a `http.server` thread (`HttpDir`, also usable on its own; it
+  notes the path of every GET in `requests`).
 
 Each is a context manager that returns only once the source is readable, and ends every process it
 started on exit. An ffmpeg SRT listener serves a single caller and exits when that caller leaves, so
-`SrtServer` starts a fresh listener each time (the stream restarts at 0 for each caller). `drop()`
+`SrtServer` starts a fresh listener each time (the stream restarts at 0 for each caller); with
+`one_shot=True` it starts one only, like an encoder that serves one caller and ends its stream when that
+caller leaves (a second connection, such as a probe before the capture, gets the stream and ends it). `drop()`
 kills a server the way a source machine dies mid-meeting; `HlsServer.stall()` kills only its encoder,
 so the playlist is still served but never grows.
 
 `decode_all` checks a recorded segment the hard way: every frame decoded.
 
 Note: ffmpeg reads up to 5 s of an MPEG-TS stream (its analyzeduration) before it writes anything, so
-a capture of the H.264 SRT source starts about 5 s late; the WebM one starts at once.
+the first segment of a capture of the H.264 SRT source closes about 5 s late (what was read meanwhile
+is recorded); the WebM one starts at once.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Literal, Self
+from typing import IO, Any, Literal, Self
 
 import av
 import imageio_ffmpeg
@@ -69,8 +74,10 @@ class SrtServer:
         rate: int = 15,
         bitrate: str = "400k",
         workdir: Path | None = None,
+        one_shot: bool = False,
     ) -> None:
         self.port = free_udp_port()
+        self.one_shot = one_shot  # serve the first caller only, as an encoder in listener mode does
         self.url = f"srt://127.0.0.1:{self.port}"
         if codecs == "h264":
             codec_args, muxer = [*H264_AAC, "-bf", "0"], ["-f", "mpegts"]
@@ -144,7 +151,39 @@ class SrtServer:
                 with log_path.open("ab") as log:
                     self._process = process = _popen(argv, log)
             process.wait()
+            if self.one_shot:
+                return
             time.sleep(0.05)  # the caller left; a listener that cannot start must not spin
+
+
+class RtmpServer:
+    """An RTMP server on loopback (`rtmp://127.0.0.1:PORT/live/room`) sending H.264 + AAC in FLV to one
+    client, as ffmpeg does with `-listen 1`: the stream ends when that client leaves."""
+
+    def __init__(self, *, size: str = "320x240", rate: int = 15, workdir: Path | None = None) -> None:
+        self.port = free_tcp_port()
+        self.url = f"rtmp://127.0.0.1:{self.port}/live/room"
+        self.argv = [
+            FFMPEG, "-hide_banner", "-loglevel", "error", "-nostdin", *live_pattern(size, rate),
+            *H264_AAC, "-b:v", "400k", "-g", str(rate), "-f", "flv", "-listen", "1", self.url,
+        ]  # fmt: skip
+        self._own_workdir = workdir is None
+        self.workdir = workdir or Path(tempfile.mkdtemp(prefix="rtmp-"))
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> Self:
+        with (self.workdir / "server.log").open("ab") as log:
+            self._process = _popen(self.argv, log)
+        # Only a listening socket is looked for: a test connection would be the one client it serves.
+        _wait(lambda: tcp_port_listening(self.port), READY_TIMEOUT, f"no RTMP server on port {self.port}")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.send_signal(signal.SIGKILL)
+            self._process.wait()
+        if self._own_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 class HlsServer:
@@ -215,7 +254,8 @@ class HttpDir:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.root.mkdir(parents=True, exist_ok=True)
-        handler = functools.partial(_QuietHandler, directory=str(root))
+        self.requests: list[str] = []  # the path of every GET, in order
+        handler = functools.partial(_QuietHandler, directory=str(root), requests=self.requests)
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="http-dir", daemon=True)
         self._closed = False
@@ -242,6 +282,14 @@ class HttpDir:
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def __init__(self, *args: Any, requests: list[str], **kwargs: Any) -> None:
+        self._requests = requests
+        super().__init__(*args, **kwargs)  # handles the request: everything it needs is set before
+
+    def do_GET(self) -> None:
+        self._requests.append(self.path)  # list.append is atomic: handler threads need no lock
+        super().do_GET()
+
     def log_message(self, format: str, *args: object) -> None:
         pass
 
@@ -264,6 +312,26 @@ def free_udp_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def free_tcp_port() -> int:
+    """A TCP port on loopback nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def tcp_port_listening(port: int) -> bool:
+    """Whether a TCP socket listens on `port` on this machine (Linux: read from /proc/net/tcp)."""
+    wanted = f"{port:04X}"
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        if any(r.split()[1].rpartition(":")[2] == wanted and r.split()[3] == "0A" for r in rows):  # LISTEN
+            return True
+    return False
 
 
 def udp_port_bound(port: int) -> bool:

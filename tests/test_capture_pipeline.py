@@ -5,19 +5,21 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import threading
+import time
 from pathlib import Path
 
 import pytest
 from sqlalchemy import update
 
-from app.media.ebml import webm_layout
+from app.media.ebml import doc_type, webm_layout
 from app.media.probe import probe
 from app.models import Recording
 from app.services.core import recordings
 from app.services.pipeline import capture, segments
 from tests.helpers import join_room, wait_for
-from tests.mediaservers import HlsServer, SrtServer
+from tests.mediaservers import FFMPEG, H264_AAC, HlsServer, HttpDir, RtmpServer, SrtServer
 
 pytestmark = pytest.mark.slow
 
@@ -63,13 +65,16 @@ def ffmpeg_pids_for(recording_id: str) -> list[int]:
     return pids
 
 
-def test_segments_are_uploaded_while_recording(client, auth, rt, workers):
+def test_segments_are_uploaded_while_recording(client, auth, rt, workers, tmp_path):
     access_key, recording_id = start_recording(client, auth, "seg-live")
     try:
         wait_for(lambda: segment_count(rt, recording_id) >= 2, timeout=40)
         assert state(rt, recording_id) == "started"
         stored = [rt.storage.stat(s.object_key) for s in segments.for_recording(rt, recording_id)]
         assert all(obj is not None and obj.size > 0 for obj in stored)
+        first = segments.for_recording(rt, recording_id)[0]
+        rt.storage.download(first.object_key, tmp_path / "segment.mkv")
+        assert doc_type(tmp_path / "segment.mkv") == "matroska"  # segments are Matroska, the result WebM
     finally:
         client.delete(f"/rooms/{access_key}/recording")
 
@@ -84,6 +89,7 @@ def test_a_recording_ends_as_one_webm_and_its_segments_are_removed(client, auth,
     wait_for(lambda: list(rt.storage.iter_keys(segments.prefix(recording_id))) == [], timeout=20)
     path = tmp_path / "final.webm"
     rt.storage.download(final.object_key, path)
+    assert doc_type(path) == "webm"
     info = probe(path)
     assert info.format_name.startswith("matroska")
     assert info.has_video and info.has_audio
@@ -136,6 +142,7 @@ def test_a_capture_that_loses_its_lease_stops_writing(client, auth, rt):
         thread.join(timeout=30)
 
 
+@pytest.mark.critical
 def test_killing_ffmpeg_keeps_every_uploaded_segment(client, auth, rt, workers):
     access_key, recording_id = start_recording(client, auth, "seg-kill-ffmpeg")
     wait_for(lambda: segment_count(rt, recording_id) >= 2, timeout=40)
@@ -151,6 +158,7 @@ def test_killing_ffmpeg_keeps_every_uploaded_segment(client, auth, rt, workers):
     assert kept >= 2 * rt.config.segment_seconds * 0.9
 
 
+@pytest.mark.critical
 def test_killing_the_worker_keeps_every_uploaded_segment(client, auth, rt, workers):
     """A capture machine dies (worker, work horse and ffmpeg at once); the recording resumes elsewhere."""
     access_key, recording_id = start_recording(client, auth, "seg-kill-worker")
@@ -183,7 +191,7 @@ def test_an_h264_srt_source_finishes_as_a_seekable_webm(client, auth, rt, worker
     rt.storage.download(final.object_key, path)
     info = probe(path)
     assert info.codecs("video") == ["vp8"] and info.codecs("audio") == ["opus"]
-    assert webm_layout(path).seekable
+    assert webm_layout(path).seekable and doc_type(path) == "webm"
 
 
 def test_a_dropped_srt_source_is_reconnected_and_the_gap_recorded(client, auth, rt, workers):
@@ -226,3 +234,77 @@ def test_a_live_hls_source_finishes(client, auth, rt, workers):
         final = wait_final(rt, recording_id)
     assert final.state == "finished", final.error
     assert final.duration >= 2 * rt.config.segment_seconds * 0.9
+
+
+# One connection per capture attempt: a source serving one caller must be recorded whole.
+
+RECORD_SECONDS = 16.0
+# From the start request to the first recorded media: the capture job's pickup, the SRT handshake and
+# the reader's analysis of the MPEG-TS stream (the media read during it is recorded, not lost).
+START_ALLOWANCE_SECONDS = 4.0
+
+
+def test_a_one_caller_srt_listener_is_recorded_whole(client, auth, rt, workers, tmp_path):
+    """An encoder in SRT listener mode serves one caller and ends its stream when that caller leaves:
+    a capture that connects twice (to probe, then to record) records nothing."""
+    with SrtServer("h264", one_shot=True) as source:
+        started = time.monotonic()
+        access_key, recording_id = start_recording(
+            client, auth, "srt-one-caller", **{"options[media_source]": source.url}
+        )
+        time.sleep(RECORD_SECONDS)
+        assert client.delete(f"/rooms/{access_key}/recording").status_code < 300
+        wall = time.monotonic() - started
+        final = wait_final(rt, recording_id)
+    assert final.state == "finished", final.error
+    assert final.reconnects == 0 and not final.gaps
+    assert wall - START_ALLOWANCE_SECONDS <= final.duration <= wall + 2, (final.duration, wall)
+    path = tmp_path / "one-caller.webm"
+    rt.storage.download(final.object_key, path)
+    info = probe(path)
+    assert info.has_video and info.has_audio
+
+
+def test_a_one_client_rtmp_server_is_recorded(client, auth, rt, workers, tmp_path):
+    """ffmpeg's RTMP server (`-listen 1`) serves one client: a probe before the capture would take it."""
+    with RtmpServer() as source:
+        access_key, recording_id = start_recording(
+            client, auth, "rtmp-one-client", **{"options[media_source]": source.url}
+        )
+        wait_for(lambda: segment_count(rt, recording_id) >= 3, timeout=60)
+        client.delete(f"/rooms/{access_key}/recording")
+        final = wait_final(rt, recording_id)
+    assert final.state == "finished", final.error
+    assert final.reconnects == 0 and final.duration >= 3 * rt.config.segment_seconds * 0.9
+
+
+def test_a_progressive_http_source_is_fetched_once(client, auth, rt, workers, tmp_path):
+    www = tmp_path / "www"
+    www.mkdir()
+    graph = "testsrc2=size=320x240:rate=15[out0];sine=frequency=440:sample_rate=48000[out1]"
+    run_ffmpeg = [FFMPEG, "-hide_banner", "-loglevel", "error", "-nostdin", "-f", "lavfi", "-i", graph]
+    subprocess.run(
+        [*run_ffmpeg, "-t", "6", *H264_AAC, "-g", "15", "-f", "mpegts", str(www / "talk.ts")], check=True
+    )
+    with HttpDir(www) as http:
+        _, recording_id = start_recording(
+            client, auth, "http-once", **{"options[media_source]": http.url("talk.ts")}
+        )
+        final = wait_final(rt, recording_id)
+        fetched = http.requests.count("/talk.ts")
+    assert final.state == "finished", final.error
+    assert final.duration >= 5
+    assert fetched == 1
+
+
+def test_a_live_hls_capture_fetches_each_media_segment_once(client, auth, rt, workers):
+    with HlsServer() as source:
+        access_key, recording_id = start_recording(
+            client, auth, "hls-once", **{"options[media_source]": source.url}
+        )
+        wait_for(lambda: segment_count(rt, recording_id) >= 2, timeout=60)
+        client.delete(f"/rooms/{access_key}/recording")
+        final = wait_final(rt, recording_id)
+        fetched = [path for path in source.http.requests if path.endswith(".ts")]
+    assert final.state == "finished", final.error
+    assert fetched and len(fetched) == len(set(fetched)), fetched

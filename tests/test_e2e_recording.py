@@ -10,6 +10,7 @@ import time
 import pytest
 import requests
 
+from app.media.ebml import doc_type
 from app.media.probe import probe
 from tests.helpers import join_room, wait_for
 
@@ -96,6 +97,7 @@ def test_downloaded_file_is_a_webm_with_video_and_audio_of_the_recorded_length(f
     finished["path"].write_bytes(resp.content)
     info = probe(finished["path"])
     assert "webm" in info.format_name or "matroska" in info.format_name
+    assert doc_type(finished["path"]) == "webm"  # ffprobe's name fits Matroska too: the header tells
     assert info.has_video and info.has_audio
     assert abs(info.duration - 5.0) <= 1.0, info.duration
 

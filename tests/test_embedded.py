@@ -336,3 +336,123 @@ def test_explicit_s3_credentials_win_and_must_come_in_pairs(tmp_path: Path) -> N
     assert not (tmp_path / CREDENTIALS_FILE).exists()
     with pytest.raises(ConfigError, match="both"):
         resolve_s3_credentials(Config(data_dir=tmp_path, s3_access_key="AK").resolved())
+
+
+def test_supervisor_waits_for_each_ready_child_before_starting_the_next(tmp_path: Path) -> None:
+    flag, order = tmp_path / "ready", tmp_path / "order"
+    first = f"import pathlib, time; time.sleep(0.5); pathlib.Path({str(flag)!r}).touch(); time.sleep(60)"
+    second = f"open({str(order)!r}, 'w').write(str(__import__('os').path.exists({str(flag)!r}))); "
+    second += "__import__('time').sleep(60)"
+    slow = ChildSpec("slow", [sys.executable, "-c", first], stop_timeout=5, ready=flag.exists)
+    supervisor = Supervisor([slow, python_child("next", second)])
+    try:
+        supervisor.start()
+        assert wait_for(lambda: order.exists() and order.read_text(), timeout=10) == "True"
+    finally:
+        supervisor.stop()
+
+
+def test_supervisor_start_reports_a_child_that_dies_before_it_is_ready(tmp_path: Path) -> None:
+    log = tmp_path / "child.log"
+    code = "print('cannot bind'); raise SystemExit(4)"
+    spec = ChildSpec("doomed", [sys.executable, "-c", code], log_path=log, ready=lambda: False)
+    supervisor = Supervisor([spec])
+    with pytest.raises(MeetrecError, match="doomed exited with code 4 while starting:\ncannot bind"):
+        supervisor.start()
+    supervisor.stop()
+
+
+def test_supervisor_stops_backing_children_after_the_others_exited(tmp_path: Path) -> None:
+    """A worker still draining (it takes a while after SIGTERM) can use Redis and S3 until it is done."""
+    events = tmp_path / "events"
+    backing = (
+        "import signal, sys, time; "
+        f"signal.signal(signal.SIGTERM, lambda *_: (open({str(events)!r}, 'a').write('backing\\n'), "
+        "sys.exit(0))); time.sleep(60)"
+    )
+    draining = (
+        "import signal, sys, time; "
+        f"signal.signal(signal.SIGTERM, lambda *_: (time.sleep(0.5), open({str(events)!r}, 'a')"
+        ".write('worker\\n'), sys.exit(0))); time.sleep(60)"
+    )
+    specs = [
+        ChildSpec("redis", [sys.executable, "-c", backing], backing=True),
+        python_child("worker", draining),
+    ]
+    supervisor = Supervisor(specs)
+    supervisor.start()
+    time.sleep(0.5)  # both have installed their handlers
+    supervisor.stop()
+    assert events.read_text().split() == ["worker", "backing"]
+
+
+def test_supervisor_kills_a_grandchild_that_left_the_childs_process_group(tmp_path: Path) -> None:
+    """RQ's work horse moves to a process group of its own (setpgrp); it must not outlive its worker."""
+    pid_file = tmp_path / "horse.pid"
+    worker = (
+        "import os, time\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    os.setpgrp(); time.sleep(60); os._exit(0)\n"
+        f"open({str(pid_file)!r}, 'w').write(str(pid)); time.sleep(60)\n"
+    )
+    supervisor = Supervisor([python_child("worker", worker)], poll_interval=0.01)
+    supervisor.start()
+    thread = run_in_thread(supervisor)
+    try:
+        horse = int(wait_for(lambda: pid_file.exists() and pid_file.read_text(), timeout=10))
+        first = supervisor.process("worker")
+        assert first is not None
+        os.kill(first.pid, signal.SIGKILL)  # the worker dies; its horse would live on as an orphan
+        wait_for(lambda: is_gone(horse), timeout=5)
+    finally:
+        supervisor.request_stop()
+        thread.join(10)
+
+
+def test_supervised_redis_comes_back_with_its_data_after_a_kill(tmp_path: Path) -> None:
+    server = RedisServer(free_port(), tmp_path)
+    supervisor = Supervisor([server.child_spec()], backoff_initial=0.1, poll_interval=0.01)
+    supervisor.start()
+    thread = run_in_thread(supervisor)
+    try:
+        client = redis.Redis.from_url(server.url, socket_timeout=2)
+        client.set("k", "kept")
+        time.sleep(1.5)  # appendfsync everysec: on disk within a second
+        first = supervisor.process("redis-server")
+        assert first is not None
+        os.kill(first.pid, signal.SIGKILL)
+        wait_for(server.ready, timeout=30, interval=0.1)
+        assert client.get("k") == b"kept"
+        client.close()
+    finally:
+        supervisor.request_stop()
+        thread.join(20)
+
+
+def test_supervised_s3_server_comes_back_with_its_objects_after_a_kill(tmp_path: Path) -> None:
+    server = S3Server(free_weed_ports(), tmp_path, "AKTESTKEY", "test-secret-key-123")
+    supervisor = Supervisor([server.child_spec()], backoff_initial=0.1, poll_interval=0.01)
+    supervisor.start(ready_timeout=60)
+    thread = run_in_thread(supervisor)
+    try:
+        client = s3_client(server, server.access_key, server.secret_key)
+        client.make_bucket("kept")
+        client.put_object("kept", "a.txt", io.BytesIO(b"hello"), 5)
+        first = supervisor.process("weed")
+        assert first is not None
+        os.kill(first.pid, signal.SIGKILL)
+        wait_for(lambda: first.poll() is not None and server.ready(), timeout=60, interval=0.1)
+        got = wait_for(lambda: _read_or_none(client, "kept", "a.txt"), timeout=30, interval=0.2)
+        assert got == b"hello"
+    finally:
+        supervisor.request_stop()
+        thread.join(20)
+        server.remove_local_sockets()
+
+
+def _read_or_none(client: Minio, bucket: str, key: str) -> bytes | None:
+    try:
+        return client.get_object(bucket, key).read()
+    except (S3Error, OSError):  # the gateway answers before its filer is back
+        return None

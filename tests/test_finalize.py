@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 
+from app.media.ebml import doc_type
 from app.models import Recording, RecordingState
 from app.services.core import recordings
 from app.services.operations import reconciler
@@ -126,6 +127,8 @@ def test_finalize_joins_the_segments_into_one_webm(rt, client, auth, segment_fil
     rt.storage.download(final.object_key, path)
     assert hashlib.sha256(path.read_bytes()).hexdigest() == final.sha256
     assert path.stat().st_size == final.size
+    assert [doc_type(p) for p in segment_files] == ["matroska"] * len(segment_files)
+    assert doc_type(path) == "webm"  # joined from Matroska segments, it must not stay Matroska
 
 
 def test_finalize_twice_changes_nothing(rt, client, auth, segment_files):

@@ -9,17 +9,6 @@ from app.media.ebml import webm_layout
 from app.media.probe import probe
 from tests.helpers import join_room, wait_for
 
-PUSH = {"options[media_source]": "push"}
-
-
-@pytest.fixture
-def pushed(client, auth, request):  # type: ignore[no-untyped-def]
-    """A started push recording: its room's access key and the recording id."""
-    room = join_room(client, auth, f"push-{request.node.name[-40:]}", **PUSH)
-    assert client.post(f"/rooms/{room['access_key']}/recording").status_code == 201
-    rec = client.get(f"/rooms/{room['room']['id']}/recordings", headers=auth).get_json()[0]
-    return {"access_key": room["access_key"], "id": rec["id"]}
-
 
 def put(client, auth, recording_id, seq, data, **headers):  # type: ignore[no-untyped-def]
     return client.put(

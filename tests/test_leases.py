@@ -95,3 +95,11 @@ def test_a_held_lease_on_a_stopped_recording_is_renewed_while_finalize_works(rt,
         time.sleep(2.5)  # the lease alone would have expired twice over
         assert not held.lost.is_set()
         assert recordings.load(rt, rec).lease_expires_at > fast.now()
+
+
+def test_each_capture_taking_the_lease_counts_one_attempt(rt, recording_id):
+    leases.acquire(rt, recording_id, "first-job")
+    leases.acquire(rt, recording_id, "first-job")  # renewing its own take is not another attempt
+    leases.release(rt, recording_id, "first-job")
+    leases.acquire(rt, recording_id, "second-job")
+    assert recordings.load(rt, recording_id).capture_attempts == 2

@@ -573,3 +573,81 @@ def test_probe_refuses_what_is_not_media(tmp_path: Path) -> None:
     text.write_text("not a video")
     with pytest.raises(MediaError):
         probe(text)
+
+
+# -- relayed capture argv (app.media.relay) ----------------------------------------------------------
+
+
+def relay_writer(mode: str = "transcode", start_number: int = 0) -> list[str]:
+    return commands.relay_writer_argv(
+        FFMPEG,
+        Path("/spool"),
+        mode=mode,
+        segment_seconds=2,
+        start_number=start_number,
+        max_seconds=60,
+        **SMALL,
+    )
+
+
+def test_relay_reader_is_the_one_connection_and_describes_it() -> None:
+    source = parse_source("srt://127.0.0.1:9000?latency=200000")
+    argv = commands.relay_reader_argv(FFMPEG, source)
+    assert argv[0] == FFMPEG
+    assert argv.count("-i") == 1 and argv[argv.index("-i") + 1] == source.url
+    assert argv[argv.index("-protocol_whitelist") + 1] == "srt"
+    assert argv[argv.index("-loglevel") + 1] == "info"  # the input's description is how codecs are learnt
+    assert argv[argv.index("-i") + 1 :] == [
+        source.url, "-map", "0:v:0", "-map", "0:a:0?", "-c", "copy", "-f", "nut", "pipe:1",
+    ]  # fmt: skip
+    assert "-nostdin" not in argv  # `q` ends it
+
+
+@pytest.mark.parametrize(
+    ("url", "option", "value"),
+    [("rtsp://cam.example.com/s", "-rtsp_transport", "tcp"), ("https://cdn.example.com/a.m3u8", "-re", None)],
+)
+def test_relay_reader_reads_each_scheme_as_a_capture_does(url: str, option: str, value: str | None) -> None:
+    argv = commands.relay_reader_argv(FFMPEG, parse_source(url))
+    assert option in argv and argv.index(option) < argv.index("-i")
+    assert value is None or argv[argv.index(option) + 1] == value
+
+
+def test_relay_reader_refuses_the_synthetic_meeting() -> None:
+    with pytest.raises(ValueError):
+        commands.relay_reader_argv(FFMPEG, SYNTHETIC)
+
+
+def test_relay_writer_reads_only_the_pipe_and_lists_its_segments() -> None:
+    argv = relay_writer(mode="copy", start_number=5)
+    assert argv.count("-i") == 1 and argv[argv.index("-i") + 1] == "pipe:0"
+    assert argv[argv.index("-f") + 1] == "nut" and argv.index("-f") < argv.index("-i")
+    assert argv[argv.index("-protocol_whitelist") + 1] == "pipe"
+    assert argv[argv.index("-probesize") + 1] == "32"  # NUT's header says it all: no analysis
+    assert "-nostdin" in argv  # it ends at the end of the pipe, never on a key
+    assert argv[argv.index("-progress") + 1] == "pipe:1"
+    assert argv.index("-t") < argv.index("-i")
+    assert argv[argv.index("-c") + 1] == "copy"
+    muxer = commands.segment_muxer(Path("/spool"), 2, 5)
+    assert argv[-len(muxer) :] == muxer
+
+
+def test_relay_writer_transcodes_as_a_direct_pull_capture() -> None:
+    direct = segment_capture_argv(
+        FFMPEG, parse_source("srt://127.0.0.1:9000"), Path("/spool"), mode="transcode",
+        segment_seconds=2, start_number=0, max_seconds=60, **SMALL,
+    )  # fmt: skip
+    relayed = relay_writer()
+
+    def codecs(argv: list[str]) -> list[str]:
+        return argv[argv.index("-c:v") : argv.index("-f", argv.index("-c:v"))]
+
+    assert codecs(relayed) == codecs(direct)
+    assert relayed[relayed.index("-af") + 1] == "aresample=async=1"
+    assert relayed[relayed.index("-force_key_frames") + 1] == "expr:gte(t,n_forced*2)"
+
+
+@pytest.mark.parametrize("mode", ["remux", ""])
+def test_relay_writer_refuses_modes_it_cannot_do(mode: str) -> None:
+    with pytest.raises(ValueError):
+        relay_writer(mode=mode)

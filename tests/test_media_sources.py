@@ -14,13 +14,13 @@ import pytest
 
 from app.errors import BadSourceError, SourceLost, SourceUnreachable
 from app.media.commands import choose_mode, segment_capture_argv
-from app.media.probe import probe
+from app.media.probe import MediaInfo, probe
 from app.media.runner import FfmpegProcess
 from app.media.segments import ClosedSegment, SegmentList
-from app.media.sourceprobe import probe_source
 from app.media.sources import parse_source
 from tests.helpers import wait_for
 from tests.mediaservers import FFMPEG, HlsServer, HttpDir, SrtServer, decode_all, free_udp_port
+from tests.test_relay import drive, relay
 
 SEGMENT_SECONDS = 1
 
@@ -112,13 +112,24 @@ def test_copy_mode_keeps_a_webm_sources_codecs_and_cuts_on_its_keyframes(
     assert all(0.9 < c.duration < 1.2 for c in recorded.closed[:-1])
 
 
-def test_probe_source_tells_which_sources_copy(srt_webm: SrtServer, hls: HlsServer) -> None:
+def test_the_relay_learns_which_sources_copy(srt_webm: SrtServer, hls: HlsServer, tmp_path: Path) -> None:
     srt_webm.wait_ready()
-    webm = probe_source(FFMPEG, parse_source(srt_webm.url))
+    webm = learnt(srt_webm.url, tmp_path / "webm")
     assert (webm.codecs("video"), webm.codecs("audio"), choose_mode(webm)) == (["vp8"], ["opus"], "copy")
-    ts = probe_source(FFMPEG, parse_source(hls.url))
+    ts = learnt(hls.url, tmp_path / "hls")
     assert (ts.format_name, ts.codecs("video"), ts.codecs("audio")) == ("hls", ["h264"], ["aac"])
     assert choose_mode(ts) == "transcode"
+
+
+def learnt(url: str, spool: Path) -> MediaInfo:
+    """The streams a capture attempt's relay learns from its one connection to `url`."""
+    process = relay(url, spool)
+    try:
+        drive(process, lambda: process.info is not None)
+    finally:
+        process.stop()
+    assert process.info is not None
+    return process.info
 
 
 # -- sources that fail ---------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ recording, which then stops and finishes. The processes use a Redis database of 
 from __future__ import annotations
 
 import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,8 @@ from app.services.pipeline import segments
 from tests.helpers import join_room, wait_for
 from tests.test_production_roles import Roles, redis_db, role_env
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.critical]
+HANDOVER_PAUSE = 3.0
 
 
 def spooled_numbers(spool: Path) -> set[int]:
@@ -75,6 +77,7 @@ def drained(config, rt, tmp_path_factory):  # type: ignore[no-untyped-def]
         }
         job = Job.fetch(after["recording"].job_id, connection=own.redis)
         after["job"] = (job.id, job.get_status(refresh=True))
+        time.sleep(HANDOVER_PAUSE)  # no worker records meanwhile: the recording has a gap this long
         roles.start("capture-b", "worker", "capture")
         roles.start("media", "worker", "media", "webhooks", "default")
         wait_for(lambda: max(seqs(own, rec_id)) > max(after["seqs"]), timeout=60)
@@ -141,3 +144,16 @@ def test_another_worker_continues_the_numbering_and_the_recording_finishes(drain
     assert drained["final"].state == "finished", drained["final"].error
     assert drained["final_seqs"] == list(range(len(drained["final_seqs"])))
     assert len(drained["final_seqs"]) > len(drained["after"]["seqs"])
+
+
+def test_the_handover_is_a_gap_of_the_recording(drained):
+    final = drained["final"]
+    (gap,) = final.gaps
+    assert gap["after_seq"] == max(drained["after"]["seqs"])
+    assert HANDOVER_PAUSE <= gap["seconds"] < HANDOVER_PAUSE + 30
+    assert "shut down" in gap["reason"]
+    assert final.reconnects == 1
+
+
+def test_both_capture_jobs_are_counted(drained):
+    assert drained["final"].capture_attempts == 2

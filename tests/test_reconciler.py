@@ -61,11 +61,17 @@ def test_a_job_waiting_for_a_worker_is_left_alone(rt, recording_id):
 def test_an_expired_lease_gets_a_new_capture(rt, recording_id):
     change(rt, recording_id, lease_owner="dead-worker", lease_expires_at=rt.now() - timedelta(seconds=1))
     reconciler.reconcile(rt)
-    assert recordings.load(rt, recording_id).capture_attempts == 1
+    assert recordings.load(rt, recording_id).capture_losses == 1
+
+
+def test_a_handed_over_capture_does_not_count_as_lost(rt, recording_id):
+    change(rt, recording_id, capture_attempts=rt.config.max_reconnects + 3)
+    assert reconciler.reconcile(rt).captures_resumed >= 1
+    assert recordings.load(rt, recording_id).state == "started"
 
 
 def test_a_capture_lost_too_often_fails_with_a_reason(rt, recording_id):
-    change(rt, recording_id, capture_attempts=rt.config.max_reconnects)
+    change(rt, recording_id, capture_losses=rt.config.max_reconnects)
     assert reconciler.reconcile(rt).captures_failed >= 1
     failed = recordings.load(rt, recording_id)
     assert failed.state == "failed"
@@ -86,3 +92,36 @@ def test_a_recording_past_its_maximum_duration_is_stopped(rt, recording_id):
     stopped = recordings.load(rt, recording_id)
     assert stopped.stop_requested_at is not None
     assert "maximum" in stopped.stop_reason
+
+
+def half_stopped(rt, recording_id: str, seconds_ago: float) -> None:  # type: ignore[no-untyped-def]
+    """The api died between recording a stop request and carrying it out."""
+    change(rt, recording_id, stop_requested_at=rt.now() - timedelta(seconds=seconds_ago))
+
+
+def test_a_half_done_push_stop_is_completed(rt, client, auth, pushed, mediarecorder_stream):
+    chunk = client.put(
+        f"/recordings/{pushed['id']}/media/0",
+        data=mediarecorder_stream,
+        headers={**auth, "Content-Type": "video/webm"},
+    )
+    assert chunk.status_code == 201
+    half_stopped(rt, pushed["id"], seconds_ago=60)
+    assert reconciler.reconcile(rt).stops_completed >= 1
+    stopped = recordings.load(rt, pushed["id"])
+    assert stopped.state in ("stopped", "finished")
+    assert stopped.duration > 0
+
+
+def test_a_half_done_push_stop_without_media_fails(rt, pushed):
+    half_stopped(rt, pushed["id"], seconds_ago=60)
+    reconciler.reconcile(rt)
+    failed = recordings.load(rt, pushed["id"])
+    assert failed.state == "failed"
+    assert "no media" in failed.error
+
+
+def test_a_push_stop_in_progress_is_left_alone(rt, pushed):
+    half_stopped(rt, pushed["id"], seconds_ago=1)
+    reconciler.reconcile(rt)
+    assert recordings.load(rt, pushed["id"]).state == "started"

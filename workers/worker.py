@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import os
 
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Queue, Worker
 from rq.job import Job
 from rq.worker import WorkerStatus
@@ -25,6 +27,7 @@ log = logging.getLogger("meetrec.worker")
 # Python, bounded by its own timeout: forking (and importing, and connecting) for each one would cap
 # a worker at a few deliveries a second.
 IN_PROCESS_QUEUES = frozenset({"webhooks"})
+REDIS_AWAY = (RedisConnectionError, RedisTimeoutError)
 
 
 class MeetrecWorker(Worker):
@@ -33,15 +36,34 @@ class MeetrecWorker(Worker):
 
     def heartbeat(self, timeout: int | None = None, pipeline=None):
         """Beat, and register again when Redis lost our registration (it restarted empty): otherwise the
-        worker keeps working but `GET /system` and RQ's own monitoring no longer see it."""
-        if pipeline is None and not self.connection.sismember(self.redis_workers_keys, self.key):
-            try:
-                self.connection.delete(self.key)
-                self.register_birth()
-                log.warning("Redis lost this worker's registration; registered again")
-            except Exception:  # noqa: BLE001 - Redis is still away: the next beat tries again
-                pass
-        return super().heartbeat(timeout, pipeline)
+        worker keeps working but `GET /system` and RQ's own monitoring no longer see it.
+
+        While a work horse runs, Redis being away is not fatal (see `maintain_heartbeats`)."""
+        try:
+            if pipeline is None and not self.connection.sismember(self.redis_workers_keys, self.key):
+                try:
+                    self.connection.delete(self.key)
+                    self.register_birth()
+                    log.warning("Redis lost this worker's registration; registered again")
+                except Exception:  # noqa: BLE001 - Redis is still away: the next beat tries again
+                    pass
+            return super().heartbeat(timeout, pipeline)
+        except REDIS_AWAY:
+            if not self.horse_pid:
+                raise  # idle: RQ's own loop retries, or the worker exits and its supervisor restarts it
+            log.warning("Redis is unreachable; the running job goes on")
+            return None
+
+    def maintain_heartbeats(self, job: Job, execution) -> None:
+        """Beat while the horse works. A Redis outage must not end the worker here: RQ's worker would
+        exit and leave its horse (a process group of its own) running unwatched, or its supervisor would
+        kill the capture with it. The capture's truth is its SQL lease; the beats resume with Redis."""
+        try:
+            super().maintain_heartbeats(job, execution)
+        except REDIS_AWAY as e:
+            log.warning("Redis is unreachable (%s); job %s goes on", e, job.id)
+        if self._stop_requested:
+            self._drain_horse()  # again: a horse forked just before the first request missed it
 
     def execute_job(self, job: Job, queue: Queue) -> None:
         # Bound before the fork: the horse inherits the context, so its lines carry the job id too.
@@ -61,11 +83,6 @@ class MeetrecWorker(Worker):
     def handle_warm_shutdown_request(self) -> None:
         super().handle_warm_shutdown_request()
         self._drain_horse()
-
-    def maintain_heartbeats(self, job: Job, execution) -> None:
-        super().maintain_heartbeats(job, execution)
-        if self._stop_requested:
-            self._drain_horse()  # again: a horse forked just before the first request missed it
 
     def _drain_horse(self) -> None:
         if self.horse_pid:

@@ -44,6 +44,11 @@ STATUS: dict[type[DomainError], int] = {
 }
 
 
+# An outage of ours (storage, the job queue) answers 503 with this hint; the request can be sent again
+# as it was (a pushed chunk, an events batch: nothing was stored).
+RETRY_AFTER = {"Retry-After": "5"}
+
+
 def status_of(error: DomainError) -> int:
     """The HTTP status `error` answers with: its class's entry in STATUS, else its nearest base's."""
     return next(STATUS[cls] for cls in type(error).__mro__ if cls in STATUS)
@@ -82,12 +87,12 @@ def register(app: Flask) -> None:
     @app.errorhandler(StorageError)
     def _storage_error(e: StorageError):
         log.warning("storage unavailable: %s", e)
-        return _respond(503, "object storage is unavailable, try again")
+        return _respond(503, "object storage is unavailable, try again", headers=RETRY_AFTER)
 
     @app.errorhandler(QueueError)
     def _queue_error(e: QueueError):
         log.warning("job queue unavailable: %s", e)
-        return _respond(503, "the job queue is unavailable, try again")
+        return _respond(503, "the job queue is unavailable, try again", headers=RETRY_AFTER)
 
     @app.errorhandler(Exception)
     def _unexpected(e: Exception):

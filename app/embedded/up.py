@@ -1,8 +1,12 @@
 """`meetrec up`: the whole product on one machine — Redis, an S3 server, the api, workers, the scheduler.
 
-Redis and the S3 server are embedded unless `REDIS_URL` / `S3_ENDPOINT` name external ones. Everything
-listens on ports checked before anything starts, and Ctrl-C (or SIGTERM) stops it all: the supervised
-children first, then the S3 server and Redis they depend on.
+Redis and the S3 server are embedded unless `REDIS_URL` / `S3_ENDPOINT` name external ones. Every process
+is a supervised child, restarted when it exits: Redis (on its append-only file) and the S3 server (on its
+volume) start first and are waited for, then the api, workers and scheduler. While Redis or the S3 server
+is away the others retry or exit and are restarted too, with a backoff capped at RESTART_BACKOFF_MAX, and
+the scheduler's reconciler rebuilds lost work from SQL: the stack recovers by itself. Everything listens
+on ports checked before anything starts, and Ctrl-C (or SIGTERM) stops it all: the api, workers and
+scheduler first, then the S3 server and Redis they depend on.
 """
 
 from __future__ import annotations
@@ -26,6 +30,9 @@ CREDENTIALS_FILE = "s3-credentials.json"
 SECRET_KEY_FILE = "secret-key"
 # A fresh weed needs ~3.5 s; a slow disk or a large Redis append-only file can take much longer.
 READY_TIMEOUT = 120.0
+# The longest wait before a crashed child starts again. Low, because a worker that exited while Redis was
+# away should be back within seconds of Redis: recovery time is what this cap adds to an outage.
+RESTART_BACKOFF_MAX = 5.0
 
 
 @dataclass(frozen=True)
@@ -118,6 +125,21 @@ def port_problem(config: Config, embedded: Embedded) -> str | None:
     return None
 
 
+def backing_specs(config: Config, embedded: Embedded) -> list[ChildSpec]:
+    """The embedded Redis and S3 server as supervised children, in start order (each waited for)."""
+    specs = []
+    if embedded.redis:
+        specs.append(RedisServer(config.embedded_redis_port, config.data_dir / "redis").child_spec())
+    if embedded.s3:
+        specs.append(s3_server(config).child_spec())
+    return specs
+
+
+def s3_server(config: Config) -> S3Server:
+    ports = WeedPorts.from_base(config.embedded_s3_port)
+    return S3Server(ports, config.data_dir / "s3", config.s3_access_key, config.s3_secret_key)
+
+
 def child_specs(config: Config, env: Mapping[str, str]) -> list[ChildSpec]:
     """The supervised children, in start order: api, capture workers, the other queues' worker, scheduler."""
     child_env = {**env, **config.child_env()}
@@ -159,25 +181,15 @@ class _Signals:
 
 def _run(config: Config, embedded: Embedded, env: Mapping[str, str]) -> int:
     signals = _Signals()
-    services: list[RedisServer | S3Server] = []
-    supervisor: Supervisor | None = None
+    backing = backing_specs(config, embedded)
+    supervisor = Supervisor([*backing, *child_specs(config, env)], backoff_max=RESTART_BACKOFF_MAX)
     signals.install()
     try:
         Path(config.data_dir).mkdir(parents=True, exist_ok=True)
-        if embedded.redis:
-            _start(
-                services, RedisServer(config.embedded_redis_port, config.data_dir / "redis", own_session=True)
-            )
-        if embedded.s3:
-            ports = WeedPorts.from_base(config.embedded_s3_port)
-            s3 = S3Server(
-                ports, config.data_dir / "s3", config.s3_access_key, config.s3_secret_key, own_session=True
-            )
-            _start(services, s3)
+        supervisor.start([spec.name for spec in backing], READY_TIMEOUT)
         from app.bootstrap import bootstrap  # imported late: it pulls in the database layer
 
         minted = bootstrap(config)
-        supervisor = Supervisor(child_specs(config, env))
         supervisor.start()
         signals.on_signal = supervisor.request_stop
         _print_banner(config, embedded, minted)
@@ -188,18 +200,11 @@ def _run(config: Config, embedded: Embedded, env: Mapping[str, str]) -> int:
         return _fail(str(e), 1)
     finally:
         signals.on_signal = lambda: None
-        if supervisor is not None:
-            supervisor.stop()
-        for service in reversed(services):
-            service.stop()
+        supervisor.stop()
+        if embedded.s3:
+            s3_server(config).remove_local_sockets()
         signals.restore()
     return 0
-
-
-def _start(services: list[RedisServer | S3Server], service: RedisServer | S3Server) -> None:
-    services.append(service)  # listed before it starts, so a failed start is still stopped and reaped
-    service.start()
-    service.wait_ready(READY_TIMEOUT)
 
 
 def _print_banner(config: Config, embedded: Embedded, minted: str | None) -> None:

@@ -20,7 +20,7 @@ import av
 
 from app.errors import MediaError
 from app.media.commands import KEYFRAME_SECONDS, WEBM_AUDIO, WEBM_VIDEO, poster_argv
-from app.media.ebml import webm_layout
+from app.media.ebml import doc_type, webm_layout
 from app.media.probe import MediaInfo, StreamInfo, probe
 from app.media.runner import run
 
@@ -195,6 +195,8 @@ def verify(output: Path, expected_seconds: float, expect_audio: bool) -> MediaIn
         raise MediaError(
             f"{output.name} lasts {info.duration:.2f} s but its pieces add up to {expected_seconds:.2f} s"
         )
+    if (kind := doc_type(output)) != "webm":  # ffprobe calls both "matroska,webm": only the header tells
+        raise MediaError(f"{output.name} is {kind}, not WebM: browsers may refuse it")
     layout = webm_layout(output)
     if not layout.seekable:
         missing = "Cues" if layout.cues_offset is None else "a Duration"

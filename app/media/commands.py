@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, TypedDict
 
 from app.media.sources import MediaSource, protocol_whitelist
 
@@ -36,6 +36,22 @@ SEGMENT_LIST = "segments.csv"
 # Close clusters at least every second (or 1 MiB) and flush each to disk, so a killed capture loses about a
 # second of media. Without flush_packets ffmpeg 9 had written 0 bytes of a 320x240 capture after 3 s.
 SEGMENT_MATROSKA = f"cluster_time_limit=1000:cluster_size_limit={1 << 20}:flush_packets=1"
+# The writer's input: the reader's NUT stream on a pipe. NUT's header holds each stream's parameters, so
+# the smallest probe is enough (a decoder learns the pixel format from the first frame); with ffmpeg's
+# default probe the writer first wrote media 1.3 s after it started, with this 0.5 s (H.264 SRT source).
+RELAY_INPUT = [
+    "-protocol_whitelist", "pipe", "-f", "nut", "-probesize", "32", "-analyzeduration", "0", "-i", "pipe:0",
+]  # fmt: skip
+
+
+class SegmentOptions(TypedDict):
+    """The options `segment_capture_argv` and `relay_writer_argv` share, as keyword arguments."""
+
+    segment_seconds: float
+    start_number: int
+    size: str
+    rate: int
+    max_seconds: int
 
 
 def segment_capture_argv(
@@ -64,25 +80,74 @@ def segment_capture_argv(
     source's codecs (Matroska holds any; `choose_mode` says when they are WebM's already, so finalize
     can copy too) and cuts at the first source keyframe after each boundary, so segments last at least
     `segment_seconds`, longer when the source's keyframes are sparse.
+
+    The capture uses this for the synthetic meeting only; it records a pull source through a relay
+    (`relay_reader_argv` into `relay_writer_argv`), which learns the codecs from its one connection.
     """
-    if mode not in ("copy", "transcode"):
-        raise ValueError(f"mode must be copy or transcode, got {mode!r}")
     if mode == "copy" and source.kind == "synthetic":
         raise ValueError("the synthetic meeting is generated raw: it can only be transcoded")
+    codecs = _segment_codecs(source, mode, segment_seconds, start_number, size, rate)
+    return [
+        ffmpeg, *QUIET_PROGRESS, "-t", str(max_seconds), *_inputs(source, size, rate), *_maps(source),
+        *codecs, *segment_muxer(spool, segment_seconds, start_number),
+    ]  # fmt: skip
+
+
+def relay_reader_argv(ffmpeg: str, source: MediaSource) -> list[str]:
+    """The reader of a relayed capture (`app.media.relay`): the one connection to a pull `source`.
+
+    Opens the source, describes its streams on stderr (log level `info`, parsed by
+    `sourceprobe.parse_input_description`) and copies its first video stream and first audio stream, if
+    any, untouched onto stdout as NUT (a stream format that carries any codec and its parameters, so
+    the writer needs no analysis). `q` on stdin ends it cleanly (keep stdin open: no `-nostdin`).
+    """
+    if source.kind != "pull":
+        raise ValueError(f"{source.url} is not a pull source")
+    return [
+        ffmpeg, "-hide_banner", "-loglevel", "info", "-nostats", *pull_inputs(source), *_maps(source),
+        "-c", "copy", "-f", "nut", "pipe:1",
+    ]  # fmt: skip
+
+
+def relay_writer_argv(
+    ffmpeg: str,
+    spool: Path,
+    *,
+    mode: str,
+    segment_seconds: float,
+    start_number: int,
+    size: str,
+    rate: int,
+    max_seconds: int,
+) -> list[str]:
+    """The writer of a relayed capture: the reader's NUT stream on stdin into segments in `spool`.
+
+    Segments, the list, `mode` and the options mean what they do in `segment_capture_argv` for a pull
+    source. NUT's header carries every stream's codec and parameters, so the writer reads no more than
+    the header before writing (the reader analysed the source already). It ends when its stdin does
+    (the reader stopped), after closing and listing the last segment; it never reads keys.
+    """
+    codecs = _segment_codecs(None, mode, segment_seconds, start_number, size, rate)
+    return [
+        ffmpeg, *QUIET_PROGRESS, "-nostdin", "-t", str(max_seconds), *RELAY_INPUT,
+        "-map", "0:v:0", "-map", "0:a:0?", *codecs, *segment_muxer(spool, segment_seconds, start_number),
+    ]  # fmt: skip
+
+
+def _segment_codecs(
+    source: MediaSource | None, mode: str, segment_seconds: float, start_number: int, size: str, rate: int
+) -> list[str]:
+    if mode not in ("copy", "transcode"):
+        raise ValueError(f"mode must be copy or transcode, got {mode!r}")
     if not 0.5 <= segment_seconds <= 600:
         raise ValueError(f"segment_seconds must be 0.5..600, got {segment_seconds}")
     if start_number < 0:
         raise ValueError(f"start_number must be >= 0, got {start_number}")
     if mode == "copy":
-        codecs = ["-c", "copy"]
-    else:
-        # A keyframe at each boundary lets the muxer cut there; `-g` still bounds the gap within a segment.
-        forced = ["-force_key_frames", f"expr:gte(t,n_forced*{segment_seconds:g})"]
-        codecs = [*_transcode(source, size, rate), *forced]
-    return [
-        ffmpeg, *QUIET_PROGRESS, "-t", str(max_seconds), *_inputs(source, size, rate), *_maps(source),
-        *codecs, *segment_muxer(spool, segment_seconds, start_number),
-    ]  # fmt: skip
+        return ["-c", "copy"]
+    # A keyframe at each boundary lets the muxer cut there; `-g` still bounds the gap within a segment.
+    forced = ["-force_key_frames", f"expr:gte(t,n_forced*{segment_seconds:g})"]
+    return [*_transcode(source, size, rate), *forced]
 
 
 def segment_muxer(spool: Path, segment_seconds: float, start_number: int) -> list[str]:
@@ -100,9 +165,9 @@ def segment_muxer(spool: Path, segment_seconds: float, start_number: int) -> lis
 def choose_mode(info_or_codecs: MediaInfo | Iterable[str]) -> CaptureMode:
     """Say "copy" when a source's codecs are WebM's already (VP8/VP9/AV1 + Opus/Vorbis), else "transcode".
 
-    Takes what `probe_source` or `probe` returns (its first video and first audio stream are the ones
-    a capture records), or plain codec names as ffmpeg spells them. A source without video transcodes,
-    which then fails clearly: a recording needs a picture.
+    Takes what `sourceprobe.parse_input_description` or `probe` returns (its first video and first audio
+    stream are the ones a capture records), or plain codec names as ffmpeg spells them. A source without
+    video transcodes, which then fails clearly: a recording needs a picture.
     """
     if isinstance(info_or_codecs, str):
         names = [info_or_codecs.lower()]
@@ -115,16 +180,6 @@ def choose_mode(info_or_codecs: MediaInfo | Iterable[str]) -> CaptureMode:
     return "copy" if has_video and all(name in WEBM_VIDEO | WEBM_AUDIO for name in names) else "transcode"
 
 
-def probe_source_argv(ffmpeg: str, source: MediaSource) -> list[str]:
-    """Open a pull `source`, describe its streams on stderr (log level info) and read no media."""
-    if source.kind != "pull":
-        raise ValueError(f"{source.url} is not a pull source")
-    return [
-        ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "info",
-        *pull_inputs(source, realtime=False), "-t", "0", "-c", "copy", "-f", "null", "-",
-    ]  # fmt: skip
-
-
 def _inputs(source: MediaSource, size: str, rate: int) -> list[str]:
     return synthetic_inputs(size, rate) if source.kind == "synthetic" else pull_inputs(source)
 
@@ -135,10 +190,10 @@ def _maps(source: MediaSource) -> list[str]:
     return ["-map", "0:v:0", "-map", "0:a:0" if source.kind == "synthetic" else "0:a:0?"]
 
 
-def _transcode(source: MediaSource, size: str, rate: int) -> list[str]:
-    # A pull source's audio may have gaps (packet loss, a reconnecting encoder): resample against
-    # timestamps, so audio and video stay in sync.
-    resync = [] if source.kind == "synthetic" else ["-af", "aresample=async=1"]
+def _transcode(source: MediaSource | None, size: str, rate: int) -> list[str]:
+    # A pull source's audio (None: relayed from one) may have gaps (packet loss, a reconnecting encoder):
+    # resample against timestamps, so audio and video stay in sync.
+    resync = [] if source is not None and source.kind == "synthetic" else ["-af", "aresample=async=1"]
     return [
         *VP8_LIVE, "-b:v", video_bitrate(size, rate), "-g", str(rate * KEYFRAME_SECONDS), *OPUS, *resync,
     ]  # fmt: skip

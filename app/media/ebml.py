@@ -32,7 +32,28 @@ _EBML, _SEGMENT, _SEEKHEAD, _SEEK, _SEEK_ID, _SEEK_POSITION = (
     0x1A45DFA3, 0x18538067, 0x114D9B74, 0x4DBB, 0x53AB, 0x53AC,
 )  # fmt: skip
 _INFO, _TIMESTAMP_SCALE, _DURATION, _CLUSTER, _CUES = 0x1549A966, 0x2AD7B1, 0x4489, 0x1F43B675, 0x1C53BB6B
+_DOCTYPE = 0x4282
 _MAX_HEADER_ELEMENT = 1 << 20  # SeekHead and Info are a few hundred bytes
+
+
+def doc_type(path: Path) -> str:
+    """The EBML header's DocType: "webm" for WebM, "matroska" for Matroska (the default when the header
+    names none); MediaError when the file does not start with an EBML header.
+
+    ffprobe names both formats "matroska,webm", so this is how WebM is told from Matroska.
+    """
+    with path.open("rb") as f:
+        try:
+            ident, size = _element_header(f)
+            if ident != _EBML or size is None or size > _MAX_HEADER_ELEMENT:
+                raise ValueError("no EBML header")
+            header = f.read(size)
+        except (ValueError, EOFError) as e:
+            raise MediaError(f"{path.name} is not an EBML file: {e}") from e
+    for child, value in _children(header):
+        if child == _DOCTYPE:
+            return value.rstrip(b"\0").decode("ascii", "replace")
+    return "matroska"
 
 
 def webm_layout(path: Path) -> WebmLayout:

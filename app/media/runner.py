@@ -1,8 +1,9 @@
 """The one owner of ffmpeg subprocesses: start, watch, stop, and say why one failed.
 
 `FfmpegProcess` runs a long command (a capture): a thread parses `-progress pipe:1` from stdout, another
-keeps the last 64 KiB of stderr while the process runs (a full stderr pipe would block ffmpeg, and the
-end of a long log is the part that explains a failure). `run()` is for short commands (poster, remux).
+keeps the first and the last 64 KiB of stderr while the process runs (a full stderr pipe would block
+ffmpeg; the start of the log describes the input, its end explains a failure). Two of them can be piped
+into each other (`app.media.relay`). `run()` is for short commands (poster, remux).
 `classify_failure` says whose fault a failure is through the error's class and `kind` (app.errors):
 the source's (`BadSourceError`: "bad_media", or its subclasses `SourceUnreachable` and `SourceLost`, the
 two a capture reconnects after) or ours (`MediaError`, "internal").
@@ -28,6 +29,7 @@ from app.media.failures import classify_failure, input_failure, quote_line
 log = logging.getLogger(__name__)
 
 STDERR_TAIL_BYTES = 64 * 1024
+STDERR_HEAD_BYTES = 64 * 1024
 TERM_GRACE_SECONDS = 2.0  # after `q` went unanswered: SIGTERM, then this long before SIGKILL
 OPENING_GRACE_SECONDS = 1.0  # for `q` before any progress report: ffmpeg reports every 0.5 s
 
@@ -51,25 +53,41 @@ class FfmpegProcess:
         self._lock = threading.Lock()
         self._progress: dict[str, str] = {}
         self._stderr = bytearray()
+        self._stderr_head = bytearray()  # the first bytes: where ffmpeg describes its input at `info`
         self._readers: list[threading.Thread] = []
         self._started_at = 0.0
         self._advanced_at: float | None = None  # monotonic time out_time last grew
         self._out_time_us = 0  # only media actually written counts as progress
         self._stop_requested = False
 
-    def start(self, argv: Sequence[str]) -> FfmpegProcess:
-        """Start ffmpeg with `argv` (binary first); raise MediaError when it cannot be executed."""
+    def start(
+        self, argv: Sequence[str], *, stdin: IO[bytes] | None = None, pass_stdout: bool = False
+    ) -> FfmpegProcess:
+        """Start ffmpeg with `argv` (binary first); raise MediaError when it cannot be executed.
+
+        `stdin`: a pipe ffmpeg reads its input from (another ffmpeg's `stdout`; this process then
+        cannot be sent `q`, and `stop()` waits for it to end at the pipe's end). `pass_stdout`: ffmpeg
+        writes its output to stdout, which `stdout` hands on, instead of its progress reports.
+        """
         if self._proc is not None:
             raise RuntimeError("this FfmpegProcess was already started")
-        self._proc = _popen(argv, stdin=subprocess.PIPE, die_with_parent=self._die_with_parent)
+        self._proc = _popen(
+            argv, stdin=stdin if stdin is not None else subprocess.PIPE, die_with_parent=self._die_with_parent
+        )
         self._started_at = time.monotonic()
         assert self._proc.stdout is not None and self._proc.stderr is not None
-        self._readers = [
-            _daemon(self._read_progress, self._proc.stdout, "progress"),
-            _daemon(self._read_stderr, self._proc.stderr, "stderr"),
-        ]
+        self._readers = [_daemon(self._read_stderr, self._proc.stderr, "stderr")]
+        if not pass_stdout:
+            self._readers.append(_daemon(self._read_progress, self._proc.stdout, "progress"))
         log.debug("ffmpeg %s started: %s", self._proc.pid, " ".join(argv))
         return self
+
+    @property
+    def stdout(self) -> IO[bytes]:
+        """ffmpeg's stdout, when it was started with `pass_stdout`, for the next process to read."""
+        proc = self._started()
+        assert proc.stdout is not None
+        return proc.stdout
 
     @property
     def pid(self) -> int | None:
@@ -114,6 +132,17 @@ class FfmpegProcess:
         with self._lock:
             return self._stderr.decode("utf-8", "replace")
 
+    def stderr_head(self) -> str:
+        """The first `STDERR_HEAD_BYTES` ffmpeg wrote to stderr (its input's description at `info`)."""
+        with self._lock:
+            return self._stderr_head.decode("utf-8", "replace")
+
+    @property
+    def media_flowed(self) -> bool:
+        """Whether the written media time ever advanced (it never does without `-progress`)."""
+        with self._lock:
+            return self._advanced_at is not None
+
     def wait(self, timeout: float | None = None) -> int:
         """Wait for ffmpeg to exit and its output to be read; raise TimeoutError after `timeout`."""
         proc = self._started()
@@ -155,6 +184,20 @@ class FfmpegProcess:
             except TimeoutError:
                 log.warning("ffmpeg %s ignored SIGTERM; killing", proc.pid)
         return self.kill()
+
+    def lower_log_level(self) -> None:
+        """Key `-`: ffmpeg logs one level less from now on (from `info`, errors only, as `-loglevel error`).
+
+        For a process started at `info` to describe its input, once that description has been read.
+        """
+        proc = self._started()
+        if proc.stdin is None or proc.stdin.closed:
+            return
+        try:
+            proc.stdin.write(b"-")
+            proc.stdin.flush()
+        except (BrokenPipeError, ValueError, OSError):
+            pass  # it already exited; wait() reports how
 
     def kill(self) -> int:
         """SIGKILL ffmpeg now (the open WebM cluster and cues are lost) and return its exit code."""
@@ -209,6 +252,8 @@ class FfmpegProcess:
         read = getattr(stream, "read1", stream.read)
         while chunk := read(8192):
             with self._lock:
+                if len(self._stderr_head) < STDERR_HEAD_BYTES:
+                    self._stderr_head += chunk[: STDERR_HEAD_BYTES - len(self._stderr_head)]
                 self._stderr += chunk
                 del self._stderr[:-STDERR_TAIL_BYTES]
 
@@ -246,7 +291,7 @@ def run(argv: Sequence[str], timeout: float) -> CompletedRun:
     return CompletedRun(list(argv), proc.returncode, stdout, tail, time.monotonic() - started)
 
 
-def _popen(argv: Sequence[str], *, stdin: int, die_with_parent: bool) -> subprocess.Popen[bytes]:
+def _popen(argv: Sequence[str], *, stdin: int | IO[bytes], die_with_parent: bool) -> subprocess.Popen[bytes]:
     try:
         return subprocess.Popen(
             list(argv),

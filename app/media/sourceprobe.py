@@ -1,35 +1,22 @@
-"""What a pull source carries, asked of the ffmpeg binary that will record it.
+"""What a pull source carries, read from the description ffmpeg prints of its input.
 
-PyAV (`probe.py`) cannot open every source the capture can (its build has no libsrt), and a probe
-through the very binary and options of the capture sees what the capture will see. ffmpeg describes
-its input on stderr at log level info; that description is parsed here.
+PyAV (`probe.py`) cannot open every source the capture can (its build has no libsrt), and the binary
+and options of the capture see what the capture will see. ffmpeg describes its input on stderr at log
+level info; `parse_input_description` parses it. A capture reads it from its relay's reader
+(`app.media.relay`), the one process connected to the source: there is no separate probe, since a
+source serving one caller (an encoder in SRT listener mode) would give its stream to the probe and end
+it.
 """
 
 from __future__ import annotations
 
 import re
 
-from app.media.commands import READ_TIMEOUT_US, probe_source_argv
 from app.media.probe import MediaInfo, StreamInfo
-from app.media.runner import run
-from app.media.sources import MediaSource
 
-# ffmpeg waits up to -rw_timeout for data, then analyses up to 5 s of a live stream (analyzeduration).
-PROBE_TIMEOUT_SECONDS = READ_TIMEOUT_US / 1e6 + 10
 _INPUT = re.compile(r"^Input #0, ([\w,]+), from ", re.MULTILINE)
 _SECTION_END = re.compile(r"^(?:Stream mapping:|Output #|Input #1)", re.MULTILINE)
 _STREAM = re.compile(r"^\s*Stream #0:\d+\S*: (\w+): (\w+)", re.MULTILINE)
-
-
-def probe_source(ffmpeg: str, source: MediaSource, *, timeout: float = PROBE_TIMEOUT_SECONDS) -> MediaInfo:
-    """Open `source` as a capture would and describe its streams (duration 0: a live source has none).
-
-    Raises the classified error (`app.media.failures`) when the source cannot be read, MediaError after
-    `timeout` seconds. Costs a connection: an SRT listener serving one caller at a time is busy until
-    this probe has left.
-    """
-    stderr = run(probe_source_argv(ffmpeg, source), timeout=timeout).stderr
-    return parse_input_description(stderr)
 
 
 def parse_input_description(stderr: str) -> MediaInfo:

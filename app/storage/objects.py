@@ -34,6 +34,7 @@ UPLOAD_THREADS = 2
 # Prefix listings in flight when many recordings are deleted at once (below the pool's 10 connections).
 LIST_THREADS = 8
 DOWNLOAD_BLOCK = 1024 * 1024
+CONNECT_TIMEOUT = 5  # seconds: a loopback or LAN S3 server accepts at once
 
 
 @dataclass(frozen=True)
@@ -47,11 +48,7 @@ def _client(endpoint: str, config: Config) -> Minio:
     parts = urlsplit(endpoint)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise StorageError(f"S3 endpoint must be an http(s) URL, got {endpoint!r}")
-    http = urllib3.PoolManager(
-        timeout=urllib3.Timeout(connect=5, read=60),
-        retries=urllib3.Retry(total=3, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]),
-        maxsize=10,
-    )
+    http = urllib3.PoolManager(timeout=_timeout(config), retries=_retry(config), maxsize=10)
     return Minio(
         parts.netloc,
         access_key=config.s3_access_key,
@@ -59,6 +56,29 @@ def _client(endpoint: str, config: Config) -> Minio:
         secure=parts.scheme == "https",
         region=config.s3_region,
         http_client=http,
+    )
+
+
+def _timeout(config: Config) -> urllib3.Timeout:
+    """Each request's bounds: connecting (also each send of a body) and each wait for the server.
+
+    minio-py's own default waits 5 minutes for either, retried 5 times: a server that accepts and never
+    answers held a request (an API call, a finalize) for half an hour.
+    """
+    return urllib3.Timeout(connect=min(CONNECT_TIMEOUT, config.s3_timeout), read=config.s3_timeout)
+
+
+def _retry(config: Config) -> urllib3.Retry:
+    """Retries of idempotent requests (GET, HEAD, PUT, DELETE; a POST is never resent) that could not
+    connect, timed out or got a 5xx, with a short backoff. A 503's Retry-After is not obeyed: urllib3
+    would sleep up to six hours on a server's word, and the caller's own retry (RQ, a client) waits instead.
+    The worst case of one call against a hanging server is about (retries + 1) x MEETREC_S3_TIMEOUT.
+    """
+    return urllib3.Retry(
+        total=config.s3_retries,
+        backoff_factor=0.5,
+        status_forcelist=[500, 502, 503, 504],
+        respect_retry_after_header=False,
     )
 
 

@@ -10,6 +10,7 @@ from flask.views import MethodView
 from app.api import presenters
 from app.api.auth import current_key, require
 from app.api.blueprint import Blueprint
+from app.api.recordings import bodies
 from app.api.recordings.schemas import ChunkSchema, FlagsArgs, LinkIssuanceSchema, LinksPageArgs
 from app.api.schemas import RecordingSchema
 from app.api.sessions import stream
@@ -90,15 +91,15 @@ class RecordingMedia(MethodView):
     @blp.alt_response(200, schema=ChunkSchema, description="the same bytes were stored before (a retry)")
     @blp.errors(
         e404="unknown recording, another project's, or deleted",
-        e409="the recording pulls its own source or is stopped, or this number holds other bytes",
-        e413="the chunk is larger than MEETREC_MAX_CHUNK_BYTES",
+        e409="the recording pulls its own source, or its stop was requested before this chunk was stored "
+        "(nothing kept: send the stop after the last chunk's answer), or this number holds other bytes",
+        e413="the chunk is larger than MEETREC_MAX_CHUNK_BYTES (sent with Content-Length or chunked)",
         e422="empty chunk",
         e503="object storage unavailable; retry the same chunk",
     )
     def put(self, recording_id: str, seq: int):
         """Upload one chunk of a pushed recording (idempotent per number)"""
-        request.max_content_length = rt().config.max_chunk_bytes
-        data = request.get_data(cache=False)
+        data = bodies.read_limited(request, rt().config.max_chunk_bytes)
         if not data:
             raise Unprocessable("the chunk is empty", errors={"body": ["send the chunk's bytes"]})
         if seq > ingest.MAX_SEQ:

@@ -107,7 +107,12 @@ class RoomRecording(MethodView):
         room_recordings.start(rt(), access_key, args.get("media_source"))
         return Response(status=201)
 
-    @blp.response(200, RecordingSchema, description="stop requested; the recording as it stands")
+    @blp.response(
+        200,
+        RecordingSchema,
+        description="stop requested; the recording as it stands: a pushed one is stopped (duration and "
+        "end_time set), a captured one is still started (both null) until its capture has closed",
+    )
     @blp.errors(e404="unknown access key, or nothing is recording", e410="the meeting has been shut down")
     def delete(self, access_key: str):
         """Stop the meeting's running recording"""

@@ -16,7 +16,7 @@ from app.errors import Conflict, NotFound, QueueError, StorageError, Unavailable
 from app.models import Ingest, Recording, RecordingState, Segment
 from app.queueing import FINALIZE, capture_spec
 from app.runtime import Runtime
-from app.services.core import lifecycle
+from app.services.core import lifecycle, push_clock
 from app.services.core.sources import is_push
 from app.services.ids import new_id
 from app.services.outbox import outbox
@@ -125,13 +125,21 @@ def finish_events_only(rt: Runtime, recording: Recording) -> None:
 
 
 def _finish_push(rt: Runtime, recording: Recording) -> None:
-    """A pushed recording after its stop: stopped when chunks arrived (the duration is the wall time
-    until finalize measures it exactly), failed when none did."""
+    """A pushed recording after its stop: stopped when chunks arrived, failed when none did.
+
+    Every chunk acknowledged before the stop is visible here (see `segments.record_pushed`). The
+    duration is the media's, read off the chunks' timestamps (`push_clock`); only chunks that do not
+    read as a live WebM stream get the wall time since the start, an estimate finalize replaces.
+    """
+    if recording.state != S.STARTED:
+        return  # another stop call got here first
     if not _has_media(rt, recording.id):
         fail(rt, recording.id, "no media was uploaded before the stop")
         return
-    elapsed = (rt.now() - recording.created_at).total_seconds()
-    mark_stopped(rt, recording.id, max(0.0, elapsed))
+    seconds = push_clock.media_seconds(rt, recording.id)
+    if seconds is None:
+        seconds = max(0.0, ((recording.stop_requested_at or rt.now()) - recording.created_at).total_seconds())
+    mark_stopped(rt, recording.id, seconds)
 
 
 def _has_media(rt: Runtime, recording_id: str) -> bool:
@@ -229,8 +237,9 @@ def mark_finished(
     poster_key: str | None = None,
     timeline: list[list[float]] | None = None,
 ) -> bool:
-    """stopped -> finished: the final object is in place and verified; its exact duration replaces the
-    one measured at stop. `timeline` maps wall time into the video (see app.services.pipeline.timeline)."""
+    """stopped -> finished: the final object is in place and verified, with its `duration` (finalize
+    keeps a push recording's stop value when the file agrees). `timeline` maps wall time into the video
+    (see app.services.pipeline.timeline)."""
     return lifecycle.move(
         rt,
         lifecycle.FINISH,

@@ -7,7 +7,9 @@ few seconds), so "is anyone on it?" is a column read: a live lease means yes. Ea
   worker) gets a new capture job, which resumes into new segments; after `MEETREC_MAX_RECONNECTS` lost
   captures it fails with the reason;
 - a `stopped` recording nobody finalizes, and whose finalize job is not waiting, gets a finalize job;
-- a recording running past the maximum duration (plus a minute) is stopped.
+- a recording running past the maximum duration (plus a minute) is stopped;
+- a pushed or events-only recording whose stop was asked for but never carried out (the api died between
+  the two steps of its stop) is stopped now; a capture carries out its own stop.
 
 After Redis restarts empty, one pass re-enqueues everything in flight. Safe to run concurrently with
 itself and with the jobs: leases make duplicate jobs harmless, and transitions are conditional.
@@ -22,7 +24,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select, update
 
 from app.db import affected
-from app.models import Recording, RecordingState
+from app.models import Ingest, Recording, RecordingState
 from app.queueing import JobState
 from app.runtime import Runtime
 from app.services.core import recordings
@@ -34,6 +36,8 @@ S = RecordingState
 WAITING = {"queued", "scheduled", "deferred"}  # a job that a worker will pick up
 BATCH = 500
 OVERDUE_SLACK_SECONDS = 60
+# A stop request older than this on a recording without a capture was left half-done.
+STOP_SLACK_SECONDS = 10
 
 
 @dataclass
@@ -42,6 +46,7 @@ class Report:
     captures_failed: int = 0
     finalizes_enqueued: int = 0
     overdue_stopped: int = 0
+    stops_completed: int = 0
     idle_replays_finished: int = 0
 
 
@@ -49,6 +54,7 @@ def reconcile(rt: Runtime) -> Report:
     """One pass over the recordings in flight; returns what it did."""
     report = Report()
     _stop_overdue(rt, report)
+    _complete_stops(rt, report)
     _revive_captures(rt, report)
     _revive_finalizes(rt, report)
     report.idle_replays_finished = len(replays.finish_idle(rt, rt.config.replay_idle_seconds))
@@ -66,7 +72,7 @@ def _revive_captures(rt: Runtime, report: Report) -> None:
     grace = now - timedelta(seconds=rt.config.capture_lease_seconds)
     with rt.db.read() as s:
         rows = s.execute(
-            select(Recording.id, Recording.job_id, Recording.lease_owner, Recording.capture_attempts)
+            select(Recording.id, Recording.job_id, Recording.lease_owner, Recording.capture_losses)
             .where(
                 Recording.state == S.STARTED,
                 Recording.ingest == "pull",
@@ -80,13 +86,11 @@ def _revive_captures(rt: Runtime, report: Report) -> None:
         status = job.status if job else None
         if status in WAITING or (status == "started" and row.lease_owner is None and not _stale(rt, job)):
             continue  # a worker will take it, or has just taken it
-        if row.capture_attempts >= rt.config.max_reconnects:
-            if recordings.fail(
-                rt, row.id, f"the capture was lost {row.capture_attempts + 1} times; giving up"
-            ):
+        if row.capture_losses >= rt.config.max_reconnects:
+            if recordings.fail(rt, row.id, f"the capture was lost {row.capture_losses + 1} times; giving up"):
                 report.captures_failed += 1
             continue
-        if _count_attempt(rt, row.id, row.capture_attempts) and recordings.resume_capture(rt, row.id):
+        if _count_loss(rt, row.id, row.capture_losses) and recordings.resume_capture(rt, row.id):
             log.warning("recording %s: capture lost (job %s: %s); resumed", row.id, row.job_id, status)
             report.captures_resumed += 1
 
@@ -130,15 +134,33 @@ def _stop_overdue(rt: Runtime, report: Report) -> None:
         report.overdue_stopped += 1
 
 
-def _count_attempt(rt: Runtime, recording_id: str, seen: int) -> bool:
+def _complete_stops(rt: Runtime, report: Report) -> None:
+    asked_before = rt.now() - timedelta(seconds=STOP_SLACK_SECONDS)
+    with rt.db.read() as s:
+        ids = s.scalars(
+            select(Recording.id)
+            .where(
+                Recording.state == S.STARTED,
+                Recording.ingest.in_([Ingest.PUSH, Ingest.NONE]),
+                Recording.stop_requested_at < asked_before,
+            )
+            .limit(BATCH)
+        ).all()
+    for recording_id in ids:
+        recordings.stop_recording(rt, recording_id)  # idempotent: the transitions are conditional
+        log.warning("recording %s: its stop was left half-done; completed", recording_id)
+        report.stops_completed += 1
+
+
+def _count_loss(rt: Runtime, recording_id: str, seen: int) -> bool:
     """Count one more lost capture; False when another reconciler pass counted it first."""
     with rt.db.transaction() as s:
         return bool(
             affected(
                 s,
                 update(Recording)
-                .where(Recording.id == recording_id, Recording.capture_attempts == seen)
-                .values(capture_attempts=seen + 1),
+                .where(Recording.id == recording_id, Recording.capture_losses == seen)
+                .values(capture_losses=seen + 1),
             )
         )
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import event as sa_event
@@ -22,6 +22,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from app import wire
+from app.errors import QueueError
 from app.models import (
     DeliveryState,
     Recording,
@@ -41,7 +42,9 @@ ROOM_UPDATE = "room_update"
 TYPES = (RECORDING_UPDATE, ROOM_UPDATE)
 
 D = DeliveryState
-# A delivery still "sending" this long after its attempt began belongs to a job that died.
+# A delivery still "sending" after its attempt's timeout (a watchdog bounds the whole attempt) plus this
+# slack for its SQL writes belongs to a worker that died; at most STALE_SENDING after the attempt began.
+SENDING_SLACK = timedelta(seconds=30)
 STALE_SENDING = timedelta(minutes=5)
 DISPATCH_BATCH = 5000
 
@@ -143,19 +146,32 @@ def enqueue(rt: Runtime, delivery_ids: Iterable[str]) -> int:
     return done
 
 
+def _resend_interrupted(rt: Runtime, now: datetime) -> None:
+    """Make attempts a dead worker left "sending" pending again, and forget their jobs: RQ keeps such a
+    job "started" for minutes (until it notices the worker is gone), and a live job is not enqueued again."""
+    stale = now - min(STALE_SENDING, timedelta(seconds=rt.config.webhook_timeout) + SENDING_SLACK)
+    interrupted = (WebhookDelivery.state == D.SENDING.value, WebhookDelivery.attempted_at < stale)
+    with rt.db.transaction() as s:
+        ids = s.scalars(select(WebhookDelivery.id).where(*interrupted).limit(DISPATCH_BATCH)).all()
+        if ids:
+            s.execute(
+                update(WebhookDelivery)
+                .where(WebhookDelivery.id.in_(ids), *interrupted)
+                .values(state=D.PENDING.value, due_at=now, error="the attempt was interrupted; sending again")
+            )
+    for delivery_id in ids:
+        try:
+            rt.jobs.forget_job(job_id(delivery_id))
+        except QueueError:  # Redis down: nothing is enqueued now either; RQ's cleanup frees the job later
+            break
+
+
 def dispatch_pending(rt: Runtime) -> int:
     """(Re)enqueue what is due: each endpoint's oldest undelivered event of each resource (its later
     events wait for it), and manual redeliveries. Attempts interrupted by a dead worker are made
     pending again first. Returns how many jobs were enqueued."""
     now = rt.now()
-    with rt.db.transaction() as s:
-        s.execute(
-            update(WebhookDelivery)
-            .where(
-                WebhookDelivery.state == D.SENDING.value, WebhookDelivery.attempted_at < now - STALE_SENDING
-            )
-            .values(state=D.PENDING.value, due_at=now, error="the attempt was interrupted; sending again")
-        )
+    _resend_interrupted(rt, now)
     with rt.db.read() as s:
         rows = s.execute(
             select(

@@ -27,14 +27,21 @@ import shutil
 import threading
 import time
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 from app.errors import LeaseLost, MediaError, QueueError, StorageError
-from app.media.commands import choose_mode, segment_capture_argv
+from app.media.commands import (
+    SegmentOptions,
+    choose_mode,
+    relay_reader_argv,
+    relay_writer_argv,
+    segment_capture_argv,
+)
 from app.media.egress import EgressProxy
-from app.media.runner import FfmpegProcess
+from app.media.probe import MediaInfo
+from app.media.relay import Relay
 from app.media.segments import ClosedSegment, SegmentList
-from app.media.sourceprobe import probe_source
 from app.media.sources import MediaSource, parse_source
 from app.models import Ingest, Recording, RecordingState
 from app.runtime import Runtime
@@ -83,10 +90,13 @@ class _Run:
     next_seq: int = 0
     attempts: int = 0
     lost_at: float = 0.0  # monotonic time the last ffmpeg run stopped making progress
-    mode: str = ""  # "copy" or "transcode", decided by the first attempt
+    mode: str = ""  # "copy" or "transcode", decided by each attempt from what its connection carries
     gaps: list[dict[str, object]] = field(default_factory=list)
     draining: threading.Event = field(default_factory=threading.Event)  # set: the worker shuts down
     egress: EgressProxy | None = None  # http(s) sources: the proxy checking every host ffmpeg reaches
+    # This job continues a recording an earlier job recorded: "handover" (it shut down and released
+    # the lease) or "lost" (it died holding it); "" for the first capture. See `_note_resume_gap`.
+    resuming: str = ""
 
     @property
     def recording_id(self) -> str:
@@ -104,6 +114,9 @@ def capture(
         return "skipped: not started"
     if recording.ingest != Ingest.PULL or recording.media_source is None:
         return "skipped: nothing to pull"
+    resuming = ""
+    if recording.capture_attempts:  # an earlier job recorded it: it released its lease, or it died
+        resuming = "handover" if recording.lease_owner is None else "lost"
     if not leases.acquire_patiently(rt, recording_id, owner):
         return "skipped: another capture holds the lease"
     run = _Run(
@@ -115,6 +128,7 @@ def capture(
         next_seq=segments.next_seq(rt, recording_id),
         gaps=list(recording.gaps or []),
         draining=draining or threading.Event(),
+        resuming=resuming,
     )
     try:
         if run.source.scheme not in ("http", "https"):
@@ -136,6 +150,7 @@ def _capture(run: _Run) -> str:
         elif run.draining.is_set():
             outcome = Attempt(Outcome.DRAINING)
         else:
+            _note_resume_gap(run)
             outcome = _record_once(run)
         if outcome.kind == Outcome.LEASE_LOST:
             return "lease lost: another capture took over"
@@ -160,36 +175,39 @@ def _capture(run: _Run) -> str:
 
 
 def _record_once(run: _Run) -> Attempt:
-    """Run ffmpeg once, uploading segments as they close, until stop, the end, or a failure."""
+    """Run one capture attempt, uploading segments as they close, until stop, the end, or a failure.
+
+    The attempt opens a pull source once: a reader ffmpeg holds the connection and describes the
+    source, and the writer, started once the codecs are known, records what the reader relays to it
+    (`app.media.relay`). The synthetic meeting needs no connection: one ffmpeg generates and records it.
+    """
     rt, cfg = run.rt, run.rt.config
     remaining = cfg.max_recording_seconds - segments.recorded_seconds(rt, run.recording_id)
     if remaining < 1:
         return Attempt(Outcome.ENDED, "the maximum recording duration was reached")
     run.attempts += 1
-    try:
-        mode = _mode(run)
-    except MediaError as e:  # the source cannot be read now: reconnect later, or fail for good
-        run.lost_at = time.monotonic()
-        return Attempt(Outcome.INTERRUPTED if e.kind in RESTARTABLE else Outcome.FAILED, str(e))
     spool = run.spool / f"{run.owner}-{run.attempts:04d}"  # sorted names keep the order for adoption
     spool.mkdir(parents=True, exist_ok=True)
-    argv = segment_capture_argv(
-        cfg.ffmpeg_path,
-        run.source,
-        spool,
-        mode=mode,
-        segment_seconds=cfg.segment_seconds,
-        start_number=run.next_seq,
-        size=cfg.synthetic_size,
-        rate=cfg.synthetic_rate,
-        max_seconds=int(remaining),
-    )
+    options: SegmentOptions = {
+        "segment_seconds": cfg.segment_seconds,
+        "start_number": run.next_seq,
+        "size": cfg.synthetic_size,
+        "rate": cfg.synthetic_rate,
+        "max_seconds": int(remaining),
+    }
+    if run.source.kind == "synthetic":
+        argv = segment_capture_argv(cfg.ffmpeg_path, run.source, spool, mode=_mode(run, None), **options)
+        process = Relay.single(argv)
+    else:
+        process = Relay(
+            lambda info: relay_writer_argv(cfg.ffmpeg_path, spool, mode=_mode(run, info), **options)
+        ).start(relay_reader_argv(cfg.ffmpeg_path, run.source))
     listing = SegmentList(spool)
-    process = FfmpegProcess().start(argv)
-    log.info("recording %s: ffmpeg %s capturing into %s", run.recording_id, process.pid, spool)
+    log.info("recording %s: ffmpeg %s capturing into %s", run.recording_id, process.pids, spool)
     last_sql = last_renew = time.monotonic()
     try:
         while process.alive:
+            process.advance()  # the writer starts once the reader has described the source
             now = time.monotonic()
             lost = not _upload_closed(run, listing)
             if not lost and now - last_renew >= cfg.capture_lease_seconds / 3:
@@ -207,7 +225,7 @@ def _record_once(run: _Run) -> Attempt:
                 process.stop()
                 return Attempt(Outcome.STOPPED)
             if run.draining.is_set():
-                process.stop()  # `q`: ffmpeg closes the open segment and lists it
+                process.stop()  # the open segment is closed and listed
                 return Attempt(Outcome.DRAINING)
             if process.seconds_since_progress > cfg.stall_seconds:
                 process.kill()
@@ -221,7 +239,7 @@ def _record_once(run: _Run) -> Attempt:
     return _classify_exit(run, process, remaining)
 
 
-def _classify_exit(run: _Run, process: FfmpegProcess, remaining: float) -> Attempt:
+def _classify_exit(run: _Run, process: Relay, remaining: float) -> Attempt:
     failure = process.failure()  # ffmpeg exits 0 on a read error too: this tells them apart
     if failure is None and process.returncode == 0:
         if process.out_seconds >= remaining - run.rt.config.segment_seconds:
@@ -235,24 +253,25 @@ def _classify_exit(run: _Run, process: FfmpegProcess, remaining: float) -> Attem
     return Attempt(Outcome.FAILED, str(failure))
 
 
-def _mode(run: _Run) -> str:
-    """How to record: copy a source whose codecs are WebM's already (about 1% of a core against 20-30%
-    for a live VP8 encode at 720p30); transcode others live, so finalize stays a copy of seconds, unless
-    the operator moved the transcode to finalize (MEETREC_TRANSCODE_AT=finalize: Matroska holds any codec).
-    The synthetic meeting is generated raw and always encoded. Decided once per capture job."""
-    if run.mode:
-        return run.mode
-    if run.source.kind == "synthetic":
-        run.mode = "transcode"
+def _mode(run: _Run, info: MediaInfo | None) -> str:
+    """How to record what this attempt's connection carries (`info`; None for the synthetic meeting).
+
+    Copy a source whose codecs are WebM's already (about 1% of a core against 20-30% for a live VP8
+    encode at 720p30); transcode others live, so finalize stays a copy of seconds, unless the operator
+    moved the transcode to finalize (MEETREC_TRANSCODE_AT=finalize: Matroska holds any codec). The
+    synthetic meeting is generated raw and always encoded. Each attempt decides from its own connection,
+    so a source that comes back with other codecs is still recorded as WebM's."""
+    if info is None:
+        mode = "transcode"
     else:
-        info = probe_source(run.rt.config.ffmpeg_path, run.source)  # classified errors propagate
-        run.mode = choose_mode(info)
-        if run.mode == "transcode" and run.rt.config.transcode_at == "finalize":
-            run.mode = "copy"
-        log.info(
-            "recording %s: %s source (%s): %s", run.recording_id, info.format_name, info.streams, run.mode
-        )
-    return run.mode
+        mode = choose_mode(info)
+        if mode == "transcode" and run.rt.config.transcode_at == "finalize":
+            mode = "copy"
+    if mode != run.mode:
+        described = f"{info.format_name} source ({info.streams})" if info else "synthetic source"
+        log.info("recording %s: %s: %s", run.recording_id, described, mode)
+    run.mode = mode
+    return mode
 
 
 def _stop_asked(rt: Runtime, recording_id: str, check_sql: bool) -> bool:
@@ -286,8 +305,9 @@ def _upload(run: _Run, closed: ClosedSegment) -> bool:
     rt = run.rt
     seq = run.next_seq
     key = segments.object_key(run.recording_id, seq, run.owner)
+    ended_at = datetime.fromtimestamp(closed.path.stat().st_mtime, UTC)  # its last cluster's flush
     stored, digest = rt.storage.put_file(key, closed.path, "video/x-matroska")
-    segment = segments.NewSegment(seq, key, stored.size, digest, closed.duration)
+    segment = segments.NewSegment(seq, key, stored.size, digest, closed.duration, ended_at)
     if not segments.record_captured(rt, run.recording_id, run.owner, segment):
         rt.storage.delete_prefix(key)  # no row will ever name it: do not leave it behind
         return False
@@ -374,6 +394,27 @@ def _hand_over(run: _Run) -> str:
         run.next_seq,
     )
     return "handed over: the worker is shutting down"
+
+
+RESUME_REASONS = {
+    "handover": "the worker recording it shut down; another worker continued",
+    "lost": "the capture was lost (its worker died or its job vanished) and resumed",
+}
+
+
+def _note_resume_gap(run: _Run) -> None:
+    """Once, as a job that continues a recording starts recording: the time since the media of the
+    earlier job ended (its last uploaded or adopted segment) is a gap of the recording, with why."""
+    if not run.resuming:
+        return
+    why, run.resuming = RESUME_REASONS[run.resuming], ""
+    ended = segments.last_ended_at(run.rt, run.recording_id)
+    if ended is None:
+        return  # the earlier job recorded nothing: the recording starts late, nothing is cut out of it
+    seconds = round(max(0.0, (run.rt.now() - ended).total_seconds()), 3)
+    run.gaps.append({"after_seq": run.next_seq - 1, "seconds": seconds, "reason": why})
+    recordings.note_gaps(run.rt, run.recording_id, run.gaps)
+    log.warning("recording %s: resumed after %.1f s without capture (%s)", run.recording_id, seconds, why)
 
 
 def _wait_to_reconnect(run: _Run, reason: str) -> bool:

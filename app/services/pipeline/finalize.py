@@ -8,7 +8,9 @@ crash at any point overwrites the same object and moves the state once; a rerun 
 recording only sweeps leftover segments. A finalize holds the recording's lease while it works, so the
 reconciler can tell a running finalize (lease renewed) from a dead one (lease expired) and run it again.
 A session's events that want frames of its video (app.services.pipeline.frames) get them before it is
-finished.
+finished. A storage outage (StorageError, bounded in time by the storage port) is left to propagate: the
+recording stays `stopped` with its segments, the lease is released, and the job is retried on FINALIZE's
+schedule, then by the reconciler.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from app.services.pipeline import frames, leases, segments, timeline
 log = logging.getLogger(__name__)
 
 S = RecordingState
+# The chunks' clock and the remuxed file agree within a frame; a wall-time estimate rarely does.
+PUSH_CLOCK_SLACK = 0.1
 
 
 def final_key(recording_id: str) -> str:
@@ -101,7 +105,7 @@ def _finalize(
         key=stored.key,
         size=stored.size,
         sha256=digest,
-        duration=info.duration,
+        duration=_duration(recording, info.duration),
         poster_key=poster_key(recording.id) if has_poster else None,
         timeline=spans,
     )
@@ -112,6 +116,15 @@ def _finalize(
     rt.storage.delete_prefix(segments.prefix(recording.id))
     mode = "copy" if not result.transcoded else "transcoded"
     return f"finished: {info.duration:.2f} s, {mode}" + (f", {grabbed} event frames" if grabbed else "")
+
+
+def _duration(recording: Recording, measured: float) -> float:
+    """The finished recording's duration: a push recording keeps the one its stop read off the chunks'
+    timestamps (one value from stop to finish) unless that was the wall-time estimate and is off."""
+    stopped = recording.duration
+    if recording.ingest != Ingest.PUSH or stopped is None:
+        return measured
+    return stopped if abs(stopped - measured) <= PUSH_CLOCK_SLACK else measured
 
 
 def _download(rt: Runtime, part: Segment, workdir: Path) -> Path:

@@ -11,7 +11,7 @@ import threading
 import time
 from datetime import timedelta
 
-from sqlalchemy import or_, update
+from sqlalchemy import case, or_, update
 
 from app.db import affected
 from app.models import Recording, RecordingState
@@ -22,8 +22,12 @@ STARTED = RecordingState.STARTED
 
 def acquire(rt: Runtime, recording_id: str, owner: str, state: RecordingState = STARTED) -> bool:
     """Take the lease of a recording in `state` (a capture: started, a finalize: stopped) when it is
-    free, expired or already ours."""
+    free, expired or already ours. A capture taking it anew counts one more capture attempt."""
     now = rt.now()
+    values: dict[str, object] = {"lease_owner": owner, "lease_expires_at": _expiry(rt)}
+    if state == STARTED:
+        attempts = Recording.capture_attempts
+        values["capture_attempts"] = case((Recording.lease_owner == owner, attempts), else_=attempts + 1)
     with rt.db.transaction() as s:
         return bool(
             affected(
@@ -38,7 +42,7 @@ def acquire(rt: Runtime, recording_id: str, owner: str, state: RecordingState = 
                         Recording.lease_expires_at < now,
                     ),
                 )
-                .values(lease_owner=owner, lease_expires_at=_expiry(rt)),
+                .values(values),
             )
         )
 

@@ -8,13 +8,13 @@ other bytes for a stored number are a conflict.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.db import affected
-from app.errors import SegmentConflict
+from app.errors import ChunksClosed, SegmentConflict
 from app.models import Recording, RecordingState, Segment
 from app.runtime import Runtime
 
@@ -28,6 +28,9 @@ class NewSegment:
     size: int
     sha256: str
     duration: float | None
+    # When its media ended (a capture segment's close); None: now. The row keeps it as `created_at`,
+    # which the timeline and the gap of a resumed capture read as the wall time the media ends.
+    ended_at: datetime | None = None
 
 
 def prefix(recording_id: str) -> str:
@@ -56,13 +59,30 @@ def record_captured(rt: Runtime, recording_id: str, owner: str, segment: NewSegm
 
 
 def record_pushed(rt: Runtime, recording_id: str, segment: NewSegment) -> bool:
-    """Record a pushed chunk; True when stored now, False when the same chunk was already stored.
+    """Record a pushed chunk while the recording takes chunks; True when stored now, False when the same
+    chunk was already stored.
 
-    Raises `SegmentConflict` when that number holds other bytes.
+    Raises `ChunksClosed` when a stop was requested first, `SegmentConflict` when that number holds
+    other bytes. The row is written in the transaction that proves the recording still takes chunks,
+    under the recording row's write lock (a no-op UPDATE takes it): a stop's UPDATE waits for it, so
+    every chunk recorded here is committed before the stop is, and the stop sees it.
     """
     try:
         with rt.db.transaction() as s:
+            taking = affected(
+                s,
+                update(Recording)
+                .where(
+                    Recording.id == recording_id,
+                    Recording.state == STARTED,
+                    Recording.stop_requested_at.is_(None),
+                )
+                .values(state=STARTED),
+            )
+            if not taking:
+                raise ChunksClosed("the recording takes no more chunks: a stop was requested")
             s.add(_row(rt, recording_id, segment))
+            s.flush()  # the unique (recording, seq) check, inside the transaction
         return True
     except IntegrityError:
         existing = find(rt, recording_id, segment.seq)
@@ -90,6 +110,17 @@ def next_seq(rt: Runtime, recording_id: str) -> int:
     return 0 if current is None else current + 1
 
 
+def last_ended_at(rt: Runtime, recording_id: str) -> datetime | None:
+    """When the media of the recording's latest segment ended (None before the first)."""
+    with rt.db.read() as s:
+        return s.scalar(
+            select(Segment.created_at)
+            .where(Segment.recording_id == recording_id)
+            .order_by(Segment.seq.desc())
+            .limit(1)
+        )
+
+
 def recorded_seconds(rt: Runtime, recording_id: str) -> float:
     with rt.db.read() as s:
         return float(
@@ -109,5 +140,5 @@ def _row(rt: Runtime, recording_id: str, segment: NewSegment) -> Segment:
         size=segment.size,
         sha256=segment.sha256,
         duration=segment.duration,
-        created_at=rt.now(),
+        created_at=segment.ended_at or rt.now(),
     )
