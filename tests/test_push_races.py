@@ -48,6 +48,15 @@ def stop_during_upload(monkeypatch, rt, recording_id: str) -> None:  # type: ign
     monkeypatch.setattr(rt.storage, "put_bytes", put_then_stop)
 
 
+def assert_stopped_with_its_chunks(rec: dict) -> None:  # type: ignore[type-arg]
+    """The stop moved the recording to stopped with its chunks. The session's media worker, when an
+    earlier test started it, may already have tried to finalize these bytes (they are not media): a
+    failure by finalize is fine here, a failure by the stop (no media seen) is not."""
+    assert rec["stopped_at"] is not None, rec
+    assert rec["state"] in ("stopped", "failed"), rec
+    assert "no media was uploaded" not in (rec["error"] or ""), rec
+
+
 def chunked_put(base: str, path: str, key: str, body: bytes, piece: int = 1 << 16) -> tuple[int, bytes]:
     """PUT `body` with Transfer-Encoding: chunked (no Content-Length) over a real connection."""
     url = urlsplit(base)
@@ -92,7 +101,7 @@ def test_a_stop_overtaking_a_later_chunk_keeps_the_acknowledged_ones(client, aut
     assert put(client, auth, pushed["id"], 1, b"second").status_code == 409
     assert stored_seqs(rt, pushed["id"]) == {0}
     assert len(chunk_objects(rt, pushed["id"])) == 1
-    assert client.get(f"/recordings/{pushed['id']}", headers=auth).get_json()["state"] == "stopped"
+    assert_stopped_with_its_chunks(client.get(f"/recordings/{pushed['id']}", headers=auth).get_json())
 
 
 def test_a_retry_of_a_stored_chunk_after_the_stop_is_200(client, auth, pushed):
@@ -132,7 +141,7 @@ def test_concurrent_chunks_and_a_stop_on_a_real_server_keep_exactly_the_acknowle
     assert acknowledged, answers
     assert stored_seqs(rt, pushed["id"]) == acknowledged
     assert len(chunk_objects(rt, pushed["id"])) == len(acknowledged)  # refused chunks left no object
-    assert client.get(f"/recordings/{pushed['id']}", headers=auth).get_json()["state"] == "stopped"
+    assert_stopped_with_its_chunks(client.get(f"/recordings/{pushed['id']}", headers=auth).get_json())
 
 
 @pytest.mark.slow
