@@ -8,6 +8,7 @@ import http.client
 import io
 import threading
 import time
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -48,7 +49,7 @@ def stop_during_upload(monkeypatch, rt, recording_id: str) -> None:  # type: ign
     monkeypatch.setattr(rt.storage, "put_bytes", put_then_stop)
 
 
-def assert_stopped_with_its_chunks(rec: dict) -> None:  # type: ignore[type-arg]
+def assert_stopped_with_its_chunks(rec: dict[str, Any]) -> None:
     """The stop moved the recording to stopped with its chunks. The session's media worker, when an
     earlier test started it, may already have tried to finalize these bytes (they are not media): a
     failure by finalize is fine here, a failure by the stop (no media seen) is not."""
