@@ -1,9 +1,17 @@
-"""First-run preparation shared by `meetrec up` and `meetrec migrate`: schema, bucket, admin key."""
+"""First-run preparation shared by `meetrec up` and `meetrec migrate`: schema, bucket, admin key.
+
+A minted admin key never goes to a log (a container's output, a service's journal, a CI log): see
+`hand_over`.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TextIO
+
 from app import migrate
 from app.config import Config
+from app.embedded.servers import write_private
 from app.runtime import Runtime
 from app.services.access import keys
 
@@ -17,3 +25,21 @@ def bootstrap(config: Config) -> str | None:
         return keys.bootstrap_admin(rt, config.bootstrap_api_key)
     finally:
         rt.db.engine.dispose()
+
+
+ADMIN_KEY_FILE = "admin-key"
+
+
+def hand_over(config: Config, minted: str, terminal: TextIO) -> str:
+    """Give a newly minted admin key to whoever ran the command, never to a log; return a line saying
+    where it went, which never holds the key.
+
+    On a terminal (`terminal` is one: an interactive `make run` or `meetrec migrate`) the key is shown
+    there once, clearly marked. Otherwise (a container, a service, output captured to a file) it is
+    written to `<MEETREC_DATA_DIR>/admin-key`, mode 0600 from its first byte."""
+    if terminal.isatty():
+        print(f"\n*** admin API key (shown only now, keep it): {minted} ***\n", file=terminal, flush=True)
+        return "admin API key: minted and shown once on the terminal above; it is not logged"
+    path = Path(config.data_dir) / ADMIN_KEY_FILE
+    write_private(path, minted + "\n")
+    return f"admin API key: minted into {path} (mode 0600); read it there, then delete the file"

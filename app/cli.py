@@ -63,11 +63,12 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    from app.bootstrap import bootstrap
+    from app.bootstrap import bootstrap, hand_over
 
-    minted = bootstrap(_config())
-    if minted:
-        print(f"admin API key (shown once): {minted}")
+    config = _config()
+    minted = bootstrap(config)
+    if minted:  # shown on an interactive stderr or written to a 0600 file; never on stdout, the log
+        print(hand_over(config, minted, sys.stderr), flush=True)
     return 0
 
 

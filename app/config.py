@@ -16,6 +16,40 @@ from pathlib import Path
 from app.errors import ConfigError
 from app.settings import ConfigFields, read, table
 
+# Secrets an operator chooses are refused at start when guessable: too short, too few different
+# characters ("aaaa...", "abab..."), or a placeholder left in from an example.
+MIN_SECRET_KEY_CHARS = 32
+MIN_API_KEY_CHARS = 24
+MIN_DISTINCT_CHARS = 8
+PLACEHOLDERS = (
+    "changeme", "change-me", "change_me", "replace", "placeholder", "example", "password", "mr_demo",
+    "demo_key", "demo-key",
+)  # fmt: skip
+
+
+def weak_secret_key(value: str) -> str | None:
+    """Why MEETREC_SECRET_KEY `value` is too weak, or None (also when unset)."""
+    how = "make one with: openssl rand -hex 32"
+    return _weakness("MEETREC_SECRET_KEY", value, MIN_SECRET_KEY_CHARS, how) if value else None
+
+
+def weak_api_key(value: str) -> str | None:
+    """Why MEETREC_API_KEY `value` is too weak, or None (also when unset: one is minted)."""
+    how = "make one with: python3 -c 'import secrets; print(\"mr_\" + secrets.token_urlsafe(32))'"
+    return _weakness("MEETREC_API_KEY", value, MIN_API_KEY_CHARS, how) if value else None
+
+
+def _weakness(variable: str, value: str, minimum: int, how: str) -> str | None:
+    """Why `value` (of `variable`) is too weak to use, or None; the message never repeats the value."""
+    if len(value) < minimum:
+        return f"{variable} is too short ({len(value)} characters, at least {minimum}); {how}"
+    if len(set(value)) < MIN_DISTINCT_CHARS:
+        return f"{variable} repeats too few characters to be random; {how}"
+    lowered = value.lower()
+    if any(word in lowered for word in PLACEHOLDERS):
+        return f"{variable} looks like a placeholder, not a random value; {how}"
+    return None
+
 
 def _default_ffmpeg() -> str:
     try:
@@ -67,6 +101,8 @@ class Config(ConfigFields):
             raise ConfigError("MEETREC_REPLAY_IDLE_SECONDS must be 10..604800")
         if not 1024 <= self.max_screenshot_bytes <= self.max_events_body_bytes:
             raise ConfigError("MEETREC_MAX_SCREENSHOT_BYTES must be 1024..MEETREC_MAX_EVENTS_BODY_BYTES")
+        if not 0 <= self.max_frame_grabs <= 100_000:
+            raise ConfigError("MEETREC_MAX_FRAME_GRABS must be 0..100000")
         if not 1 <= len(self.webhook_retry_schedule) <= 20 or not all(
             1 <= s <= 7 * 24 * 3600 for s in self.webhook_retry_schedule
         ):
@@ -79,6 +115,9 @@ class Config(ConfigFields):
             raise ConfigError("MEETREC_S3_TIMEOUT must be 1..600 seconds")
         if not 0 <= self.s3_retries <= 10:
             raise ConfigError("MEETREC_S3_RETRIES must be 0..10")
+        weak = weak_secret_key(self.secret_key) or weak_api_key(self.bootstrap_api_key)
+        if weak:
+            raise ConfigError(weak)
         s3_endpoint = self.s3_endpoint or f"http://127.0.0.1:{self.embedded_s3_port}"
         return replace(
             self,

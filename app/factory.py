@@ -6,9 +6,10 @@ from pathlib import Path
 
 from flask import Flask
 from flask_smorest import Api
+from werkzeug.routing import BaseConverter
 
 from app import console, observability
-from app.api import errors
+from app.api import errors, jsonbody
 from app.api.auth import SECURITY_SCHEME
 from app.api.chunked import DechunkedBodies
 from app.api.rrweb.access import PRESIGNED_SCHEMES
@@ -20,10 +21,18 @@ class _Api(Api):
     ERROR_SCHEMA = errors.ErrorSchema  # documents our one error shape as the "Error" component
 
 
+class HexId(BaseConverter):
+    """An id meetrec minted (`app.services.ids.new_id`): 24 hex digits. A path segment of another shape
+    is no id, so `/webhooks/list` never also matches `/webhooks/<hexid:webhook_id>`."""
+
+    regex = "[0-9a-f]{24}"
+
+
 def create_app(config: Config | None = None, runtime: Runtime | None = None) -> Flask:
     """Build the API app from `config` (default: the environment)."""
     config = config or (runtime.config if runtime else Config.from_env())
     app = Flask("meetrec", root_path=str(Path(__file__).parent))
+    app.json = jsonbody.JSONProvider(app)  # request.get_json() reads under jsonbody's bounds
     app.config.update(
         MAX_CONTENT_LENGTH=config.max_body_bytes,
         API_TITLE="meetrec",
@@ -41,7 +50,9 @@ def create_app(config: Config | None = None, runtime: Runtime | None = None) -> 
     )
     app.extensions["meetrec"] = runtime or Runtime(config)
     app.wsgi_app = DechunkedBodies(app.wsgi_app, config.largest_body_bytes)  # type: ignore[method-assign]
+    app.url_map.converters["hexid"] = HexId
     api = _Api(app)
+    api.register_converter(HexId, lambda _: {"type": "string", "pattern": "^[0-9a-f]{24}$"})
     api.spec.components.security_scheme("ApiKey", SECURITY_SCHEME)
     for name, (param, description) in PRESIGNED_SCHEMES.items():
         api.spec.components.security_scheme(

@@ -105,6 +105,9 @@ class ConfigFields:
     bootstrap_api_key: str = setting("MEETREC_API_KEY", "", "bootstrap admin key; unset: one is minted")
     max_body_bytes: int = setting("MEETREC_MAX_BODY_BYTES", 1024 * 1024, "larger request bodies answer 413")
     url_allowlist: tuple[str, ...] = setting("MEETREC_URL_ALLOWLIST", (), "private hosts and CIDRs allowed")
+    source_ca_file: str = setting(
+        "MEETREC_SOURCE_CA_FILE", "", "extra CA certificates trusted for https/rtmps/rtsps media sources"
+    )
     synthetic_size: str = setting("MEETREC_SYNTHETIC_SIZE", "1280x720", "picture of the synthetic meeting")
     synthetic_rate: int = setting("MEETREC_SYNTHETIC_RATE", 30, "frame rate of the synthetic meeting")
     max_recording_seconds: int = setting("MEETREC_MAX_RECORDING_SECONDS", 4 * 3600, "a capture's longest run")
@@ -134,6 +137,9 @@ class ConfigFields:
         "MEETREC_REPLAY_IDLE_SECONDS", 1800, "a web replay without ingest this long is finished"
     )
     max_screenshot_bytes: int = setting("MEETREC_MAX_SCREENSHOT_BYTES", 5 * 1024 * 1024, "largest screenshot")
+    max_frame_grabs: int = setting(
+        "MEETREC_MAX_FRAME_GRABS", 200, "frames finalize grabs for a recording's events, at most"
+    )
     webhook_retry_schedule: tuple[int, ...] = setting(
         "MEETREC_WEBHOOK_RETRY_SCHEDULE",
         (5, 300, 1800, 7200, 18000, 36000, 36000),

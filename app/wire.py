@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
+from urllib.parse import urlsplit, urlunsplit
 
 from app.models import Participant, Recording, RecordingState, Room
 
@@ -55,8 +56,26 @@ def room(r: Room) -> dict[str, Any]:
         "shutdown": r.shutdown,
         "guest_token": r.guest_token,
         "options": r.options,
-        "media_source": r.media_source,
+        "media_source": redacted_source(r.media_source),
     }
+
+
+REDACTED = "***"
+
+
+def redacted_source(url: str | None) -> str | None:
+    """A media source as it may be shown: credentials never are. The userinfo (`rtmp://user:secret@`)
+    and every query value (`srt://...?passphrase=`, a signed HLS URL's token) become `***`."""
+    if not url or "://" not in url:
+        return url
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = f"{REDACTED}@{netloc.rpartition('@')[2]}"
+    query = "&".join(
+        f"{name.partition('=')[0]}={REDACTED}" if name else name for name in parts.query.split("&")
+    )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
 def user(p: Participant | None) -> dict[str, Any] | None:

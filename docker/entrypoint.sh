@@ -4,6 +4,7 @@
 #   worker [queues...]  RQ worker; capture, media, webhooks, default when no queue is named
 #   scheduler           APScheduler; only enqueues, safe to run twice
 #   migrate             database migrations, bucket, admin key; run once per release before the others
+#                       (a key it mints is never logged: shown on a terminal, else $MEETREC_DATA_DIR/admin-key)
 #   health ROLE         exit 0 when ROLE (api, worker, scheduler) is healthy: the compose healthchecks
 # Anything else runs as a command, e.g. `meetrec keys create --admin` or `sh`.
 set -eu

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 from pathlib import Path
 
 import pytest
@@ -43,11 +44,60 @@ def test_allowlist_is_split_on_commas():
 
 
 @pytest.mark.parametrize(
-    "env", [{"PORT": "http"}, {"PORT": "70000"}, {"MEETREC_RETENTION_DAYS": "0"}, {"MEETREC_LINK_TTL": "5"}]
+    "env",
+    [
+        {"PORT": "http"},
+        {"PORT": "70000"},
+        {"MEETREC_RETENTION_DAYS": "0"},
+        {"MEETREC_LINK_TTL": "5"},
+        {"MEETREC_MAX_FRAME_GRABS": "-1"},
+    ],
 )
 def test_invalid_values_raise_config_error(env):
     with pytest.raises(ConfigError):
         Config.from_env(env)
+
+
+def test_frame_grabs_are_bounded_by_default():
+    assert Config.from_env({}).max_frame_grabs == 200
+
+
+STRONG_SECRET = secrets.token_hex(32)
+STRONG_API_KEY = "mr_" + secrets.token_urlsafe(32)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "reason"),
+    [
+        ("MEETREC_API_KEY", "mr_demo_key", "too short"),
+        ("MEETREC_API_KEY", "mr_demo_key_for_the_readme_example", "placeholder"),
+        ("MEETREC_API_KEY", "a" * 40, "too few characters"),
+        ("MEETREC_SECRET_KEY", "secret", "too short"),
+        ("MEETREC_SECRET_KEY", STRONG_SECRET[:31], "too short"),
+        ("MEETREC_SECRET_KEY", "ab" * 32, "too few characters"),
+        ("MEETREC_SECRET_KEY", "change-me-to-a-long-random-value-please", "placeholder"),
+    ],
+)
+def test_a_weak_key_is_refused_naming_the_variable_and_why(variable, value, reason):
+    with pytest.raises(ConfigError) as refused:
+        Config.from_env({variable: value})
+    assert variable in str(refused.value) and reason in str(refused.value)
+
+
+def test_a_weak_key_is_refused_without_repeating_it():
+    with pytest.raises(ConfigError) as refused:
+        Config.from_env({"MEETREC_SECRET_KEY": "hunter2hunter2"})
+    assert "hunter2" not in str(refused.value)
+
+
+def test_random_keys_are_accepted():
+    cfg = Config.from_env({"MEETREC_SECRET_KEY": STRONG_SECRET, "MEETREC_API_KEY": STRONG_API_KEY})
+    assert (cfg.secret_key, cfg.bootstrap_api_key) == (STRONG_SECRET, STRONG_API_KEY)
+
+
+def test_unset_keys_are_accepted():
+    cfg = Config.from_env({})
+    assert (cfg.secret_key, cfg.bootstrap_api_key) == ("", "")
 
 
 def test_child_env_round_trips():

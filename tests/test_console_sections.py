@@ -97,6 +97,21 @@ def test_another_projects_endpoint_is_404(rt, hooked, app):
     assert client.get(f"/console/webhooks/{hooked.endpoint.id}").status_code == 404
 
 
+def test_another_keys_endpoint_of_the_project_is_404(rt, hooked, app):
+    key = keys.create_key(rt, hooked.project_id, WEBHOOKS)[1]
+    client = app.test_client()
+    sign_in(client, key)
+    assert client.get(f"/console/webhooks/{hooked.endpoint.id}").status_code == 404
+    assert HOOK_URL not in text(client.get("/console/webhooks"))
+
+
+def test_an_admin_key_sees_every_endpoint_of_its_project(rt, hooked, app):
+    key = keys.create_key(rt, hooked.project_id, ("admin",))[1]
+    client = app.test_client()
+    sign_in(client, key)
+    assert HOOK_URL in text(client.get("/console/webhooks"))
+
+
 def test_a_recording_page_shows_its_deliveries(hooked):
     page = text(hooked.client.get(f"/console/recordings/{hooked.recording}"))
     assert "recording_update #1 (failed)" in page and HOOK_URL in page
@@ -107,6 +122,13 @@ def test_a_recording_page_hides_deliveries_from_a_key_without_webhook_scope(rt, 
     sign_in(client, keys.create_key(rt, hooked.project_id, READ)[1])
     page = text(client.get(f"/console/recordings/{hooked.recording}"))
     assert HOOK_URL not in page and "needs the <code>webhook:write</code> scope" in page
+
+
+def test_a_recording_page_hides_deliveries_to_another_keys_endpoint(rt, hooked, app):
+    client = app.test_client()
+    sign_in(client, keys.create_key(rt, hooked.project_id, WEBHOOKS)[1])
+    page = text(client.get(f"/console/recordings/{hooked.recording}"))
+    assert HOOK_URL not in page and "recording_update #1" not in page
 
 
 def test_redeliver_queues_a_manual_attempt_and_goes_back(rt, hooked):

@@ -153,7 +153,9 @@ class Stack:
 
     def processes(self) -> list[int]:
         """Every process of this stack, orphans included: its environment names our data dir, or it is
-        our redis-server (whose process title overwrites its environment)."""
+        our redis-server (whose process title overwrites its environment), or an ffmpeg writing into our
+        data dir (ffmpeg gets a minimal environment, without the marker)."""
+        data_dir = self.marker.partition(b"=")[2].decode()
         found = []
         for pid in _pids():
             try:
@@ -161,7 +163,8 @@ class Stack:
             except OSError:
                 continue
             argv = _cmdline(pid)
-            if mine or (argv and argv[0].endswith(self.redis_title)):
+            ours = any(data_dir in arg for arg in argv)
+            if mine or ours or (argv and argv[0].endswith(self.redis_title)):
                 found.append(pid)
         return found
 

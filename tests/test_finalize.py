@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import subprocess
@@ -10,10 +11,11 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import insert, select, update
 
 from app.media.ebml import doc_type
-from app.models import Recording, RecordingState
+from app.models import Recording, RecordingState, SessionEvent
+from app.runtime import Runtime
 from app.services.core import recordings
 from app.services.operations import reconciler
 from app.services.pipeline import finalize, leases, segments
@@ -146,6 +148,53 @@ def test_a_tampered_segment_fails_with_a_reason(rt, client, auth, segment_files)
     rt.storage.put_bytes(first.object_key, b"not the recorded bytes", "video/x-matroska")
     assert finalize.finalize(rt, recording_id) == "failed"
     assert "SHA-256" in recordings.load(rt, recording_id).error
+
+
+CLICKS, FRAME_BOUND = 7, 3
+
+
+@pytest.fixture(scope="module")
+def bounded_finalize(app, rt, segment_files):  # type: ignore[no-untyped-def]
+    """A stopped recording with more clicks waiting for a frame than the bound, finalized by a worker
+    whose MEETREC_MAX_FRAME_GRABS is the bound: its result and the clicks' screenshot keys by id."""
+    from app.services.access import keys
+
+    client = app.test_client()
+    auth = {"Authorization": keys.create_key(rt, keys.create_project(rt, "fin-frames").id)[1]}
+    recording_id = stopped_recording(rt, client, auth, "fin-frames", segment_files)
+    start = recordings.load(rt, recording_id).created_at.timestamp()
+    clicks = [
+        {"recording_id": recording_id, "event_id": f"c{i}", "type": "click", "ts": start + 0.5 + i * 0.5}
+        for i in range(CLICKS)
+    ]
+    with rt.db.transaction() as s:  # as a batch of clicks without screenshots, sent while it recorded
+        s.execute(insert(SessionEvent), [{**c, "data": {}, "wants_frame": True} for c in clicks])
+    bounded = Runtime(dataclasses.replace(rt.config, max_frame_grabs=FRAME_BOUND))
+    result = finalize.finalize(bounded, recording_id)
+    with rt.db.read() as s:
+        shots = dict(
+            s.execute(
+                select(SessionEvent.event_id, SessionEvent.screenshot_key).where(
+                    SessionEvent.recording_id == recording_id
+                )
+            ).all()
+        )
+    return {"id": recording_id, "result": result, "shots": shots}
+
+
+def test_finalize_grabs_no_more_frames_than_the_bound(rt, bounded_finalize):
+    assert bounded_finalize["result"].startswith("finished"), bounded_finalize["result"]
+    grabbed = [key for key in bounded_finalize["shots"].values() if key]
+    assert len(grabbed) == FRAME_BOUND
+    assert [k for k in keys_of(rt, bounded_finalize["id"]) if "/screenshots/" in k] == sorted(grabbed)
+
+
+def test_finalize_says_how_many_frames_it_skipped_over_the_bound(bounded_finalize):
+    assert f"{FRAME_BOUND} event frames, {CLICKS - FRAME_BOUND} skipped" in bounded_finalize["result"]
+
+
+def test_the_bounded_frames_are_spread_over_the_clicks_from_the_first(bounded_finalize):
+    assert sorted(e for e, key in bounded_finalize["shots"].items() if key) == ["c0", "c3", "c5"]
 
 
 @pytest.mark.slow

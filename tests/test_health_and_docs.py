@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
+import re
 
 import pytest
 
@@ -56,20 +58,51 @@ def test_readyz_is_503_naming_an_unreachable_store(config: Config):
     body = resp.get_json()
     assert body["status"] == "unavailable"
     assert body["checks"]["database"] == "ok"
-    assert body["checks"]["storage"].startswith("error")
+    assert body["checks"]["storage"] == "fail"
+
+
+@pytest.fixture(scope="module")
+def redis_down(config: Config):  # type: ignore[no-untyped-def]
+    """A client of an api whose Redis is a closed loopback port, and that port."""
+    port = _free_port()
+    app = create_app(dataclasses.replace(config, redis_url=f"redis://127.0.0.1:{port}/0"))
+    return app.test_client(), port
+
+
+def test_readyz_tells_anyone_only_which_backend_failed(redis_down):
+    client, port = redis_down
+    resp = client.get("/readyz")
+    assert resp.status_code == 503
+    assert resp.get_json() == {
+        "status": "unavailable",
+        "checks": {"database": "ok", "redis": "fail", "storage": "ok"},
+    }
+    assert str(port) not in resp.get_data(as_text=True)
+
+
+def test_readyz_logs_why_a_backend_failed(redis_down, caplog: pytest.LogCaptureFixture):
+    client, port = redis_down
+    with caplog.at_level(logging.WARNING, logger="app.services.operations.readiness"):
+        client.get("/readyz")
+    assert any("redis" in r.getMessage() and str(port) in r.getMessage() for r in caplog.records)
 
 
 def test_openapi_lists_the_eyeson_endpoints(spec):
     assert {
         "/rooms",
-        "/rooms/{access_key}",
-        "/rooms/{room_id}",
+        "/rooms/{room}",
         "/rooms/{access_key}/recording",
         "/rooms/{room_id}/recordings",
         "/recordings/{recording_id}",
         "/healthz",
         "/readyz",
     } <= set(spec["paths"])
+
+
+def test_no_two_paths_are_one_template(spec):
+    # `/rooms/{access_key}` beside `/rooms/{room_id}` is one template twice: invalid OpenAPI.
+    shapes = [re.sub(r"\{[^}]*\}", "{}", path) for path in spec["paths"]]
+    assert sorted(shapes) == sorted(set(shapes))
 
 
 def test_every_operation_has_a_one_line_summary(spec):
@@ -108,8 +141,9 @@ def test_authenticated_operations_declare_the_key(spec):
         for p, m, op in operations(spec)
         if p not in ("/healthz", "/readyz") and not op.get("security") and not spec.get("security")
     ]
-    # A participant's access key is the credential of /rooms/{access_key}... (as in Eyeson).
-    assert all("{access_key}" in name for name in unsecured), unsecured
+    # A participant's access key is the credential of /rooms/{access_key}... (as in Eyeson); GET
+    # /rooms/{room} takes one too (DELETE there takes a room id and an API key).
+    assert all("{access_key}" in name or name == "GET /rooms/{room}" for name in unsecured), unsecured
 
 
 def test_every_operation_that_requires_a_key_documents_401_and_403(spec):

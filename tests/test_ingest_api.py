@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import pytest
 import requests
 
@@ -22,6 +24,15 @@ def test_push_recording_starts_without_a_capture(client, auth, pushed):
     rec = client.get(f"/recordings/{pushed['id']}", headers=auth).get_json()
     assert rec["ingest"] == "push"
     assert rec["state"] == "started"
+
+
+def test_a_room_push_recording_takes_chunks_at_the_location_its_start_answered(client, auth):
+    room = join_room(client, auth, "push-location", **{"options[media_source]": "push"})
+    location = client.post(f"/rooms/{room['access_key']}/recording").headers["Location"]
+    path = urlsplit(location).path
+    assert put(client, auth, path.rsplit("/", 1)[1], 0, b"\x1a\x45\xdf\xa3 chunk zero").status_code == 201
+    assert client.get(path, headers=auth).get_json()["ingest"] == "push"
+    client.delete("/rooms/push-location", headers=auth)
 
 
 def test_first_upload_of_a_chunk_is_201(client, auth, pushed):

@@ -130,6 +130,9 @@ def test_synthetic_meeting_is_built_in() -> None:
         "ipfs://bafy/x",
         "srt://example.com:9000?mode=listener",
         "srt://example.com:9000?mode=caller&mode=rendezvous",
+        "srt://example.com:9000#?mode=listener",  # libsrt reads options after the first `?`, fragment or not
+        "srt://example.com:9000?latency=1#&mode=listener",
+        "srt://example.com:9000?MODE=LISTENER",
         "http://example.com/" + "a" * 3000,
     ],
 )

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from app.api.params import unflatten
+import pytest
+
+from app.api.params import MAX_KEY_DEPTH, unflatten
+from app.errors import BadPayload
 
 
 def test_flat_keys_stay_flat():
@@ -29,3 +32,16 @@ def test_malformed_key_is_kept_verbatim():
 
 def test_json_nested_values_pass_through():
     assert unflatten([("user", {"name": "A"})]) == {"user": {"name": "A"}}
+
+
+def test_a_key_nested_to_the_limit_nests():
+    parts = [f"k{i}" for i in range(MAX_KEY_DEPTH)]
+    expected: object = "v"
+    for part in reversed(parts):
+        expected = {part: expected}
+    assert unflatten([(parts[0] + "".join(f"[{p}]" for p in parts[1:]), "v")]) == expected
+
+
+def test_a_key_nested_past_the_limit_is_refused():
+    with pytest.raises(BadPayload, match="nests deeper"):
+        unflatten([("a" + "[b]" * MAX_KEY_DEPTH, "v")])

@@ -24,7 +24,7 @@ KNOWN_VARIABLES = {setting.env for setting in SETTINGS}
 DOT_ENV = {
     "POSTGRES_PASSWORD": "pg-secret",
     "MINIO_ROOT_PASSWORD": "minio-secret",
-    "MEETREC_SECRET_KEY": "ab" * 32,
+    "MEETREC_SECRET_KEY": "5f0c2e9a7b41d86f3a9e0c4b7d2f6a18e3c5b9d0f7a24e61c8b3d5f9a0e7c2b4",
 }
 _VARIABLE = re.compile(r"\$\{(\w+)(?:(:?[-?])([^}]*))?\}")
 

@@ -26,6 +26,17 @@ def test_start_answers_201_without_body(client, room):
     assert resp.get_data() == b""
 
 
+def test_start_names_the_new_recording_in_location(client, room, auth):
+    resp = client.post(f"/rooms/{room['access_key']}/recording")
+    (rec,) = client.get("/rooms/rec-room/recordings", headers=auth).get_json()
+    assert resp.headers["Location"] == f"http://meetrec.test/recordings/{rec['id']}"
+
+
+def test_start_documents_the_location_header(client):
+    doc = client.get("/openapi.json").get_json()["paths"]["/rooms/{access_key}/recording"]["post"]
+    assert "Location" in doc["responses"]["201"]["headers"]
+
+
 def test_start_with_unknown_access_key_is_404(client):
     assert client.post("/rooms/ak_unknown/recording").status_code == 404
 
@@ -99,11 +110,49 @@ def test_room_recordings_needs_a_key(client, room):
     assert client.get("/rooms/rec-room/recordings").status_code == 401
 
 
+def test_start_choosing_a_media_source_by_access_key_alone_is_403(client, room, auth):
+    resp = client.post(f"/rooms/{room['access_key']}/recording", data={"media_source": "push"})
+    assert resp.status_code == 403
+    assert "room:write" in resp.get_json()["message"]
+    assert client.get("/rooms/rec-room/recordings", headers=auth).get_json() == []
+
+
+def test_start_naming_the_rooms_own_media_source_by_access_key_is_201(client, room):
+    resp = client.post(f"/rooms/{room['access_key']}/recording", data={"media_source": "synthetic://meeting"})
+    assert resp.status_code == 201
+
+
+def test_start_with_a_room_write_key_may_choose_the_media_source(client, room, auth):
+    resp = client.post(f"/rooms/{room['access_key']}/recording", data={"media_source": "push"}, headers=auth)
+    assert resp.status_code == 201
+    (rec,) = client.get("/rooms/rec-room/recordings", headers=auth).get_json()
+    assert rec["ingest"] == "push"
+
+
+def test_another_projects_key_cannot_choose_the_media_source(client, room, other_project_key):
+    headers = {"Authorization": other_project_key}
+    resp = client.post(
+        f"/rooms/{room['access_key']}/recording", data={"media_source": "push"}, headers=headers
+    )
+    assert resp.status_code == 403
+
+
+def test_a_key_without_room_write_cannot_choose_the_media_source(client, rt, room, auth):
+    from app.services.access import keys
+
+    project_id = keys.authenticate(rt, auth["Authorization"]).project_id
+    reader = {"Authorization": keys.create_key(rt, project_id, ("recording:read",))[1]}
+    resp = client.post(
+        f"/rooms/{room['access_key']}/recording", data={"media_source": "push"}, headers=reader
+    )
+    assert resp.status_code == 403
+
+
 @pytest.mark.parametrize(
     "source", ["http://169.254.169.254/latest", "srt://10.0.0.8:9000", "rtmp://192.168.1.2/x"]
 )
-def test_start_with_private_media_source_is_422(client, room, source):
-    resp = client.post(f"/rooms/{room['access_key']}/recording", data={"media_source": source})
+def test_start_with_private_media_source_is_422(client, room, auth, source):
+    resp = client.post(f"/rooms/{room['access_key']}/recording", data={"media_source": source}, headers=auth)
     assert resp.status_code == 422
     assert "media_source" in resp.get_json()["errors"]
 
@@ -114,7 +163,7 @@ def test_default_settings_refuse_a_loopback_source(rt, auth):
     client = app.test_client()
     room = join_room(client, auth, "ssrf-room")
     resp = client.post(
-        f"/rooms/{room['access_key']}/recording", data={"media_source": "http://127.0.0.1:9/x"}
+        f"/rooms/{room['access_key']}/recording", data={"media_source": "http://127.0.0.1:9/x"}, headers=auth
     )
     assert resp.status_code == 422
     assert "MEETREC_URL_ALLOWLIST" in resp.get_json()["message"]

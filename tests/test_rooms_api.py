@@ -73,6 +73,20 @@ def test_get_room_by_access_key(client, auth):
     assert resp.get_json()["room"]["id"] == "getme"
 
 
+SECRET_SOURCE = "rtmp://user:secret@127.0.0.1/live?token=t0k3n"
+
+
+def test_get_room_by_access_key_hides_the_sources_credentials(client, auth):
+    body = join_room(client, auth, "cam", **{"options[media_source]": SECRET_SOURCE})
+    shown = client.get(f"/rooms/{body['access_key']}").get_json()["room"]["media_source"]
+    assert shown == "rtmp://***@127.0.0.1/live?token=***"
+
+
+def test_join_answers_the_source_without_its_credentials(client, auth):
+    body = join_room(client, auth, "cam-2", **{"options[media_source]": SECRET_SOURCE})
+    assert "secret" not in body["room"]["media_source"] and "t0k3n" not in body["room"]["media_source"]
+
+
 def test_get_room_with_unknown_access_key_is_404(client):
     resp = client.get("/rooms/ak_nope")
     assert resp.status_code == 404

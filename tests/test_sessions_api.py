@@ -73,12 +73,40 @@ def test_start_without_a_body_field_is_allowed(client, auth):
 def test_start_refuses_an_unknown_field(client, auth):
     resp = client.post("/recordings", json={"descripton": "typo"}, headers=auth)
     assert resp.status_code == 422
-    assert "descripton" in resp.get_json()["errors"]["json"]
+    assert "descripton" in resp.get_json()["errors"]["eyeson"]
 
 
 def test_start_refuses_a_local_file_as_media_source(client, auth):
     resp = client.post("/recordings", json={"media_source": "file:///etc/passwd"}, headers=auth)
     assert resp.status_code == 422
+
+
+def test_start_takes_form_fields(client, auth):
+    form = {"description": "from a form", "media_source": "push"}
+    sid = client.post("/recordings", data=form, headers=auth).get_json()["session_id"]
+    body = session(client, auth, sid)
+    assert (body["description"], body["ingest"]) == ("from a form", "push")
+
+
+def test_start_refuses_an_unknown_form_field(client, auth):
+    resp = client.post("/recordings", data={"bogus": "1"}, headers=auth)
+    assert resp.status_code == 422
+    assert "bogus" in str(resp.get_json()["errors"])
+
+
+def test_start_refuses_a_local_file_as_media_source_in_a_form(client, auth):
+    resp = client.post("/recordings", data={"media_source": "file:///etc/passwd"}, headers=auth)
+    assert resp.status_code == 422
+
+
+def test_start_without_a_body_is_allowed(client, auth):
+    assert client.post("/recordings", headers=auth).status_code == 201
+
+
+def test_start_documents_its_body_as_optional_json_or_form(client):
+    body = client.get("/openapi.json").get_json()["paths"]["/recordings"]["post"]["requestBody"]
+    assert body["required"] is False
+    assert {"application/json", "application/x-www-form-urlencoded"} <= set(body["content"])
 
 
 def test_start_needs_a_key(client):
@@ -402,6 +430,60 @@ def test_delete_event_removes_its_screenshot(client, auth, sid):
     link = session(client, auth, sid)["events"][0]["screenshot_path"]
     client.delete(f"/recordings/{sid}/event/c1", headers=auth)
     assert requests.get(link, timeout=10).status_code == 404
+
+
+def test_get_event_shows_a_whole_second_timestamp_and_coordinates_as_integers(client, auth, sid):
+    post_events(client, auth, sid, [click("c1", T0 + 5)])
+    body = json.loads(client.get(f"/recordings/{sid}/event/c1", headers=auth).get_data(as_text=True))
+    assert body["timestamp"] == T0 + 5 and isinstance(body["timestamp"], int)
+    assert body["coordinates"] == {"x": 100, "y": 200}
+    assert all(isinstance(v, int) for v in body["coordinates"].values())
+
+
+def test_get_event_keeps_a_fractional_timestamp(client, auth, sid):
+    post_events(client, auth, sid, [click("c1", T0 + 0.25)])
+    assert client.get(f"/recordings/{sid}/event/c1", headers=auth).get_json()["timestamp"] == T0 + 0.25
+
+
+def hold(client, rt, auth, session_id: str) -> None:  # type: ignore[no-untyped-def]
+    project_id = keys.authenticate(rt, auth["Authorization"]).project_id
+    admin = {"Authorization": keys.create_key(rt, project_id, ("admin",))[1]}
+    assert client.post(f"/recordings/{session_id}/legal-hold", headers=admin).status_code == 200
+
+
+def test_delete_event_under_legal_hold_is_409_like_deleting_the_recording(client, rt, auth, sid):
+    post_events(client, auth, sid, [click("c1")])
+    hold(client, rt, auth, sid)
+    resp = client.delete(f"/recordings/{sid}/event/c1", headers=auth)
+    assert resp.status_code == 409
+    assert resp.get_json() == client.delete(f"/recordings/{sid}", headers=auth).get_json()
+    assert session(client, auth, sid)["event_count"] == 1
+
+
+def test_delete_event_under_legal_hold_keeps_its_screenshot(client, rt, auth, sid):
+    post_events(client, auth, sid, [click("c1", screenshot=base64.b64encode(PNG).decode())])
+    hold(client, rt, auth, sid)
+    client.delete(f"/recordings/{sid}/event/c1", headers=auth)
+    link = client.get(f"/recordings/{sid}/event/c1", headers=auth).get_json()["screenshot_path"]
+    assert requests.get(link, timeout=10).content == PNG
+
+
+def test_a_duplicate_event_leaves_the_stored_screenshot_alone(client, auth, sid):
+    post_events(client, auth, sid, [click("c1", screenshot=base64.b64encode(PNG).decode())])
+    other = PNG[:-4] + b"\0\0\0\0"  # still a PNG to the sniffer, other bytes
+    again = post_events(client, auth, sid, [click("c1", screenshot=base64.b64encode(other).decode())])
+    assert again.status_code == 200 and again.get_json()["duplicates"] == 1
+    link = client.get(f"/recordings/{sid}/event/c1", headers=auth).get_json()["screenshot_path"]
+    assert requests.get(link, timeout=10).content == PNG
+
+
+def test_a_duplicate_event_with_a_screenshot_stores_no_object(client, rt, auth, sid):
+    from app.services.core import recordings
+
+    post_events(client, auth, sid, [click("c1", screenshot=base64.b64encode(PNG).decode())])
+    post_events(client, auth, sid, [click("c1", screenshot=base64.b64encode(PNG).decode())])
+    shots = [k for k in rt.storage.iter_keys(recordings.object_prefix(sid)) if "/screenshots/" in k]
+    assert len(shots) == 1
 
 
 # --- actions, active sessions, stop --------------------------------------------------------------

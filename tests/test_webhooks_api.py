@@ -14,6 +14,7 @@ from app.factory import create_app
 from app.models import WebhookEndpoint
 from app.runtime import Runtime
 from app.services.access import keys
+from app.services.operations import revocation
 from app.services.outbox import endpoints
 
 URL = "http://127.0.0.1:9/hook"  # loopback: the test config allow-lists it
@@ -48,29 +49,47 @@ def test_registering_again_replaces_the_keys_webhook(client, auth):
     again = register(client, auth, url="http://127.0.0.1:10/new", types="room_update").get_json()
     assert again["id"] == first["id"]
     assert again["secret"] is None  # the secret is kept, and not shown again
-    listed = client.get("/webhooks", headers=auth).get_json()
+    listed = client.get("/webhooks/list", headers=auth).get_json()
     assert [(w["url"], w["types"]) for w in listed] == [("http://127.0.0.1:10/new", ["room_update"])]
 
 
 def test_each_api_key_has_its_own_webhook(client, auth, rt):
-    project_id = keys.authenticate(rt, auth["Authorization"]).project_id
-    second = {"Authorization": keys.create_key(rt, project_id)[1]}
-    register(client, auth)
-    register(client, second, url="http://127.0.0.1:11/other")
-    assert len(client.get("/webhooks", headers=auth).get_json()) == 2
+    second = {"Authorization": sibling_key(rt, auth)}
+    first = register(client, auth).get_json()
+    other = register(client, second, url="http://127.0.0.1:11/other").get_json()
+    assert other["id"] != first["id"]
+    assert client.get("/webhooks", headers=auth).get_json()["id"] == first["id"]
+    assert client.get("/webhooks", headers=second).get_json()["id"] == other["id"]
 
 
-def test_list_shows_the_eyeson_fields(client, auth):
+def test_get_webhooks_answers_the_keys_webhook_as_one_eyeson_object(client, auth):
+    hook = register(client, auth, types="room_update,recording_update").get_json()
+    body = client.get("/webhooks", headers=auth).get_json()
+    assert body["id"] == hook["id"] and body["url"] == URL
+    assert body["types"] == "room_update,recording_update"  # Eyeson: comma-separated, as registered
+    assert body["last_request_sent_at"] is None and body["last_response_code"] is None
+    assert "secret" not in body
+
+
+def test_get_webhooks_without_a_webhook_is_404_in_the_error_shape(client, auth):
+    resp = client.get("/webhooks", headers=auth)
+    assert resp.status_code == 404
+    assert resp.get_json()["code"] == 404 and "POST /webhooks" in resp.get_json()["message"]
+
+
+def test_the_list_extension_shows_every_field(client, auth):
     register(client, auth)
-    (hook,) = client.get("/webhooks", headers=auth).get_json()
-    assert {"id", "url", "types", "last_request_sent_at", "last_response_code"} <= set(hook)
+    (hook,) = client.get("/webhooks/list", headers=auth).get_json()
+    assert {"id", "url", "types", "last_request_sent_at", "last_response_code", "disabled_reason"} <= set(
+        hook
+    )
     assert hook["secret"] is None
 
 
 def test_delete_is_204_then_404(client, auth):
     hook = register(client, auth).get_json()
     assert client.delete(f"/webhooks/{hook['id']}", headers=auth).status_code == 204
-    assert client.get("/webhooks", headers=auth).get_json() == []
+    assert client.get("/webhooks/list", headers=auth).get_json() == []
     assert client.delete(f"/webhooks/{hook['id']}", headers=auth).status_code == 404
 
 
@@ -160,7 +179,7 @@ def test_rotation_returns_a_new_secret_and_honours_the_old_one_for_a_day(client,
     assert resp.status_code == 200
     new = resp.get_json()["secret"]
     assert new.startswith("whsec_") and new != hook["secret"]
-    endpoint = endpoints.get(rt, endpoint_project(rt, auth), hook["id"])
+    endpoint = endpoints.get(rt, keys.authenticate(rt, auth["Authorization"]), hook["id"])
     now = rt.now()
     assert endpoints.signing_secrets(rt, endpoint, now) == [new, hook["secret"]]
     assert endpoints.signing_secrets(rt, endpoint, now + timedelta(hours=25)) == [new]
@@ -179,8 +198,71 @@ def test_redelivering_an_unknown_delivery_is_404(client, auth):
     assert client.post(f"/webhooks/{hook['id']}/deliveries/nope/redeliver", headers=auth).status_code == 404
 
 
-def endpoint_project(rt, auth) -> str:  # type: ignore[no-untyped-def]
-    return keys.authenticate(rt, auth["Authorization"]).project_id
+def sibling_key(rt, auth, scopes=keys.DEFAULT_SCOPES) -> str:  # type: ignore[no-untyped-def]
+    """A raw key of the same project as `auth`'s, with `scopes`."""
+    return keys.create_key(rt, keys.authenticate(rt, auth["Authorization"]).project_id, scopes)[1]
+
+
+# --- ownership: a webhook belongs to the key that registered it -------------------------------------
+
+OWN_ROUTES = [
+    ("get", "/webhooks/{id}"),
+    ("delete", "/webhooks/{id}"),
+    ("post", "/webhooks/{id}/rotate-secret"),
+    ("get", "/webhooks/{id}/deliveries"),
+    ("post", "/webhooks/{id}/deliveries/nope/redeliver"),
+]
+
+
+@pytest.mark.parametrize(("method", "path"), OWN_ROUTES)
+def test_another_keys_webhook_of_the_project_is_404(client, rt, auth, method, path):
+    hook = register(client, auth).get_json()
+    hooks_only = {"Authorization": sibling_key(rt, auth, ("webhook:write",))}
+    resp = getattr(client, method)(path.format(id=hook["id"]), headers=hooks_only)
+    assert resp.status_code == 404
+    assert resp.get_json()["code"] == 404
+
+
+def test_another_key_cannot_delete_the_webhook(client, rt, auth):
+    hook = register(client, auth).get_json()
+    hooks_only = {"Authorization": sibling_key(rt, auth, ("webhook:write",))}
+    client.delete(f"/webhooks/{hook['id']}", headers=hooks_only)
+    assert client.get(f"/webhooks/{hook['id']}", headers=auth).status_code == 200
+
+
+def test_the_list_of_a_key_without_admin_holds_only_its_own_webhook(client, rt, auth):
+    register(client, auth)
+    hooks_only = {"Authorization": sibling_key(rt, auth, ("webhook:write",))}
+    own = register(client, hooks_only, url="http://127.0.0.1:12/own").get_json()
+    assert [w["id"] for w in client.get("/webhooks/list", headers=hooks_only).get_json()] == [own["id"]]
+
+
+def test_an_admin_key_lists_every_webhook_of_its_project(client, rt, auth):
+    first = register(client, auth).get_json()
+    admin = {"Authorization": sibling_key(rt, auth, ("admin",))}
+    assert [w["id"] for w in client.get("/webhooks/list", headers=admin).get_json()] == [first["id"]]
+
+
+@pytest.mark.parametrize(("method", "path"), OWN_ROUTES[:4])
+def test_an_admin_key_manages_another_keys_webhook(client, rt, auth, method, path):
+    hook = register(client, auth).get_json()
+    admin = {"Authorization": sibling_key(rt, auth, ("admin",))}
+    assert getattr(client, method)(path.format(id=hook["id"]), headers=admin).status_code < 300
+
+
+@pytest.mark.parametrize(("method", "path"), OWN_ROUTES)
+def test_an_admin_key_of_another_project_gets_404(client, rt, auth, method, path):
+    hook = register(client, auth).get_json()
+    admin = {"Authorization": keys.create_key(rt, keys.create_project(rt, "else").id, ("admin",))[1]}
+    assert getattr(client, method)(path.format(id=hook["id"]), headers=admin).status_code == 404
+
+
+def test_revoking_a_key_disables_its_webhook(client, rt, auth):
+    hook = register(client, auth).get_json()
+    admin = {"Authorization": sibling_key(rt, auth, ("admin",))}
+    revocation.revoke_key(rt, keys.authenticate(rt, auth["Authorization"]).id)
+    shown = client.get(f"/webhooks/{hook['id']}", headers=admin).get_json()
+    assert shown["disabled_at"] and shown["disabled_reason"] == "its API key was revoked"
 
 
 def test_meetrec_up_keeps_one_secret_key_in_the_data_dir(tmp_path):
@@ -189,3 +271,14 @@ def test_meetrec_up_keeps_one_secret_key_in_the_data_dir(tmp_path):
     assert first.secret_key and first.secret_key == second.secret_key
     assert (tmp_path / SECRET_KEY_FILE).stat().st_mode & 0o777 == 0o600
     assert resolve_secret_key(dataclasses.replace(config, secret_key="mine")).secret_key == "mine"
+
+
+def test_the_list_extension_is_not_taken_for_a_webhook_id(client, auth):
+    """`/webhooks/list` is no `/webhooks/{id}`: it advertises only what it serves."""
+    resp = client.open("/webhooks/list", method="OPTIONS", headers=auth)
+    assert set(resp.headers["Allow"].split(", ")) == {"GET", "HEAD", "OPTIONS"}
+
+
+def test_a_webhook_id_that_is_no_meetrec_id_is_404_in_the_error_shape(client, auth):
+    resp = client.delete("/webhooks/not-an-id", headers=auth)
+    assert resp.status_code == 404 and resp.get_json()["code"] == 404

@@ -1,8 +1,9 @@
 """SSRF guard for untrusted URLs (media sources, webhook endpoints).
 
-A URL is safe when every address its host resolves to is public, or the operator's allow-list admits the
-host name or address. Loopback, private, link-local (cloud metadata lives there), multicast, reserved
-and unspecified addresses are refused by default. Resolve again right before connecting: DNS can change.
+A URL is safe when every address its host resolves to is globally routable, or the operator's allow-list
+admits the host name or address. Loopback, private, shared (CGNAT), link-local (cloud metadata lives
+there), multicast, reserved, unspecified and IPv4-embedding IPv6 addresses are refused by default (see
+`is_public`). Resolve again right before connecting, and connect to what was checked: DNS can change.
 """
 
 from __future__ import annotations
@@ -14,7 +15,11 @@ from urllib.parse import urlsplit
 
 
 class UnsafeURL(ValueError):
-    """The URL points at an address the operator has not allowed."""
+    """The URL points at an address the operator has not allowed (`unresolvable`: its host has none)."""
+
+    def __init__(self, message: str, *, unresolvable: bool = False) -> None:
+        super().__init__(message)
+        self.unresolvable = unresolvable
 
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -36,23 +41,33 @@ def parse_allowlist(entries: Iterable[str]) -> tuple[frozenset[str], tuple[Netwo
 
 
 def is_public(addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-        return is_public(addr.ipv4_mapped)
-    return not (
-        addr.is_private
-        or addr.is_loopback
-        or addr.is_link_local
-        or addr.is_multicast
-        or addr.is_reserved
-        or addr.is_unspecified
-    )
+    """Whether `addr` is globally routable: not private, shared (CGNAT, 100.64.0.0/10, where some clouds
+    keep their metadata service), loopback, link-local, reserved or a relay/translation prefix that can
+    lead to an IPv4 address of any kind (6to4, NAT64, IPv4-compatible)."""
+    if isinstance(addr, ipaddress.IPv6Address):
+        if addr.ipv4_mapped is not None:
+            return is_public(addr.ipv4_mapped)
+        if any(addr in net for net in _TUNNELS_V6):
+            return False
+    elif any(addr in net for net in _NOT_GLOBAL_V4):
+        return False
+    return addr.is_global and not addr.is_multicast
+
+
+# What Python 3.11's `is_global` still counts as global but must not be reached: the 6to4 relay anycast
+# and the IETF protocol assignments (192.0.0.0/24: 192.0.0.8 and friends), and IPv6 prefixes that embed an
+# IPv4 address (6to4, NAT64 well-known and local-use, the deprecated IPv4-compatible ::/96).
+_NOT_GLOBAL_V4 = tuple(ipaddress.IPv4Network(n) for n in ("192.88.99.0/24", "192.0.0.0/24"))
+_TUNNELS_V6 = tuple(
+    ipaddress.IPv6Network(n) for n in ("2002::/16", "64:ff9b::/96", "64:ff9b:1::/48", "::/96")
+)
 
 
 def resolve(host: str, port: int | None) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
     try:
         infos = socket.getaddrinfo(host, port or 0, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as e:
-        raise UnsafeURL(f"host {host!r} does not resolve") from e
+        raise UnsafeURL(f"host {host!r} does not resolve", unresolvable=True) from e
     return [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
 
 

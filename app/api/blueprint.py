@@ -1,7 +1,7 @@
 """The flask-smorest Blueprint every meetrec resource uses.
 
-It parses with `MeetrecParser` (adds the `eyeson` location, documented as a JSON request body that may
-also come as form fields or Rails-style query keys) and documents error answers in one call.
+It parses with `MeetrecParser` (adds the `eyeson` location: a JSON or form request body, documented as
+both, or Rails-style query keys) and documents error answers in one call.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 from http import HTTPStatus
 
 import flask_smorest
+import marshmallow as ma
 
 from app.api.params import parser
 
@@ -19,6 +20,25 @@ class Blueprint(flask_smorest.Blueprint):
         **flask_smorest.Blueprint.DEFAULT_LOCATION_CONTENT_TYPE_MAPPING,
         "eyeson": "application/json",
     }
+
+    def _prepare_arguments_doc(self, doc, doc_info, *, api, spec, **kwargs):
+        """An `eyeson` body is documented as JSON and as form fields (nested ones as `user[name]`)."""
+        params = (doc_info.get("arguments") or {}).get("parameters", [])
+        eyeson = next((p["schema"] for p in params if isinstance(p, dict) and p["in"] == "eyeson"), None)
+        doc = super()._prepare_arguments_doc(doc, doc_info, api=api, spec=spec, **kwargs)
+        if eyeson is not None:
+            content = doc["requestBody"]["content"]
+            form = {**content["application/json"]}
+            schema = eyeson() if isinstance(eyeson, type) else eyeson
+            nested = [
+                f.data_key or name
+                for name, f in schema.fields.items()
+                if isinstance(f, ma.fields.Nested | ma.fields.Dict)
+            ]
+            if nested:
+                form["encoding"] = {name: {"style": "deepObject", "explode": True} for name in nested}
+            content["application/x-www-form-urlencoded"] = form
+        return doc
 
     @staticmethod
     def errors(**codes: str):

@@ -22,9 +22,10 @@ class Health(MethodView):
 @blp.route("/readyz")
 class Ready(MethodView):
     @blp.response(200, description="every backing service answered")
-    @blp.alt_response(503, description="a backing service is unreachable; details name it")
+    @blp.alt_response(503, description="a backing service is unreachable: its check says fail, why is logged")
     def get(self):
         """Database, Redis and object storage are reachable"""
+        # Unauthenticated: each check is "ok" or "fail", never an error's text (hosts, users, paths).
         rt = current_app.extensions["meetrec"]
         checks = readiness.checks(rt)
         ok = readiness.ready(checks)

@@ -23,7 +23,12 @@ class RoomSchema(ma.Schema):
     shutdown = F.Boolean()
     guest_token = F.String()
     options = F.Dict()
-    media_source = F.String(allow_none=True)
+    media_source = F.String(
+        allow_none=True,
+        metadata={
+            "description": "The source recorded, credentials redacted: `rtmp://***@host/...`, `?key=***`"
+        },
+    )
 
 
 class RecordingLinksSchema(ma.Schema):

@@ -24,6 +24,7 @@ from app.models import (
 )
 from app.runtime import Runtime
 from app.services.operations import counts
+from app.services.outbox import endpoints
 from app.services.outbox.outbox import RECORDING_UPDATE
 
 S = RecordingState
@@ -220,10 +221,10 @@ def states(rt: Runtime, project_id: str, ids: Sequence[str]) -> dict[str, dict[s
 
 
 def deliveries_for_recording(
-    rt: Runtime, project_id: str, recording_id: str, limit: int = 100
+    rt: Runtime, key: ApiKey, recording_id: str, limit: int = 100
 ) -> list[tuple[WebhookDelivery, str, str]]:
-    """Delivery attempts of this recording's `recording_update` events, newest first, each with its
-    endpoint's id and URL."""
+    """Delivery attempts of this recording's `recording_update` events to the endpoints `key` manages
+    (`endpoints.managed_by`), newest first, each with its endpoint's id and URL."""
     with rt.db.read() as s:
         rows = s.execute(
             select(WebhookDelivery, WebhookEndpoint.id, WebhookEndpoint.url)
@@ -232,7 +233,7 @@ def deliveries_for_recording(
             .where(
                 WebhookEvent.type == RECORDING_UPDATE,
                 WebhookEvent.resource_id == recording_id,
-                WebhookEndpoint.project_id == project_id,
+                *endpoints.managed_by(key),
             )
             .order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.attempt.desc())
             .limit(limit)

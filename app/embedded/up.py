@@ -210,7 +210,9 @@ def _run(config: Config, embedded: Embedded, env: Mapping[str, str]) -> int:
 def _print_banner(config: Config, embedded: Embedded, minted: str | None) -> None:
     lines = [f"meetrec is up at {config.public_url}"]
     if minted:
-        lines.append(f"admin API key (shown only now, keep it): {minted}")
+        from app.bootstrap import hand_over
+
+        lines.append(hand_over(config, minted, sys.stdout))
     elif config.bootstrap_api_key:
         lines.append("admin API key: the value of MEETREC_API_KEY")
     else:

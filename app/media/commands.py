@@ -219,9 +219,7 @@ def pull_inputs(source: MediaSource, *, realtime: bool = True) -> list[str]:
     `realtime` paces http(s) sources at real time (see `_scheme_options`); a probe reads no media and
     does without.
     """
-    options = _scheme_options(source.scheme, realtime)
-    if source.http_proxy and source.scheme in ("http", "https"):
-        options += ["-http_proxy", source.http_proxy]
+    options = [*_scheme_options(source.scheme, realtime), *source.input_options]
     return ["-protocol_whitelist", protocol_whitelist(source), *options, "-i", source.url]
 
 

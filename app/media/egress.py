@@ -1,186 +1,113 @@
-"""An egress guard for ffmpeg's HTTP(S): a loopback proxy that checks every host ffmpeg connects to.
+"""Egress: how one capture attempt's ffmpeg reaches a pull source, checked now and pinned to what was checked.
 
-The API checks a media source's host before recording starts, but ffmpeg then follows what the source
-says: an HTTP redirect, or the segment URLs of an HLS playlist, may name any host, a private address or
-the cloud metadata service included. A capture of an http(s) source therefore runs ffmpeg with
-`-http_proxy` pointing here (HLS passes it on to every segment it opens). Each request is checked with
-`webhooks.urlsafety` (DNS resolved now, every address public or allow-listed) and connected to the
-checked address, never to the name again:
+The API checks a media source's host when recording starts, but a capture may run hours later (a resume
+after a crash, a reconnect) and DNS may answer differently by then, and ffmpeg follows what a source
+tells it (redirects, playlist entries). So each attempt opens an `Egress` and gives ffmpeg
+`egress.source` instead of the source, with `egress.env` added to its environment:
 
-- `CONNECT host:port` (https, tunnelled through by ffmpeg's TLS): checked, then bytes are relayed;
-- `GET http://host/path` (plain http): checked, sent on as `GET /path` with `Connection: close`, and
-  the answer relayed until the server closes. One request per client connection, so a second request on
-  a kept-alive connection cannot ride along to an unchecked host.
+- http(s): every request goes through the `HttpGateway`, which checks each host ffmpeg asks for, TLS
+  included (ffmpeg may open only `http,tcp,crypto`);
+- rtmp(s), rtsp(s): the host is checked now and ffmpeg connects to a loopback `PinnedRelay` that joins it
+  to the checked address (TLS on the relay's side for the `s` schemes; RTSP redirects refused). RTMP
+  keeps the server's view of the URL through `-rtmp_tcurl`;
+- srt: the host is checked now and the checked address is written into the URL (libsrt then connects
+  there; SRT has no redirects).
 
-A refused host gets `403` (ffmpeg fails the read) and lands in `refusals`, so the capture can say why.
+Opening raises `UnsafeURL` when the host is not allowed (any more) or does not resolve. What was refused
+while the attempt ran is in `refusals`.
 """
 
 from __future__ import annotations
 
-import logging
-import selectors
-import socket
-import socketserver
-import threading
+import ssl
 from collections.abc import Iterable
+from contextlib import ExitStack
+from dataclasses import replace
 from urllib.parse import urlsplit
 
-from webhooks.urlsafety import UnsafeURL, checked_addresses
+from app.media.http_gateway import HttpGateway, ffmpeg_url, tls_context
+from app.media.sources import MediaSource
+from app.media.tcp_relay import PinnedRelay, RtspGuard
+from webhooks.urlsafety import checked_addresses
 
-log = logging.getLogger(__name__)
-
-MAX_HEAD = 16 * 1024
-CONNECT_TIMEOUT = 10.0
-IDLE_TIMEOUT = (
-    60.0  # a relay with no bytes either way for this long is dropped (ffmpeg's -rw_timeout is 15 s)
-)
-DROPPED_HEADERS = (b"connection:", b"proxy-connection:", b"proxy-authorization:", b"keep-alive:")
+DEFAULT_PORTS = {"rtmp": 1935, "rtmps": 443, "rtsp": 554, "rtsps": 322}
 
 
-class EgressProxy:
-    """`with EgressProxy(allowlist) as proxy:` serves on `proxy.url` until the block ends."""
+class Egress:
+    """`with Egress(source, allowlist) as egress:` run ffmpeg on `egress.source` with `egress.env`."""
 
-    def __init__(self, allowlist: Iterable[str] = ()):
+    def __init__(self, source: MediaSource, allowlist: Iterable[str] = (), ca_file: str = "") -> None:
+        self.original = source
         self.allowlist = tuple(allowlist)
-        self.refusals: list[str] = []
-        self._server: _Server | None = None
+        self.ca_file = ca_file
+        self.source = source
+        self.env: dict[str, str] = {}
+        self._guards: list[HttpGateway | PinnedRelay] = []
+        self._stack = ExitStack()
 
     @property
-    def url(self) -> str:
-        assert self._server is not None, "use EgressProxy as a context manager"
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+    def refusals(self) -> list[str]:
+        return [reason for guard in self._guards for reason in guard.refusals]
 
-    def __enter__(self) -> EgressProxy:
-        self._server = _Server(("127.0.0.1", 0), _Handler)
-        self._server.proxy = self
-        threading.Thread(target=self._server.serve_forever, name="egress-proxy", daemon=True).start()
+    def __enter__(self) -> Egress:
+        with ExitStack() as stack:
+            self.source = self._open(stack)
+            self._stack = stack.pop_all()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+        self._stack.close()
 
-    def refuse(self, reason: str) -> None:
-        self.refusals.append(reason)
-        log.warning("egress refused: %s", reason)
-
-
-class _Server(socketserver.ThreadingTCPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    proxy: EgressProxy
-
-
-class _Handler(socketserver.StreamRequestHandler):
-    server: _Server
-    rbufsize = 0  # unbuffered: no byte after the request head may sit in a buffer the relay never reads
-
-    def handle(self) -> None:
-        head = _read_head(self.rfile)
-        if head is None:
-            return
-        line, _, rest = head.partition(b"\r\n")
-        try:
-            method, target, version = line.decode("latin-1").split(" ", 2)
-        except ValueError:
-            return self._answer(400, "malformed request line")
-        if method == "CONNECT":
-            host, port = _host_port(target)
-            url = f"https://{_bracketed(host)}:{port}/"
-        else:
-            parts = urlsplit(target)
-            if parts.scheme != "http" or not parts.hostname:
-                return self._answer(400, "only absolute http:// requests and CONNECT are proxied")
-            host, port, url = parts.hostname, parts.port or 80, target
-        proxy = self.server.proxy
-        try:
-            addresses = checked_addresses(url, proxy.allowlist)
-        except (UnsafeURL, ValueError) as e:
-            proxy.refuse(f"{host}: {e}")
-            return self._answer(403, str(e))
-        upstream = _connect(addresses, port)
-        if upstream is None:
-            return self._answer(502, f"cannot connect to {host}:{port}")
-        with upstream:
-            if method == "CONNECT":
-                self.wfile.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
-                self.wfile.flush()
-            else:
-                upstream.sendall(_origin_form(method, urlsplit(target), version, rest))
-            _relay(self.connection, upstream)
-
-    def _answer(self, status: int, message: str) -> None:
-        body = message.encode()[:500]
-        reason = {400: "Bad Request", 403: "Forbidden", 502: "Bad Gateway"}[status]
-        self.wfile.write(
-            f"HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain\r\nContent-Length: {len(body)}\r\n"
-            f"Connection: close\r\n\r\n".encode()
-            + body
+    def _open(self, stack: ExitStack) -> MediaSource:
+        source, scheme = self.original, self.original.scheme
+        if source.kind != "pull":
+            return source
+        if scheme in ("http", "https"):
+            gateway = stack.enter_context(HttpGateway(self.allowlist, self.ca_file))
+            self._guards.append(gateway)
+            self.env = {"http_proxy": gateway.url}
+            return replace(
+                source, url=ffmpeg_url(source.url), scheme="http", input_options=("-http_proxy", gateway.url)
+            )
+        addresses = checked_addresses(source.url, self.allowlist)  # UnsafeURL: refused or unresolvable
+        parts = urlsplit(source.url)
+        if scheme == "srt":
+            return replace(source, url=_with_authority(source.url, _bracketed(str(addresses[0])), parts.port))
+        host = parts.hostname or ""
+        secure = scheme.endswith("s")
+        relay = stack.enter_context(
+            PinnedRelay(
+                addresses,
+                parts.port or DEFAULT_PORTS[scheme],
+                tls_host=host if secure else None,
+                context=tls_context(self.ca_file) if secure else ssl.create_default_context(),
+                guard=RtspGuard if scheme.startswith("rtsp") else None,
+            )
         )
+        self._guards.append(relay)
+        plain = scheme.rstrip("s")
+        url = plain + _with_authority(source.url, "127.0.0.1", relay.port)[len(scheme) :]
+        options: tuple[str, ...] = ()
+        if plain == "rtmp":
+            options = ("-rtmp_tcurl", _tc_url(source.url))
+        return replace(source, url=url, scheme=plain, input_options=options)
 
 
-def _read_head(rfile) -> bytes | None:
-    """The request line and headers (without the blank line), or None when the client went away."""
-    head = b""
-    while not head.endswith(b"\r\n\r\n"):
-        line = rfile.readline(MAX_HEAD)
-        if not line or len(head) + len(line) > MAX_HEAD:
-            return None
-        head += line
-    return head[:-4]
+def _with_authority(url: str, host: str, port: int | None) -> str:
+    """`url` with its host and port replaced (its user info, path and query kept)."""
+    parts = urlsplit(url)
+    userinfo = parts.netloc.rpartition("@")[0]
+    authority = f"{userinfo + '@' if userinfo else ''}{host}{f':{port}' if port else ''}"
+    return url[: len(parts.scheme) + 3] + authority + url[len(parts.scheme) + 3 + len(parts.netloc) :]
 
 
-def _host_port(target: str) -> tuple[str, int]:
-    host, _, port = target.rpartition(":")
-    return host.strip("[]"), int(port) if port.isdigit() else 443
+def _tc_url(url: str) -> str:
+    """RTMP's tcUrl as ffmpeg would send it for `url` (scheme, host, port and application, no user info)."""
+    parts = urlsplit(url)
+    app = parts.path.lstrip("/").split("/", 1)[0]
+    host = _bracketed(parts.hostname or "")
+    return f"{parts.scheme}://{host}{f':{parts.port}' if parts.port else ''}/{app}"
 
 
 def _bracketed(host: str) -> str:
     return f"[{host}]" if ":" in host else host
-
-
-def _origin_form(method: str, parts, version: str, rest: bytes) -> bytes:
-    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    headers = [h for h in rest.split(b"\r\n") if h and not h.lower().startswith(DROPPED_HEADERS)]
-    return b"\r\n".join([f"{method} {path} {version}".encode("latin-1"), *headers, b"Connection: close"]) + (
-        b"\r\n\r\n"
-    )
-
-
-def _connect(addresses, port: int) -> socket.socket | None:
-    for addr in addresses:
-        try:
-            return socket.create_connection((str(addr), port), timeout=CONNECT_TIMEOUT)
-        except OSError:
-            continue
-    return None
-
-
-def _relay(client: socket.socket, upstream: socket.socket) -> None:
-    """Copy bytes both ways until either side closes or both stay silent for IDLE_TIMEOUT."""
-    pair = {client: upstream, upstream: client}
-    with selectors.DefaultSelector() as sel:
-        for sock in pair:
-            sock.setblocking(False)
-            sel.register(sock, selectors.EVENT_READ)
-        while True:
-            ready = sel.select(IDLE_TIMEOUT)
-            if not ready:
-                return
-            for key, _ in ready:
-                source: socket.socket = key.fileobj  # type: ignore[assignment]
-                try:
-                    data = source.recv(65536)
-                except (BlockingIOError, InterruptedError):
-                    continue
-                except OSError:
-                    return
-                if not data:
-                    return
-                try:
-                    pair[source].setblocking(True)
-                    pair[source].sendall(data)
-                    pair[source].setblocking(False)
-                except OSError:
-                    return

@@ -22,7 +22,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from app.errors import BadSourceError, MediaError
 from app.media.failures import classify_failure, input_failure
@@ -63,11 +63,12 @@ class Relay:
         relay._writer = FfmpegProcess().start(argv)
         return relay
 
-    def start(self, reader_argv: Sequence[str]) -> Relay:
-        """Start the reader (it connects to the source); the writer follows in `advance()`."""
+    def start(self, reader_argv: Sequence[str], env: Mapping[str, str] | None = None) -> Relay:
+        """Start the reader (it connects to the source, with `env` added to its environment); the writer
+        follows in `advance()`."""
         if self._reader is not None or self._writer is not None or self._writer_for is None:
             raise RuntimeError("this Relay was already started, or has no writer to start")
-        self._reader = FfmpegProcess().start(reader_argv, pass_stdout=True)
+        self._reader = FfmpegProcess().start(reader_argv, pass_stdout=True, env=env)
         _grow_pipe(self._reader.stdout.fileno())
         return self
 

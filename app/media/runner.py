@@ -19,7 +19,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO
 
@@ -32,6 +32,9 @@ STDERR_TAIL_BYTES = 64 * 1024
 STDERR_HEAD_BYTES = 64 * 1024
 TERM_GRACE_SECONDS = 2.0  # after `q` went unanswered: SIGTERM, then this long before SIGKILL
 OPENING_GRACE_SECONDS = 1.0  # for `q` before any progress report: ffmpeg reports every 0.5 s
+# ffmpeg parses untrusted media: it gets none of the worker's environment (no secrets, no `no_proxy` or
+# `http_proxy` of the host), only what a process needs and what its caller adds (`start(env=...)`).
+MINIMAL_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
 
 
 class FfmpegProcess:
@@ -61,18 +64,27 @@ class FfmpegProcess:
         self._stop_requested = False
 
     def start(
-        self, argv: Sequence[str], *, stdin: IO[bytes] | None = None, pass_stdout: bool = False
+        self,
+        argv: Sequence[str],
+        *,
+        stdin: IO[bytes] | None = None,
+        pass_stdout: bool = False,
+        env: Mapping[str, str] | None = None,
     ) -> FfmpegProcess:
         """Start ffmpeg with `argv` (binary first); raise MediaError when it cannot be executed.
 
         `stdin`: a pipe ffmpeg reads its input from (another ffmpeg's `stdout`; this process then
         cannot be sent `q`, and `stop()` waits for it to end at the pipe's end). `pass_stdout`: ffmpeg
-        writes its output to stdout, which `stdout` hands on, instead of its progress reports.
+        writes its output to stdout, which `stdout` hands on, instead of its progress reports. `env`:
+        variables added to ffmpeg's minimal environment (`MINIMAL_ENV`).
         """
         if self._proc is not None:
             raise RuntimeError("this FfmpegProcess was already started")
         self._proc = _popen(
-            argv, stdin=stdin if stdin is not None else subprocess.PIPE, die_with_parent=self._die_with_parent
+            argv,
+            stdin=stdin if stdin is not None else subprocess.PIPE,
+            die_with_parent=self._die_with_parent,
+            env=env,
         )
         self._started_at = time.monotonic()
         assert self._proc.stdout is not None and self._proc.stderr is not None
@@ -291,7 +303,13 @@ def run(argv: Sequence[str], timeout: float) -> CompletedRun:
     return CompletedRun(list(argv), proc.returncode, stdout, tail, time.monotonic() - started)
 
 
-def _popen(argv: Sequence[str], *, stdin: int | IO[bytes], die_with_parent: bool) -> subprocess.Popen[bytes]:
+def _popen(
+    argv: Sequence[str],
+    *,
+    stdin: int | IO[bytes],
+    die_with_parent: bool,
+    env: Mapping[str, str] | None = None,
+) -> subprocess.Popen[bytes]:
     try:
         return subprocess.Popen(
             list(argv),
@@ -299,6 +317,7 @@ def _popen(argv: Sequence[str], *, stdin: int | IO[bytes], die_with_parent: bool
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,
+            env={**MINIMAL_ENV, **(env or {})},
             preexec_fn=_parent_death_signal(die_with_parent),  # only prctl(), resolved before the fork
         )
     except OSError as e:  # missing binary, not executable, out of processes

@@ -17,23 +17,26 @@ from app.errors import BadSourceError
 SYNTHETIC = "synthetic://meeting"
 MAX_URL_LENGTH = 2048
 
-# Per scheme, the protocols ffmpeg may open while reading it; never `file`, `pipe`, `fd`, `concat`, `data`
-# or `subfile`. Each list was checked against ffmpeg 9: dropping an entry makes a real read fail with
-# "Protocol '...' not on whitelist". The lists bind nested opens too: an HLS playlist naming a `file:`
-# segment or key fails the same way (tests/test_media_sources.py reads srt and live HLS through them).
+# Per scheme, the protocols ffmpeg may open while reading it; never `file`, `pipe`, `fd`, `concat`, `data`,
+# `subfile`, `tls`, `https` or `httpproxy`. A capture gives ffmpeg the source through `app.media.egress`,
+# which turns https/rtmps/rtsps into plain protocols to a loopback gateway or relay that does the TLS and
+# the address checks: so ffmpeg never needs TLS, and a read of a raw https/rtmps/rtsps URL (bypassing the
+# egress) fails on the whitelist. Each list was checked against ffmpeg 9: dropping an entry makes a real
+# read fail with "Protocol '...' not on whitelist". The lists bind nested opens too: an HLS playlist naming
+# a `file:` or `httpproxy:` segment fails the same way (tests/test_egress.py, test_media_sources.py).
 WHITELISTS: dict[str, str] = {
     # libsrt owns its UDP socket, so nothing below `srt` is opened through ffmpeg.
     "srt": "srt",
     "rtmp": "rtmp,tcp",
-    "rtmps": "rtmps,tls,tcp",
+    "rtmps": "rtmp,tcp",
     # Captures pin RTSP to TCP interleaved transport (see commands.py), so no `udp`/`rtp` is needed.
     "rtsp": "rtsp,tcp",
-    "rtsps": "rtsps,tls,tcp",
-    # HTTP(S) may be progressive or HLS: an HLS playlist can name https segments from an http playlist (and
-    # the reverse), redirects may switch scheme, and `crypto` decrypts AES-128 segments. HLS is a demuxer
-    # reading through these, not a protocol: ffmpeg 9 has no `hls` protocol to allow.
-    "http": "http,https,httpproxy,tcp,tls,crypto",
-    "https": "http,https,httpproxy,tcp,tls,crypto",
+    "rtsps": "rtsp,tcp",
+    # HTTP may be progressive or HLS/DASH, and `crypto` decrypts AES-128 segments. `tcp` only carries
+    # `http` to the gateway (HLS and DASH open http(s) and file URIs only). HLS is a demuxer reading
+    # through these, not a protocol: ffmpeg 9 has no `hls` protocol to allow.
+    "http": "http,tcp,crypto",
+    "https": "http,tcp,crypto",
 }
 
 # SRT options that would make the worker listen on a port instead of calling the source.
@@ -47,8 +50,8 @@ class MediaSource:
     url: str
     scheme: str
     kind: Literal["synthetic", "pull"]
-    # http(s) only: ffmpeg sends every request through this proxy (app.media.egress checks each host).
-    http_proxy: str | None = None
+    # Input options the egress adds for ffmpeg's way to the source (`-http_proxy`, `-rtmp_tcurl`).
+    input_options: tuple[str, ...] = ()
 
 
 def parse_source(url: str) -> MediaSource:
@@ -65,7 +68,7 @@ def parse_source(url: str) -> MediaSource:
     if not url[len(scheme) :].startswith("://") or not parts.hostname:
         raise BadSourceError(f"a {scheme}:// source needs a host, e.g. {scheme}://host/path")
     if scheme == "srt":
-        _check_srt_mode(parts.query)
+        _check_srt_mode(url)
     return MediaSource(url, scheme, "pull")
 
 
@@ -89,9 +92,13 @@ def _check_characters(url: str) -> None:
         raise BadSourceError("a media source cannot contain whitespace or control characters")
 
 
-def _check_srt_mode(query: str) -> None:
+def _check_srt_mode(url: str) -> None:
     # Every `mode` is checked: which duplicate ffmpeg honours is its business, not a way around this check.
-    modes = {value.lower() for key, value in parse_qsl(query) if key.lower() == "mode"}
+    # libsrt's URL parser reads options after the first `?` wherever it is, a `#` included: so does this.
+    if "#" in url:
+        raise BadSourceError("an srt:// source cannot contain '#'")
+    query = url.partition("?")[2]
+    modes = {value.lower() for key, value in parse_qsl(query) if key.lower().strip() == "mode"}
     refused = sorted(modes & _SRT_LISTENING_MODES)
     if refused:
         raise BadSourceError(f"srt mode={refused[0]} is not allowed: meetrec calls the source (mode=caller)")

@@ -18,7 +18,8 @@ from app.observability import logs, metrics
 
 HEADER = "X-Request-Id"
 _SANE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@/+=-]{0,127}")
-_SECRET_ARGS = frozenset({"access_key"})
+# `room` is a room id for DELETE /rooms/{room} but an access key for GET: never logged either way.
+_SECRET_ARGS = frozenset({"access_key", "room"})
 _QUIET = frozenset({"/healthz", "/readyz", "/metrics"})  # probes and scrapers: DEBUG, not INFO
 
 access_log = logging.getLogger("meetrec.access")

@@ -71,10 +71,8 @@ class RecordingById(MethodView):
         """Delete a recording and its stored media; it answers 404 afterwards"""
         rec = recordings.get(rt(), current_key().project_id, recording_id)
         recordings.delete(rt(), rec.project_id, rec.id)
-        return presenters.recording(rt(), rec) | {
-            "state": "deleted",
-            "links": {"self": None, "download": None},
-        }
+        # Unsigned: links.self names the (now 404) resource, download and poster are null, as the schema says.
+        return presenters.recording(rt(), rec) | {"state": "deleted"}
 
 
 @blp.route("/<recording_id>/media/<int:seq>")

@@ -7,15 +7,31 @@ import marshmallow as ma
 F = ma.fields
 
 
+class StrictBoolean(F.Boolean):
+    """A JSON true or false, or the text `true` / `false` (a form field or query parameter). Not 0, 1,
+    "yes" or "on", which marshmallow's Boolean takes: a flag such as legal_hold is never set by accident."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        raise self.make_error("invalid", input=value)
+
+
 class FlagsArgs(ma.Schema):
     """`PATCH /recordings/{id}`: unknown fields are refused (a typo must not pass as a no-op)."""
 
     class Meta:
         unknown = ma.RAISE
 
-    persist = F.Boolean(metadata={"description": "Keep the recording past the retention period"})
-    legal_hold = F.Boolean(
-        metadata={"description": "Keep it and refuse its deletion; needs an admin key to set or lift"}
+    persist = StrictBoolean(
+        metadata={"description": "Keep the recording past the retention period (true or false)"}
+    )
+    legal_hold = StrictBoolean(
+        metadata={
+            "description": "Keep it and refuse its deletion (true or false); only admin keys set or lift it"
+        }
     )
 
 

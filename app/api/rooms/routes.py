@@ -10,11 +10,12 @@ from flask import Response, current_app
 from flask.views import MethodView
 
 from app.api import presenters
-from app.api.auth import current_key, require
+from app.api.auth import current_key, presented_key, require
 from app.api.blueprint import Blueprint
 from app.api.rooms.schemas import JoinArgs, MembershipSchema, RoomRecordingsArgs, StartRecordingArgs
 from app.api.schemas import RecordingSchema
 from app.runtime import Runtime
+from app.services.access import keys
 from app.services.core import recordings, room_recordings, rooms
 from app.services.core.rooms import JoinRequest
 
@@ -41,11 +42,33 @@ def membership(room, participant, access_key: str) -> dict:
     }
 
 
+# What a client does next with a join's answer (OpenAPI links): the participant's access key opens the
+# meeting and starts its recording; the room id shuts it down.
+JOIN_LINKS = {
+    "GetMeeting": {
+        "operationRef": "#/paths/~1rooms~1{room}/get",
+        "parameters": {"room": "$response.body#/access_key"},
+        "description": "The meeting as this participant sees it",
+    },
+    "StartRecording": {
+        "operationRef": "#/paths/~1rooms~1{access_key}~1recording/post",
+        "parameters": {"access_key": "$response.body#/access_key"},
+        "description": "Start recording the meeting",
+    },
+    "ShutDown": {
+        "operationRef": "#/paths/~1rooms~1{room}/delete",
+        "parameters": {"room": "$response.body#/room/id"},
+        "description": "Shut the meeting down",
+    },
+}
+
+
 @blp.route("")
 class Rooms(MethodView):
     @require("room:write")
     @blp.arguments(JoinArgs, location="eyeson")
     @blp.response(201, MembershipSchema, description="joined: a new access key for the running meeting")
+    @blp.doc(responses={201: {"links": JOIN_LINKS}})
     @blp.errors(
         e400="malformed body",
         e413="body too large",
@@ -69,43 +92,59 @@ class Rooms(MethodView):
         return membership(m.room, m.participant, m.access_key)
 
 
-@blp.route("/<access_key>")
+# GET names a participant's access key, DELETE a room id: one path template, `{room}`, for both.
+@blp.route("/<room>")
 class RoomByAccessKey(MethodView):
     @blp.response(200, MembershipSchema, description="the meeting as this participant sees it")
     @blp.errors(e404="unknown access key", e410="the meeting has been shut down")
-    def get(self, access_key: str):
-        """Get the meeting an access key belongs to"""
-        participant = rooms.by_access_key(rt(), access_key)
-        return membership(participant.room, participant, access_key)
+    def get(self, room: str):
+        """Get the meeting an access key belongs to (`room`: the access key)"""
+        participant = rooms.by_access_key(rt(), room)
+        return membership(participant.room, participant, room)
 
 
-@blp.route("/<room_id>", methods=["DELETE"])
+@blp.route("/<room>", methods=["DELETE"])
 @require("room:write")
 @blp.response(204, description="the meeting is shut down; its access keys now answer 410")
 @blp.errors(e404="no running meeting with this room id")
-def shutdown_room(room_id: str):
-    """Shut a meeting down and stop its recording"""
-    room = rooms.shutdown(rt(), current_key().project_id, room_id)
-    if room.active_recording_id:
-        recordings.stop_recording(rt(), room.active_recording_id)
+def shutdown_room(room: str):
+    """Shut a meeting down and stop its recording (`room`: the room id)"""
+    shut = rooms.shutdown(rt(), current_key().project_id, room)
+    if shut.active_recording_id:
+        recordings.stop_recording(rt(), shut.active_recording_id)
     return None
 
 
 @blp.route("/<access_key>/recording")
 class RoomRecording(MethodView):
     @blp.arguments(StartRecordingArgs, location="eyeson", required=False)
-    @blp.response(201, description="recording started; no body (Eyeson sends only the status)")
+    @blp.response(
+        201,
+        description="recording started; no body (Eyeson sends only the status), the new recording's URL in "
+        "Location (a push recording's chunks go to its /media/{seq})",
+        headers={
+            "Location": {
+                "description": "The new recording: {MEETREC_PUBLIC_URL}/recordings/{recording_id}",
+                "schema": {"type": "string", "format": "uri"},
+            }
+        },
+    )
     @blp.errors(
         e404="unknown access key",
         e405="recording is not available in this room (options[recording_available]=false)",
+        e403="a media_source other than the room's, without an API key of the room's project that "
+        "has the room:write scope",
         e406="a recording is already running, or the room has no media source",
         e410="the meeting has been shut down",
         e422="invalid parameters or refused media source",
     )
     def post(self, args: dict, access_key: str):
         """Start recording the meeting"""
-        room_recordings.start(rt(), access_key, args.get("media_source"))
-        return Response(status=201)
+        api_key = keys.authenticate(rt(), presented_key()) if args.get("media_source") else None
+        recording = room_recordings.start(rt(), access_key, args.get("media_source"), api_key)
+        return Response(
+            status=201, headers={"Location": f"{rt().config.public_url}/recordings/{recording.id}"}
+        )
 
     @blp.response(
         200,

@@ -10,6 +10,12 @@ from app.api.schemas import RoomSchema, UserSchema
 
 F = ma.fields
 _name = ma.validate.Length(min=1, max=200)
+# A room id is a path segment (`/rooms/{room_id}/recordings`, the console's room page), so only characters
+# that stay one there: never `/`, `%`, `?`, `#`, spaces, control characters or NUL.
+_ROOM_ID = r"[A-Za-z0-9._~:@+=\[\]-]{1,200}"
+ROOM_ID_PATTERN = f"^{_ROOM_ID}$"  # for the OpenAPI document (ECMA: `$` is the end)
+ROOM_ID_CHARS = "1 to 200 of A-Z a-z 0-9 and . _ ~ : @ + = [ ] -"
+_room_id = ma.validate.Regexp(_ROOM_ID + r"\Z", error=ROOM_ID_CHARS)  # `$` would pass a trailing newline
 
 
 class _Lenient(ma.Schema):
@@ -49,7 +55,13 @@ class OptionsArgs(_Lenient):
 
 
 class JoinArgs(_Lenient):
-    id = F.String(validate=_name, metadata={"description": "Room id; joining a running one adds a user"})
+    id = F.String(
+        validate=_room_id,
+        metadata={
+            "description": f"Room id ({ROOM_ID_CHARS}); joining a running one adds a user",
+            "pattern": ROOM_ID_PATTERN,
+        },
+    )
     name = F.String(validate=_name)
     user = F.Nested(UserArgs, required=True)
     options = F.Nested(OptionsArgs, load_default=dict)
@@ -58,7 +70,10 @@ class JoinArgs(_Lenient):
 class StartRecordingArgs(_Lenient):
     media_source = F.String(
         validate=ma.validate.Length(min=1, max=2000),
-        metadata={"description": "meetrec extension: record this source instead of the room's"},
+        metadata={
+            "description": "meetrec extension: record this source instead of the room's; needs an API key "
+            "of the room's project with the room:write scope in Authorization (403 otherwise)"
+        },
     )
 
 

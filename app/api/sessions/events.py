@@ -114,7 +114,10 @@ def _timestamp(value: Any) -> float:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    """A JSON number: an int (any size: `math.isfinite` overflows on a huge one) or a finite float."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _object(raw: dict[str, Any], name: str) -> dict[str, Any]:
@@ -215,7 +218,11 @@ def _custom(raw: dict[str, Any]) -> dict[str, Any]:
     if "custom_data" not in raw:
         raise _Invalid("custom_data", "required (any JSON value)")
     data = raw["custom_data"]
-    if len(json.dumps(data)) > MAX_CUSTOM_BYTES:
+    try:
+        size = len(json.dumps(data, allow_nan=False))
+    except ValueError:  # NaN or Infinity: stored, it would make every later read invalid JSON
+        raise _Invalid("custom_data", "JSON without NaN or Infinity") from None
+    if size > MAX_CUSTOM_BYTES:
         raise _Invalid("custom_data", f"at most {MAX_CUSTOM_BYTES} bytes as JSON")
     name = raw.get("name")
     if name is not None and (not isinstance(name, str) or len(name) > 200):

@@ -6,14 +6,13 @@ superset. The write side the document leaves out is `POST /recordings/{id}/event
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from flask import current_app, request
 from flask.views import MethodView
 from werkzeug.exceptions import UnsupportedMediaType
 
-from app.api import presenters
+from app.api import jsonbody, presenters
 from app.api.auth import current_key, require
 from app.api.blueprint import Blueprint
 from app.api.sessions import events as event_batch
@@ -49,7 +48,7 @@ def rt() -> Runtime:
 @blp.route("/recordings")
 class Sessions(MethodView):
     @require("recording:write")
-    @blp.arguments(StartSessionArgs)
+    @blp.arguments(StartSessionArgs, location="eyeson", required=False)
     @blp.response(201, SessionIdSchema, description="the session runs and takes events")
     @blp.errors(
         e400="malformed JSON",
@@ -64,7 +63,7 @@ class Sessions(MethodView):
     @require("recording:read")
     @blp.arguments(ListArgs, location="query")
     @blp.response(200, IdListSchema, description="ids, oldest first; a Link header names the next page")
-    @blp.errors(e422="bad limit or offset")
+    @blp.errors(e422="limit outside 1-10000, or offset outside 0-1000000000")
     def get(self, args: dict):
         """List this project's recording ids (sessions and room recordings)"""
         limit, offset = args.get("limit"), args["offset"]
@@ -105,10 +104,10 @@ def stop(recording_id: str):
 @blp.response(201, AppendedSchema, description="events stored (duplicates of stored ids skipped)")
 @blp.alt_response(200, schema=AppendedSchema, description="every event was a duplicate: nothing new stored")
 @blp.errors(
-    e400="malformed JSON",
+    e400="malformed JSON, nested deeper than 64 levels, an integer past 64 bits or a lone surrogate",
     e404=_UNKNOWN,
     e409="the session was stopped: it takes no more events",
-    e413="more than 1000 events, a screenshot or the body too large",
+    e413="more than 1000 events or 500,000 JSON values, a screenshot or the body too large",
     e415="neither JSON nor multipart/form-data",
     e422="an invalid event (errors.events.<index> says which and why); nothing was stored",
     e503="object storage unavailable (screenshots); nothing was stored",
@@ -116,6 +115,8 @@ def stop(recording_id: str):
 def add_events(recording_id: str):
     """Add a batch of interaction events to a running session (idempotent per event id)"""
     config = rt().config
+    # An unknown or foreign recording is refused before its body is read, let alone parsed.
+    recordings.get(rt(), current_key().project_id, recording_id)
     request.max_content_length = config.max_events_body_bytes
     payload, files = _batch_body()
     batch = event_batch.parse_batch(payload, files, config.max_screenshot_bytes)
@@ -135,10 +136,7 @@ def _batch_body() -> tuple[Any, Any]:
             raw = request.files["events"].read().decode("utf-8", "replace")
         if raw is None:
             raise Unprocessable("a multipart batch needs an `events` field", errors={"events": ["required"]})
-        try:
-            return json.loads(raw), request.files
-        except ValueError as e:
-            raise Unprocessable("`events` is not valid JSON", errors={"events": [str(e)]}) from e
+        return jsonbody.loads(raw), request.files
     if request.is_json:
         return request.get_json(), None
     raise UnsupportedMediaType("send application/json or multipart/form-data")  # HTTP, not a domain rule
@@ -156,7 +154,10 @@ class SessionEvent(MethodView):
 
     @require("recording:write")
     @blp.response(200, SessionSchema, description="the session as it is now, without the event")
-    @blp.errors(e404="unknown recording or event")
+    @blp.errors(
+        e404="unknown recording or event",
+        e409="the recording is under legal hold: the event and its screenshot are kept",
+    )
     def delete(self, recording_id: str, event_id: str):
         """Delete one event (and its screenshot); answers the updated session"""
         recording = event_store.remove(rt(), current_key().project_id, recording_id, event_id)

@@ -9,6 +9,19 @@ import marshmallow as ma
 from app.api.schemas import RecordingSchema
 
 F = ma.fields
+MAX_LIMIT = 10_000
+MAX_OFFSET = 1_000_000_000  # far below SQL's 64-bit integers, which a larger offset overflows
+
+
+class WireNumber(F.Float):
+    """A number shown as stored: an integral one (a whole-second timestamp, a pixel) stays an integer,
+    as in the streamed event lists, instead of marshmallow's float (`1622547605.0`)."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        if value is None or isinstance(value, int) and not isinstance(value, bool):
+            return value
+        number = float(value)
+        return int(number) if number.is_integer() else number
 
 
 class StartSessionArgs(ma.Schema):
@@ -40,8 +53,15 @@ class ListArgs(ma.Schema):
     class Meta:
         unknown = ma.RAISE
 
-    limit = F.Integer(validate=ma.validate.Range(min=1, max=10000), metadata={"description": "Page size"})
-    offset = F.Integer(load_default=0, validate=ma.validate.Range(min=0))
+    limit = F.Integer(
+        validate=ma.validate.Range(min=1, max=MAX_LIMIT),
+        metadata={"description": f"Page size (1-{MAX_LIMIT}); all ids when absent"},
+    )
+    offset = F.Integer(
+        load_default=0,
+        validate=ma.validate.Range(min=0, max=MAX_OFFSET),
+        metadata={"description": f"Ids to skip (0-{MAX_OFFSET})"},
+    )
 
 
 class IdListSchema(ma.Schema):
@@ -57,14 +77,14 @@ class StopSchema(ma.Schema):
 
 
 class CoordinatesSchema(ma.Schema):
-    x = F.Float(required=True)
-    y = F.Float(required=True)
+    x = WireNumber(required=True)
+    y = WireNumber(required=True)
 
 
 class EventSchema(ma.Schema):
     id = F.String(metadata={"description": "The client's id (1-64 of A-Za-z0-9._:-) or a generated UUID"})
     type = F.String(required=True, metadata={"description": "click, key, scroll, text or custom"})
-    timestamp = F.Float(required=True, metadata={"description": "Unix seconds, fractions allowed"})
+    timestamp = WireNumber(required=True, metadata={"description": "Unix seconds, fractions allowed"})
     coordinates = F.Nested(CoordinatesSchema, metadata={"description": "click (required), scroll"})
     click_data = F.Dict(metadata={"description": 'click: {"button": left|middle|right, "pressed": bool}'})
     key_data = F.Dict(metadata={"description": 'key: {"key", "modifiers"?: [str], "pressed"?: bool}'})
@@ -105,7 +125,7 @@ class SessionSchema(RecordingSchema):
 class ActionSchema(ma.Schema):
     id = F.String()
     type = F.String(metadata={"description": "click, keypress, scroll or text"})
-    timestamp = F.Float()
+    timestamp = WireNumber(metadata={"description": "Unix seconds, fractions allowed"})
     details = F.Dict(metadata={"description": "click: coordinates, button, pressed; keypress: key, ..."})
     screenshot_path = F.String(allow_none=True)
     offset = F.Float(allow_none=True)

@@ -1,4 +1,9 @@
-"""Eyeson webhooks: one per API key, signed both ways, with every delivery attempt visible."""
+"""Eyeson webhooks: one per API key, signed both ways, with every delivery attempt visible.
+
+A webhook belongs to the key that registered it: a key sees, rotates and deletes its own, an admin key
+every one of its project's; any other is 404, like another project's. `GET /webhooks` answers as Eyeson
+does (the key's one webhook, one object); `GET /webhooks/list` is meetrec's list with every field.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from app.api.blueprint import Blueprint
 from app.api.webhooks.schemas import (
     DeliveriesArgs,
     DeliverySchema,
+    EyesonWebhookSchema,
     RegisterArgs,
     RotatedSecretSchema,
     WebhookSchema,
@@ -23,7 +29,7 @@ from app.wire import iso
 
 blp = Blueprint("webhooks", __name__, url_prefix="/webhooks", description="Eyeson-compatible webhooks")
 
-UNKNOWN = "unknown webhook, or another project's"
+UNKNOWN = "unknown webhook, another project's, or (for a key without admin) another key's"
 
 
 def rt() -> Runtime:
@@ -43,6 +49,21 @@ def present(endpoint: WebhookEndpoint, secret: str | None = None) -> dict[str, A
         "failing_since": iso(endpoint.failing_since),
         "previous_secret_expires_at": iso(endpoint.previous_secret_expires_at),
         "secret": secret,
+    }
+
+
+def present_eyeson(endpoint: WebhookEndpoint) -> dict[str, Any]:
+    """Eyeson's `GET /webhooks` object: `types` comma-separated as registered, `last_response_code` a
+    string (`"201"`)."""
+    code = endpoint.last_response_code
+    return {
+        "id": endpoint.id,
+        "types": ",".join(endpoint.type_list),
+        "url": endpoint.url,
+        "last_request_sent_at": iso(endpoint.last_request_sent_at),
+        "last_response_code": str(code) if code is not None else None,
+        "disabled_at": iso(endpoint.disabled_at),
+        "disabled_reason": endpoint.disabled_reason,
     }
 
 
@@ -85,37 +106,55 @@ class Webhooks(MethodView):
         return present(done.endpoint, done.secret)
 
     @require("webhook:write")
-    @blp.response(200, WebhookSchema(many=True), description="the project's webhooks, oldest first")
+    @blp.response(
+        200,
+        EyesonWebhookSchema,
+        description="Eyeson's answer: this API key's webhook as one object, with its last request and answer",
+    )
+    @blp.errors(e404="this API key has registered no webhook")
     def get(self):
-        """List the project's webhooks with their last request and answer"""
-        return [present(e) for e in endpoints.list_for_project(rt(), current_key().project_id)]
+        """Get this API key's webhook with its last request and answer (Eyeson)"""
+        return present_eyeson(endpoints.registered_by(rt(), current_key()))
 
 
-@blp.route("/<webhook_id>")
+@blp.route("/list", methods=["GET"])
+@require("webhook:write")
+@blp.response(
+    200,
+    WebhookSchema(many=True),
+    description="meetrec extension: the key's own webhook, or every webhook of the project for an admin "
+    "key, oldest first, with every field",
+)
+def list_webhooks():
+    """List the webhooks this key manages (an admin key: all of its project's)"""
+    return [present(e) for e in endpoints.list_for_key(rt(), current_key())]
+
+
+@blp.route("/<hexid:webhook_id>")
 class WebhookById(MethodView):
     @require("webhook:write")
     @blp.response(200, WebhookSchema, description="the webhook, with why it is disabled if it is")
     @blp.errors(e404=UNKNOWN)
     def get(self, webhook_id: str):
         """Get one webhook"""
-        return present(endpoints.get(rt(), current_key().project_id, webhook_id))
+        return present(endpoints.get(rt(), current_key(), webhook_id))
 
     @require("webhook:write")
     @blp.response(204, description="deleted with its delivery log; nothing more is sent to it")
     @blp.errors(e404=UNKNOWN)
     def delete(self, webhook_id: str):
         """Delete a webhook"""
-        endpoints.remove(rt(), current_key().project_id, webhook_id)
+        endpoints.remove(rt(), current_key(), webhook_id)
         return None
 
 
-@blp.route("/<webhook_id>/rotate-secret", methods=["POST"])
+@blp.route("/<hexid:webhook_id>/rotate-secret", methods=["POST"])
 @require("webhook:write")
 @blp.response(200, RotatedSecretSchema, description="a new secret; the old one signs too for 24 hours")
 @blp.errors(e404=UNKNOWN, e503="MEETREC_SECRET_KEY is not set")
 def rotate_secret(webhook_id: str):
     """Rotate the webhook's whsec_ signing secret"""
-    endpoint, secret = endpoints.rotate_secret(rt(), current_key().project_id, webhook_id)
+    endpoint, secret = endpoints.rotate_secret(rt(), current_key(), webhook_id)
     return {
         "id": endpoint.id,
         "secret": secret,
@@ -123,25 +162,25 @@ def rotate_secret(webhook_id: str):
     }
 
 
-@blp.route("/<webhook_id>/deliveries", methods=["GET"])
+@blp.route("/<hexid:webhook_id>/deliveries", methods=["GET"])
 @require("webhook:write")
 @blp.arguments(DeliveriesArgs, location="query")
 @blp.response(200, DeliverySchema(many=True), description="attempts, newest first, 50 a page")
 @blp.errors(e404=UNKNOWN, e422="invalid page")
 def list_deliveries(args: dict, webhook_id: str):
     """List every delivery attempt to a webhook"""
-    found = deliveries.list_for_endpoint(rt(), current_key().project_id, webhook_id, args["page"])
+    found = deliveries.list_for_endpoint(rt(), current_key(), webhook_id, args["page"])
     return [present_delivery(d) for d in found]
 
 
-@blp.route("/<webhook_id>/deliveries/<delivery_id>/redeliver", methods=["POST"])
+@blp.route("/<hexid:webhook_id>/deliveries/<delivery_id>/redeliver", methods=["POST"])
 @require("webhook:write")
 @blp.response(202, DeliverySchema, description="a new attempt of the same event (same webhook-id) is queued")
 @blp.errors(
-    e404="unknown webhook or delivery, or another project's",
+    e404="unknown webhook or delivery, another project's, or (for a key without admin) another key's",
     e409="the webhook is disabled; register it again first",
 )
 def redeliver(webhook_id: str, delivery_id: str):
     """Send a logged delivery's event again"""
-    again = deliveries.redeliver(rt(), current_key().project_id, webhook_id, delivery_id)
+    again = deliveries.redeliver(rt(), current_key(), webhook_id, delivery_id)
     return present_delivery(again)

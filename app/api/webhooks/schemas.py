@@ -62,6 +62,26 @@ class WebhookSchema(ma.Schema):
     )
 
 
+class EyesonWebhookSchema(ma.Schema):
+    """Eyeson's `GET /webhooks` object (its documented example), plus why deliveries stopped, if they did."""
+
+    id = F.String()
+    types = F.String(
+        metadata={"description": "The event types it receives, comma-separated as Eyeson shows them"}
+    )
+    url = F.String()
+    last_request_sent_at = F.String(allow_none=True, metadata={"description": "ISO 8601 UTC"})
+    last_response_code = F.String(
+        allow_none=True,
+        metadata={
+            "description": 'The last answer\'s HTTP status as Eyeson shows it, a string ("201"); null '
+            "when none came"
+        },
+    )
+    disabled_at = F.String(allow_none=True, metadata={"description": "meetrec: set when deliveries stopped"})
+    disabled_reason = F.String(allow_none=True, metadata={"description": "meetrec: why deliveries stopped"})
+
+
 class RotatedSecretSchema(ma.Schema):
     id = F.String()
     secret = F.String(metadata={"description": "The new whsec_ secret, shown once"})

@@ -38,9 +38,7 @@ def recording(recording_id: str):
     rec = recordings.get(rt(), key.project_id, recording_id)
     media = player.sources(rt(), rec, key.id)
     events = steps.event_rows(player.events(rt(), rec), rec.created_at.timestamp())
-    deliveries = (
-        queries.deliveries_for_recording(rt(), key.project_id, rec.id) if auth.may("webhook:write") else None
-    )
+    deliveries = queries.deliveries_for_recording(rt(), key, rec.id) if auth.may("webhook:write") else None
     return render_template(
         "console/recording.html",
         rec=rec,

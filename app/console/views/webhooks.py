@@ -14,19 +14,18 @@ from app.services.outbox import deliveries, endpoints
 @bp.get("/webhooks", endpoint="webhooks")
 @auth.signed_in("webhook:write")
 def webhooks_list():
-    """The project's webhook endpoints with their last answer and whether they are disabled."""
-    return render_template(
-        "console/webhooks.html", endpoints=endpoints.list_for_project(rt(), current_key().project_id)
-    )
+    """The endpoints this key manages (an admin key: the project's) with their last answer and whether
+    they are disabled."""
+    return render_template("console/webhooks.html", endpoints=endpoints.list_for_key(rt(), current_key()))
 
 
 @bp.get("/webhooks/<webhook_id>")
 @auth.signed_in("webhook:write")
 def webhook(webhook_id: str):
     """One endpoint and its delivery attempts, newest first, 50 a page."""
-    pid, page = current_key().project_id, queries.page_number(request.args.get("page", "1"))
-    endpoint = endpoints.get(rt(), pid, webhook_id)
-    attempts = deliveries.list_for_endpoint(rt(), pid, webhook_id, page)
+    key, page = current_key(), queries.page_number(request.args.get("page", "1"))
+    endpoint = endpoints.get(rt(), key, webhook_id)
+    attempts = deliveries.list_for_endpoint(rt(), key, webhook_id, page)
     return render_template(
         "console/webhook.html",
         endpoint=endpoint,
@@ -42,7 +41,7 @@ def redeliver(webhook_id: str, delivery_id: str):
     """Send a logged delivery's event again now, then go back to the page the operator came from."""
     back = auth.safe_next(request.form.get("next") or url_for(".webhook", webhook_id=webhook_id))
     try:
-        again = deliveries.redeliver(rt(), current_key().project_id, webhook_id, delivery_id)
+        again = deliveries.redeliver(rt(), current_key(), webhook_id, delivery_id)
     except DomainError as e:
         flash(f"Not redelivered: {e.message}.", "error")
     else:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import datetime
 from urllib.parse import urlsplit
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from app.db import affected
 from app.errors import Unprocessable
@@ -18,7 +20,7 @@ SCOPES = frozenset({"recording:read", "recording:write", "room:write", "ingest",
 DEFAULT_SCOPES = ("recording:read", "recording:write", "room:write", "webhook:write", "ingest")
 
 # Keys that authenticated, by hash, for KEY_CACHE_SECONDS: every API request authenticates, and the SQL
-# lookup was a fifth of a `GET /recordings/{id}`. `revoke_key` drops a key from this process's cache at
+# lookup was a fifth of a `GET /recordings/{id}`. `forget_cached` drops a key from this process's cache at
 # once; in other processes (other api workers and replicas) a revoked key works for at most this long.
 # Unknown keys are never cached, so a new key works at once and guessing costs a lookup each time.
 KEY_CACHE_SECONDS = 10.0
@@ -90,17 +92,14 @@ def authenticate(rt: Runtime, raw: str) -> ApiKey | None:
     return key
 
 
-def revoke_key(rt: Runtime, key_id: str) -> bool:
-    """Revoke a key: it authenticates no more (in other processes after KEY_CACHE_SECONDS at most).
-    False when it was unknown or revoked already."""
-    with rt.db.transaction() as s:
-        changed = affected(
-            s,
-            update(ApiKey)
-            .where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
-            .values(revoked_at=rt.now()),
-        )
-    forget_cached(key_id)
+def mark_revoked(s: Session, key_id: str, now: datetime) -> bool:
+    """In `s`: revoke a key (it authenticates no more once committed, in other processes after
+    KEY_CACHE_SECONDS at most; call `forget_cached` after the commit). False when it was unknown or
+    revoked already. Revoke keys with `app.services.operations.revocation.revoke_key`, which also stops
+    the key's webhook."""
+    changed = affected(
+        s, update(ApiKey).where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None)).values(revoked_at=now)
+    )
     return bool(changed)
 
 

@@ -295,6 +295,8 @@ def by_external_id(rt: Runtime, project_id: str, external_id: str) -> Recording:
     return recording
 
 
+LEGAL_HOLD = "the recording is under legal hold; an admin key must lift the hold first"
+
 # Built once: the hottest read of the API (every recording and session call starts with it).
 _LIVE_RECORDING = select(Recording).where(
     Recording.id == bindparam("recording_id"),
@@ -317,7 +319,7 @@ def delete(rt: Runtime, project_id: str, recording_id: str) -> None:
     claim = lifecycle.claim(rt, [recording_id], lifecycle.CLAIM_DELETE)
     if not claim.ids:
         get(rt, project_id, recording_id)  # deleted meanwhile: NotFound
-        raise Conflict("the recording is under legal hold; an admin key must lift the hold first")
+        raise Conflict(LEGAL_HOLD)
     if recording.state == S.STARTED:
         request_stop(rt, recording_id)
     try:

@@ -13,24 +13,45 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.db import affected
-from app.errors import NotAcceptable, NotFound, RecordingNotAvailable
-from app.models import Ingest, Recording, RecordingState, Room
+from app.errors import Forbidden, NotAcceptable, NotFound, RecordingNotAvailable
+from app.models import ApiKey, Ingest, Recording, RecordingState, Room
 from app.runtime import Runtime
+from app.services.access import keys
 from app.services.core import recordings, rooms
 from app.services.core.sources import checked_source
 from app.services.ids import new_id
+from app.wire import redacted_source
 
 PAGE_SIZE = 25
 
 
-def start(rt: Runtime, access_key: str, media_source: str | None = None) -> Recording:
+def start(
+    rt: Runtime, access_key: str, media_source: str | None = None, api_key: ApiKey | None = None
+) -> Recording:
     """Start recording the participant's meeting and enqueue its capture.
 
+    A `media_source` other than the room's own needs `api_key`, a key of the room's project with the
+    room:write scope: an access key is every participant's, and must not pick what meetrec records.
+
     NotFound unknown access key, Gone meeting shut down, RecordingNotAvailable in this room,
-    NotAcceptable a recording is already running or the room has no media source, Unprocessable source.
+    NotAcceptable a recording is already running or the room has no media source, Forbidden a source
+    chosen without such a key, Unprocessable source.
     """
     participant = rooms.by_access_key(rt, access_key)
     room = participant.room
+    if media_source and not _own_source(room, media_source):
+        if (
+            api_key is None
+            or api_key.project_id != room.project_id
+            or not keys.has_scope(api_key, "room:write")
+        ):
+            raise Forbidden(
+                "media_source may differ from the room's only with an API key of the room's project "
+                "with the room:write scope in the Authorization header",
+                errors={"media_source": ["not the room's media source"]},
+            )
+    elif media_source:
+        media_source = None  # the room's own (maybe as GET /rooms shows it, redacted): record that
     source = checked_source(rt.config, _source(room, media_source))
     recording_id = new_id()
     with rt.db.transaction() as s:
@@ -48,6 +69,12 @@ def start(rt: Runtime, access_key: str, media_source: str | None = None) -> Reco
     if recording.ingest == Ingest.PULL:  # pushed media is uploaded by the meeting app: nothing to capture
         recordings.enqueue_capture(rt, recording)
     return recording
+
+
+def _own_source(room: Room, media_source: str) -> bool:
+    """True when `media_source` names the room's own source, raw or as the API shows it (redacted)."""
+    own = room.media_source
+    return own is not None and media_source in (own, redacted_source(own))
 
 
 def _source(room: Room, override: str | None) -> str:

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, delete, or_, select, text, update
+from sqlalchemy import Table, and_, delete, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from app.db import affected
@@ -69,8 +70,14 @@ class StoredEvent:
     screenshot_key: str | None
 
 
-def screenshot_key(recording_id: str, event_id: str, content_type: str) -> str:
-    return f"{recordings.object_prefix(recording_id)}screenshots/{event_id}{SCREENSHOT_TYPES[content_type]}"
+def screenshot_key(recording_id: str, event_id: str, content_type: str, nonce: str = "") -> str:
+    """Where an event's screenshot goes; an uploaded one's `nonce` makes its key its own, so an upload
+    for an event id stored before (a duplicate) can never overwrite the stored event's screenshot."""
+    suffix = f"-{nonce}" if nonce else ""
+    return (
+        f"{recordings.object_prefix(recording_id)}screenshots/{event_id}{suffix}"
+        f"{SCREENSHOT_TYPES[content_type]}"
+    )
 
 
 def append(rt: Runtime, project_id: str, recording_id: str, batch: Sequence[NewEvent]) -> Appended:
@@ -81,7 +88,7 @@ def append(rt: Runtime, project_id: str, recording_id: str, batch: Sequence[NewE
     recording = recordings.get(rt, project_id, recording_id)
     _check_accepting(recording)
     unique = _first_of_each_id(batch)
-    uploaded = _upload_screenshots(rt, recording_id, unique)
+    uploaded = _upload_screenshots(rt, recording_id, _not_stored_yet(rt, recording_id, unique))
     has_video = recording.ingest != Ingest.NONE
     rows = [
         {
@@ -95,12 +102,20 @@ def append(rt: Runtime, project_id: str, recording_id: str, batch: Sequence[NewE
         }
         for e in unique
     ]
-    # A batch refused past this point leaves its screenshots behind, unreferenced, until the recording's
-    # objects go (they may be a retried batch's, which events stored before already point at).
-    with rt.db.transaction() as s:
-        stored = _insert(s, rows) if rows else set()
-        if not _count_if_accepting(s, recording_id, len(stored)):
-            raise Conflict("the session was stopped; it takes no more events")  # rolls the insert back
+    # Each upload has a key of its own (see `screenshot_key`), so nothing stored points at the uploads
+    # of a refused batch or of a duplicate: they are removed.
+    try:
+        with rt.db.transaction() as s:
+            stored = _insert(s, rows) if rows else set()
+            if not _count_if_accepting(s, recording_id, len(stored)):
+                raise Conflict("the session was stopped; it takes no more events")  # rolls the insert back
+    except Conflict:
+        for key in uploaded.values():
+            _forget_screenshot(rt, key)
+        raise
+    for event_id, key in uploaded.items():
+        if event_id not in stored:  # stored meanwhile by a concurrent batch: this copy is a duplicate
+            _forget_screenshot(rt, key)
     result = Appended()
     for e in batch:
         if e.event_id in stored:
@@ -120,6 +135,22 @@ def _first_of_each_id(batch: Sequence[NewEvent]) -> list[NewEvent]:
             seen.add(e.event_id)
             unique.append(e)
     return unique
+
+
+def _not_stored_yet(rt: Runtime, recording_id: str, batch: list[NewEvent]) -> list[NewEvent]:
+    """`batch` without the events carrying a screenshot whose id is stored already: a duplicate's
+    screenshot is not uploaded (the stored event keeps its own). Costs a query only when screenshots
+    come; a concurrent batch storing the same id after this check is handled after the insert."""
+    with_shots = [e.event_id for e in batch if e.screenshot is not None]
+    if not with_shots:
+        return batch
+    with rt.db.read() as s:
+        known = set(
+            s.scalars(
+                select(T.c.event_id).where(T.c.recording_id == recording_id, T.c.event_id.in_(with_shots))
+            )
+        )
+    return [e for e in batch if e.event_id not in known] if known else batch
 
 
 def _check_accepting(recording: Recording) -> None:
@@ -189,7 +220,7 @@ def _upload_screenshots(rt: Runtime, recording_id: str, batch: Sequence[NewEvent
     uploaded: dict[str, str] = {}
     for e in batch:
         if e.screenshot is not None:
-            key = screenshot_key(recording_id, e.event_id, e.screenshot.content_type)
+            key = screenshot_key(recording_id, e.event_id, e.screenshot.content_type, secrets.token_hex(6))
             rt.storage.put_bytes(key, e.screenshot.data, e.screenshot.content_type)  # StorageError: 503
             uploaded[e.event_id] = key
     return uploaded
@@ -240,16 +271,21 @@ def get(rt: Runtime, project_id: str, recording_id: str, event_id: str) -> tuple
 
 
 def remove(rt: Runtime, project_id: str, recording_id: str, event_id: str) -> Recording:
-    """Delete one event (and its screenshot); returns the recording as it is now. 404 unknown ids."""
+    """Delete one event (and its screenshot); returns the recording as it is now. 404 unknown ids,
+    409 while the recording is under legal hold (the event and its screenshot stay)."""
     recording, event = get(rt, project_id, recording_id, event_id)
+    if recording.legal_hold:
+        raise Conflict(recordings.LEGAL_HOLD)
     with rt.db.transaction() as s:
         gone = affected(s, delete(T).where(T.c.pk == event.pk))
-        if gone:
-            s.execute(
-                update(Recording)
-                .where(Recording.id == recording_id)
-                .values(event_count=Recording.event_count - gone)
-            )
+        # Guarded by the hold and locking the row: a hold set meanwhile refuses (and undoes) the delete.
+        if gone and not affected(
+            s,
+            update(Recording)
+            .where(Recording.id == recording_id, Recording.legal_hold.is_(False))
+            .values(event_count=Recording.event_count - gone),
+        ):
+            raise Conflict(recordings.LEGAL_HOLD)
     if not gone:
         raise NotFound("event not found")
     if event.screenshot_key:
@@ -257,19 +293,48 @@ def remove(rt: Runtime, project_id: str, recording_id: str, event_id: str) -> Re
     return recordings.get(rt, project_id, recording.id)
 
 
-def awaiting_frames(rt: Runtime, recording_id: str) -> list[StoredEvent]:
-    """Events that asked for a frame of the video and have no screenshot yet, in timestamp order."""
+@dataclass(frozen=True)
+class FramePlan:
+    """The frames a finalize grabs: `events` (no screenshot yet, timestamp order) and how many events
+    that asked for one get none because the recording asked for more than the bound (`skipped`)."""
+
+    events: list[StoredEvent]
+    wanted: int
+    skipped: int
+
+
+def frames_to_grab(rt: Runtime, recording_id: str, limit: int) -> FramePlan:
+    """At most `limit` of the events that asked for a frame of the video, evenly spread over them in
+    timestamp order (the first always included), less those that already have one.
+
+    The choice depends only on the events, not on what a previous run grabbed, so a finalize run again
+    after a crash grabs the rest of the same ones and never more than `limit` in all. The database
+    picks them (the k-th of n events is taken when k * limit mod n < limit: exactly `limit` of them,
+    one every n / limit), so a million clicks are never loaded."""
+    wants = and_(T.c.recording_id == recording_id, T.c.wants_frame.is_(True))
+    ranked = (
+        select(
+            T.c.pk,
+            T.c.event_id,
+            T.c.type,
+            T.c.ts,
+            T.c.data,
+            T.c.screenshot_key,
+            (func.row_number().over(order_by=(T.c.ts, T.c.pk)) - 1).label("rank"),
+            func.count().over().label("total"),
+        )
+        .where(wants)
+        .subquery()
+    )
+    r = ranked.c
     with rt.db.read() as s:
+        wanted = s.scalar(select(func.count()).select_from(T).where(wants)) or 0
         rows = s.execute(
-            select(T.c.pk, T.c.event_id, T.c.type, T.c.ts, T.c.data, T.c.screenshot_key)
-            .where(
-                T.c.recording_id == recording_id,
-                T.c.wants_frame.is_(True),
-                T.c.screenshot_key.is_(None),
-            )
-            .order_by(T.c.ts, T.c.pk)
+            select(r.pk, r.event_id, r.type, r.ts, r.data, r.screenshot_key)
+            .where((r.rank * limit) % r.total < limit, r.screenshot_key.is_(None))
+            .order_by(r.ts, r.pk)
         ).all()
-    return [StoredEvent(*row) for row in rows]
+    return FramePlan([StoredEvent(*row) for row in rows], wanted, max(0, wanted - limit))
 
 
 def attach_screenshot(rt: Runtime, pk: int, key: str) -> bool:

@@ -1,7 +1,12 @@
-"""Readiness: does this process reach its database, Redis and object storage? Read by `/readyz`."""
+"""Readiness: does this process reach its database, Redis and object storage? Read by `/readyz`.
+
+`/readyz` answers anyone, so it says only "ok" or "fail" per component: why one failed (an exception's
+text names hosts, ports, users and paths) goes to the log, where operators read it (`problems` returns it).
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from sqlalchemy import text
@@ -9,17 +14,30 @@ from sqlalchemy import text
 from app.runtime import Runtime
 from app.services.operations import counts, system
 
+log = logging.getLogger(__name__)
+
 OK = "ok"
+FAIL = "fail"
 
 
-def checks(rt: Runtime) -> dict[str, str]:
-    """ "ok" or "error: <type>: <message>" for each of database, redis and storage; never raises."""
+def problems(rt: Runtime) -> dict[str, str | None]:
+    """None or "<type>: <message>" for each of database, redis and storage; never raises."""
     probes: dict[str, Callable[[Runtime], None]] = {
         "database": _database,
         "redis": _redis,
         "storage": _storage,
     }
     return {name: _outcome(probe, rt) for name, probe in probes.items()}
+
+
+def checks(rt: Runtime) -> dict[str, str]:
+    """ "ok" or "fail" for each of database, redis and storage, for anyone to read; the reason of each
+    failure is logged (a warning), never returned. Never raises."""
+    found = problems(rt)
+    for name, problem in found.items():
+        if problem is not None:
+            log.warning("readiness: %s unreachable: %s", name, problem)
+    return {name: OK if problem is None else FAIL for name, problem in found.items()}
 
 
 def ready(found: dict[str, str]) -> bool:
@@ -37,15 +55,16 @@ def details(rt: Runtime) -> dict[str, object]:
             "scheduler_last_ticks": {entry: t["seconds_ago"] for entry, t in ticks.items()},
         }
     except Exception as e:  # noqa: BLE001 - details must not fail the probe
-        return {"error": f"{type(e).__name__}: {e}"[:200]}
+        log.warning("readiness: details unavailable: %s: %s", type(e).__name__, e)
+        return {"error": "unavailable"}
 
 
-def _outcome(probe: Callable[[Runtime], None], rt: Runtime) -> str:
+def _outcome(probe: Callable[[Runtime], None], rt: Runtime) -> str | None:
     try:
         probe(rt)
     except Exception as e:  # noqa: BLE001 - readiness reports every failure, whatever its kind
-        return f"error: {type(e).__name__}: {e}"[:300]
-    return OK
+        return f"{type(e).__name__}: {e}"[:300]
+    return None
 
 
 def _database(rt: Runtime) -> None:

@@ -21,6 +21,7 @@ from app import sealing, wire
 from app.db import affected
 from app.errors import ConfigError, Conflict, NotFound, StorageError
 from app.models import (
+    ApiKey,
     DeliveryState,
     Recording,
     RecordingState,
@@ -96,6 +97,10 @@ def _claim(rt: Runtime, delivery_id: str) -> _Send | str:
         if endpoint is None or endpoint.disabled_at is not None:
             d.state, d.error = D.CANCELLED.value, "endpoint disabled"
             return "cancelled: endpoint disabled"
+        if s.scalar(select(ApiKey.revoked_at).where(ApiKey.id == endpoint.api_key_id)) is not None:
+            # However the key was revoked: nothing (no fresh download link least of all) goes out for it.
+            d.state, d.error = D.CANCELLED.value, "the webhook's API key was revoked"
+            return "cancelled: API key revoked"
         if not d.manual and _waits_for_earlier(s, d):
             return "waiting for an earlier event of the same resource"
         claimed = affected(
@@ -270,12 +275,13 @@ def _send_next(rt: Runtime, send: _Send) -> None:
         outbox.enqueue(rt, [following])
 
 
-def redeliver(rt: Runtime, project_id: str, endpoint_id: str, delivery_id: str) -> WebhookDelivery:
+def redeliver(rt: Runtime, key: ApiKey, endpoint_id: str, delivery_id: str) -> WebhookDelivery:
     """Send a logged delivery's event again now: one attempt, outside the per-resource order.
 
-    404 unknown or foreign ids, 409 when the endpoint is disabled (register it again first).
+    404 unknown ids or an endpoint `key` does not manage, 409 when the endpoint is disabled (register
+    it again first).
     """
-    endpoint = endpoints.get(rt, project_id, endpoint_id)
+    endpoint = endpoints.get(rt, key, endpoint_id)
     if endpoint.disabled_at is not None:
         raise Conflict(f"the webhook is disabled ({endpoint.disabled_reason}); register it again first")
     now = rt.now()
@@ -303,9 +309,10 @@ def redeliver(rt: Runtime, project_id: str, endpoint_id: str, delivery_id: str) 
     return again
 
 
-def list_for_endpoint(rt: Runtime, project_id: str, endpoint_id: str, page: int = 1) -> list[WebhookDelivery]:
-    """An endpoint's attempts, newest first, 50 a page; 404 for unknown or foreign endpoints."""
-    endpoint = endpoints.get(rt, project_id, endpoint_id)
+def list_for_endpoint(rt: Runtime, key: ApiKey, endpoint_id: str, page: int = 1) -> list[WebhookDelivery]:
+    """An endpoint's attempts, newest first, 50 a page; 404 for unknown endpoints or ones `key` does
+    not manage."""
+    endpoint = endpoints.get(rt, key, endpoint_id)
     with rt.db.read() as s:
         return list(
             s.scalars(

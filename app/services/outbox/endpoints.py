@@ -3,6 +3,10 @@
 Eyeson signs with the API key that registered the webhook, and meetrec stores keys only hashed, so the
 registration keeps the raw key sealed with MEETREC_SECRET_KEY (see `app.sealing`). Register with a key
 that holds only `webhook:write` and the stored key can do nothing but manage webhooks.
+
+A webhook belongs to the key that registered it: a key sees, rotates and deletes its own, an admin key
+every one of its project's (`managed_by`). Revoking a key disables its webhook (`disable_for_key`), and
+neither fan-out nor a delivery attempt sends anything to an endpoint whose key is revoked.
 """
 
 from __future__ import annotations
@@ -10,14 +14,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import ColumnElement, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app import sealing
 from app.db import affected
 from app.errors import ConfigError, Conflict, NotFound, SealError, Unavailable, Unprocessable
-from app.models import DeliveryState, WebhookDelivery, WebhookEndpoint
+from app.models import ApiKey, DeliveryState, WebhookDelivery, WebhookEndpoint
 from app.runtime import Runtime
 from app.services.ids import new_id
 from app.services.outbox.outbox import TYPES
@@ -97,43 +101,64 @@ def _register(
     return Registration(endpoint, secret)
 
 
-def list_for_project(rt: Runtime, project_id: str) -> list[WebhookEndpoint]:
-    """The project's endpoints, oldest first."""
+def managed_by(key: ApiKey) -> list[ColumnElement[bool]]:
+    """The endpoints `key` may see and manage: a webhook belongs to the key that registered it, and an
+    admin key manages every one of its project's. Others are 404, like another project's."""
+    conditions = [WebhookEndpoint.project_id == key.project_id]
+    if "admin" not in key.scope_set:
+        conditions.append(WebhookEndpoint.api_key_id == key.id)
+    return conditions
+
+
+def owner(key: ApiKey) -> str | None:
+    """The API key id whose endpoints `key` manages; None for an admin key (all of its project's)."""
+    return None if "admin" in key.scope_set else key.id
+
+
+def list_for_key(rt: Runtime, key: ApiKey) -> list[WebhookEndpoint]:
+    """The endpoints `key` manages (see `managed_by`), oldest first."""
     with rt.db.read() as s:
         return list(
             s.scalars(
                 select(WebhookEndpoint)
-                .where(WebhookEndpoint.project_id == project_id)
+                .where(*managed_by(key))
                 .order_by(WebhookEndpoint.created_at, WebhookEndpoint.id)
             )
         )
 
 
-def get(rt: Runtime, project_id: str, endpoint_id: str) -> WebhookEndpoint:
-    """One of the project's endpoints; 404 for unknown or foreign ids."""
+def registered_by(rt: Runtime, key: ApiKey) -> WebhookEndpoint:
+    """The endpoint `key` itself registered (Eyeson's one webhook per API key); 404 when it has none."""
     with rt.db.read() as s:
-        endpoint = s.get(WebhookEndpoint, endpoint_id)
-    if endpoint is None or endpoint.project_id != project_id:
+        endpoint = s.scalar(select(WebhookEndpoint).where(WebhookEndpoint.api_key_id == key.id))
+    if endpoint is None:
+        raise NotFound("this API key has no webhook; register one with POST /webhooks")
+    return endpoint
+
+
+def get(rt: Runtime, key: ApiKey, endpoint_id: str) -> WebhookEndpoint:
+    """One of the endpoints `key` manages; 404 for unknown ids and the others."""
+    with rt.db.read() as s:
+        endpoint = s.scalar(
+            select(WebhookEndpoint).where(WebhookEndpoint.id == endpoint_id, *managed_by(key))
+        )
+    if endpoint is None:
         raise NotFound("webhook not found")
     return endpoint
 
 
-def remove(rt: Runtime, project_id: str, endpoint_id: str) -> None:
-    """Delete an endpoint with its delivery log; pending deliveries go with it. 404 unknown or foreign."""
+def remove(rt: Runtime, key: ApiKey, endpoint_id: str) -> None:
+    """Delete an endpoint `key` manages with its delivery log; pending deliveries go with it. 404
+    unknown ids and the others."""
     with rt.db.transaction() as s:
-        gone = affected(
-            s,
-            delete(WebhookEndpoint).where(
-                WebhookEndpoint.id == endpoint_id, WebhookEndpoint.project_id == project_id
-            ),
-        )
+        gone = affected(s, delete(WebhookEndpoint).where(WebhookEndpoint.id == endpoint_id, *managed_by(key)))
     if not gone:
         raise NotFound("webhook not found")
 
 
-def rotate_secret(rt: Runtime, project_id: str, endpoint_id: str) -> tuple[WebhookEndpoint, str]:
+def rotate_secret(rt: Runtime, key: ApiKey, endpoint_id: str) -> tuple[WebhookEndpoint, str]:
     """A new `whsec_` secret (returned once); the old one keeps signing for ROTATION_GRACE."""
-    endpoint = get(rt, project_id, endpoint_id)
+    endpoint = get(rt, key, endpoint_id)
     secret, now = signing.new_secret(), rt.now()
     with rt.db.transaction() as s:
         s.execute(
@@ -146,7 +171,7 @@ def rotate_secret(rt: Runtime, project_id: str, endpoint_id: str) -> tuple[Webho
                 updated_at=now,
             )
         )
-    return get(rt, project_id, endpoint_id), secret
+    return get(rt, key, endpoint_id), secret
 
 
 def signing_secrets(rt: Runtime, endpoint: WebhookEndpoint, now: datetime) -> list[str]:
@@ -186,6 +211,13 @@ def disable(s: Session, endpoint_id: str, reason: str, now: datetime) -> bool:
             .values(state=DeliveryState.CANCELLED.value, error=f"endpoint disabled: {reason}"[:1000])
         )
     return bool(changed)
+
+
+def disable_for_key(s: Session, api_key_id: str, reason: str, now: datetime) -> None:
+    """In `s`: disable the endpoint `api_key_id` registered, if any, cancelling what it has pending (its
+    key was revoked: nothing more goes out in its name, download links least of all)."""
+    for endpoint_id in s.scalars(select(WebhookEndpoint.id).where(WebhookEndpoint.api_key_id == api_key_id)):
+        disable(s, endpoint_id, reason, now)
 
 
 def _reseal_previous(rt: Runtime, endpoint: WebhookEndpoint) -> str | None:

@@ -26,7 +26,8 @@ import logging
 import shutil
 import threading
 import time
-from dataclasses import dataclass, field, replace
+from contextlib import ExitStack
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -38,7 +39,7 @@ from app.media.commands import (
     relay_writer_argv,
     segment_capture_argv,
 )
-from app.media.egress import EgressProxy
+from app.media.egress import Egress
 from app.media.probe import MediaInfo
 from app.media.relay import Relay
 from app.media.segments import ClosedSegment, SegmentList
@@ -48,6 +49,7 @@ from app.runtime import Runtime
 from app.services.core import recordings
 from app.services.ids import new_id
 from app.services.pipeline import leases, segments
+from webhooks.urlsafety import UnsafeURL
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +95,7 @@ class _Run:
     mode: str = ""  # "copy" or "transcode", decided by each attempt from what its connection carries
     gaps: list[dict[str, object]] = field(default_factory=list)
     draining: threading.Event = field(default_factory=threading.Event)  # set: the worker shuts down
-    egress: EgressProxy | None = None  # http(s) sources: the proxy checking every host ffmpeg reaches
+    egress: Egress | None = None  # the latest attempt's way to the source (what it refused)
     # This job continues a recording an earlier job recorded: "handover" (it shut down and released
     # the lease) or "lost" (it died holding it); "" for the first capture. See `_note_resume_gap`.
     resuming: str = ""
@@ -131,12 +133,7 @@ def capture(
         resuming=resuming,
     )
     try:
-        if run.source.scheme not in ("http", "https"):
-            return _capture(run)
-        with EgressProxy(rt.config.url_allowlist) as proxy:  # every host ffmpeg reaches is checked
-            run.source = replace(run.source, http_proxy=proxy.url)
-            run.egress = proxy
-            return _capture(run)
+        return _capture(run)
     finally:
         leases.release(rt, recording_id, owner)
 
@@ -195,13 +192,30 @@ def _record_once(run: _Run) -> Attempt:
         "rate": cfg.synthetic_rate,
         "max_seconds": int(remaining),
     }
+    # The source's host is checked again for every attempt (a resume may come hours later) and ffmpeg
+    # reaches it only at the checked address (app.media.egress).
+    run.egress = Egress(run.source, cfg.url_allowlist, cfg.source_ca_file)
+    with ExitStack() as stack:
+        try:
+            egress = stack.enter_context(run.egress)
+        except UnsafeURL as e:
+            if e.unresolvable:  # DNS trouble, or the name is gone for a while: like a dropped source
+                return Attempt(Outcome.INTERRUPTED, f"the source is unreachable: {e}")
+            return Attempt(Outcome.FAILED, f"the source's host is not allowed: {e}")
+        return _run_attempt(run, egress, spool, options, remaining)
+
+
+def _run_attempt(
+    run: _Run, egress: Egress, spool: Path, options: SegmentOptions, remaining: float
+) -> Attempt:
+    rt, cfg = run.rt, run.rt.config
     if run.source.kind == "synthetic":
         argv = segment_capture_argv(cfg.ffmpeg_path, run.source, spool, mode=_mode(run, None), **options)
         process = Relay.single(argv)
     else:
         process = Relay(
             lambda info: relay_writer_argv(cfg.ffmpeg_path, spool, mode=_mode(run, info), **options)
-        ).start(relay_reader_argv(cfg.ffmpeg_path, run.source))
+        ).start(relay_reader_argv(cfg.ffmpeg_path, egress.source), env=egress.env)
     listing = SegmentList(spool)
     log.info("recording %s: ffmpeg %s capturing into %s", run.recording_id, process.pids, spool)
     last_sql = last_renew = time.monotonic()
@@ -236,6 +250,8 @@ def _record_once(run: _Run) -> Attempt:
         if process.alive:
             process.kill()
     run.lost_at = time.monotonic() - process.seconds_since_progress
+    if egress.refusals:  # the source tried to lead ffmpeg elsewhere: reconnecting would only repeat it
+        return Attempt(Outcome.FAILED, _classify_exit(run, process, remaining).reason)
     return _classify_exit(run, process, remaining)
 
 

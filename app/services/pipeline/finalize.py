@@ -93,7 +93,7 @@ def _finalize(
     poster = workdir / "poster.jpg"
     has_poster = _make_poster(cfg.ffmpeg_path, output, poster, info.duration)
     spans = timeline.from_segments(recording, parts, info.duration)
-    grabbed = frames.grab_pending(rt, recording.id, output, spans, info.duration, workdir)
+    grabbed, skipped = frames.grab_pending(rt, recording.id, output, spans, info.duration, workdir)
     if held.lost.is_set():  # a stalled run was presumed dead and another took over: it will finish
         return "lease lost: another finalize took over"
     stored, digest = rt.storage.put_file_multipart(final_key(recording.id), output, "video/webm")
@@ -115,7 +115,11 @@ def _finalize(
         return "discarded: recording no longer stopped"
     rt.storage.delete_prefix(segments.prefix(recording.id))
     mode = "copy" if not result.transcoded else "transcoded"
-    return f"finished: {info.duration:.2f} s, {mode}" + (f", {grabbed} event frames" if grabbed else "")
+    return (
+        f"finished: {info.duration:.2f} s, {mode}"
+        + (f", {grabbed} event frames" if grabbed else "")
+        + (f", {skipped} skipped over MEETREC_MAX_FRAME_GRABS" if skipped else "")
+    )
 
 
 def _duration(recording: Recording, measured: float) -> float:

@@ -28,13 +28,25 @@ def grab_pending(
     spans: Sequence[Sequence[float]],
     duration: float,
     workdir: Path,
-) -> int:
-    """Grab the frames the recording's events wait for from `video`; return how many were stored.
+) -> tuple[int, int]:
+    """Grab the frames the recording's events wait for from `video`; return how many were stored and
+    how many events that asked for one were skipped over the bound.
 
+    At most MEETREC_MAX_FRAME_GRABS of them (one ffmpeg run each), evenly spread over the events that
+    asked (see `event_store.frames_to_grab`); the others keep no screenshot, and how many is logged.
     A frame ffmpeg cannot produce is logged and skipped (the event keeps no screenshot); a storage
     error propagates, so the finalize fails and is retried."""
+    plan = event_store.frames_to_grab(rt, recording_id, rt.config.max_frame_grabs)
+    if plan.skipped:
+        log.warning(
+            "recording %s: %d events asked for a frame; %d get none (MEETREC_MAX_FRAME_GRABS is %d)",
+            recording_id,
+            plan.wanted,
+            plan.skipped,
+            rt.config.max_frame_grabs,
+        )
     grabbed = 0
-    for event in event_store.awaiting_frames(rt, recording_id):
+    for event in plan.events:
         at = timeline.video_offset(spans, event.ts) or 0.0
         out = workdir / f"frame-{event.pk}.jpg"
         try:
@@ -47,4 +59,4 @@ def grab_pending(
         if event_store.attach_screenshot(rt, event.pk, key):
             grabbed += 1
         out.unlink(missing_ok=True)
-    return grabbed
+    return grabbed, plan.skipped
