@@ -36,12 +36,12 @@ _DATA = frozenset((dict, object))  # `data` is an object or absent (`_ABSENT` is
 _NEST = frozenset((dict, list))
 
 
-def _no_constant(name: str) -> Any:
+def no_constant(name: str) -> Any:
     """Refuse NaN and Infinity, which JSON does not have."""
     raise ValueError(f"{name} is not a JSON value")
 
 
-def _finite_float(text: str) -> float:
+def finite_float(text: str) -> float:
     """A JSON float, refused when it overflows to infinity (1e400)."""
     value = float(text)
     if not math.isfinite(value):
@@ -49,7 +49,7 @@ def _finite_float(text: str) -> float:
     return value
 
 
-_DECODE = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite_float).decode
+_DECODE = json.JSONDecoder(parse_constant=no_constant, parse_float=finite_float).decode
 # No cycle check: parsed JSON has none (a cyclic dict would still end in RecursionError), and it costs 8%.
 _COMPACT: dict[str, Any] = {"allow_nan": False, "check_circular": False, "separators": (",", ":")}
 _ENCODE = json.JSONEncoder(ensure_ascii=False, **_COMPACT).encode

@@ -3,6 +3,7 @@
 - `Listener`: a raw TCP listener (on 127.0.0.2 by default: loopback, standing for a private host) that
   notes every connection and answers nothing. A test asserts it was never reached.
 - `RedirectingRtsp`: an RTSP server on 127.0.0.1 answering every request with `302 Location: <target>`.
+- `TlsEcho`: a TLS server on 127.0.0.1 echoing what it reads, with the same certificate.
 - `TlsDir`: a directory served over HTTPS with a certificate for `localhost` and 127.0.0.1 signed by a
   test CA (`ca_file`), made with the `openssl` command.
 """
@@ -133,3 +134,25 @@ class TlsDir:
     def __exit__(self, *exc: object) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+class TlsEcho:
+    """A TLS server on 127.0.0.1 (certificate for `localhost`) echoing what it reads."""
+
+    def __init__(self, cert: Path, key: Path) -> None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert, key)
+        self.sock = context.wrap_socket(socket.create_server(("127.0.0.1", 0)), server_side=True)
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except ssl.SSLError:
+                continue  # a client that did not accept the certificate
+            except OSError:
+                return  # closed
+            with conn:
+                conn.sendall(conn.recv(100))

@@ -11,7 +11,6 @@ from __future__ import annotations
 import http.server
 import os
 import socket
-import ssl
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -28,7 +27,7 @@ from app.media.segments import SegmentList
 from app.media.sources import parse_source
 from app.media.tcp_relay import PinnedRelay, Refused, RtspGuard
 from tests.helpers import wait_for
-from tests.hostile import Listener, RedirectingRtsp, TlsDir, make_ca
+from tests.hostile import Listener, RedirectingRtsp, TlsDir, TlsEcho, make_ca
 from tests.mediaservers import FFMPEG, H264_AAC, HlsServer, HttpDir, RtmpServer, live_pattern
 from webhooks.urlsafety import UnsafeURL
 
@@ -142,16 +141,21 @@ def test_https_uris_in_manifests_and_locations_are_rewritten_for_the_gateway():
     assert ffmpeg_url("http://example.com/a") == "http://example.com/a"
 
 
+def record_segments(egress: Egress, spool: Path, count: int) -> None:
+    """Capture through `egress` until `count` segments closed (at most 20 s); fail saying why if fewer."""
+    process = capture_through(egress, spool)
+    listing = SegmentList(spool)
+    try:
+        wait_for(lambda: len(listing.closed()) >= count or not process.alive, timeout=20, interval=0.1)
+    finally:
+        process.stop()
+    assert len(listing.closed()) >= count, process.stderr_tail()
+
+
 def test_an_hls_source_records_through_the_gateway(tmp_path):
     with HlsServer() as hls, Egress(parse_source(hls.url), ALLOWED) as egress:
-        process = capture_through(egress, tmp_path)
-        listing = SegmentList(tmp_path)
-        try:
-            wait_for(lambda: len(listing.closed()) >= 2 or not process.alive, timeout=20, interval=0.1)
-        finally:
-            process.stop()
+        record_segments(egress, tmp_path, 2)
         assert egress.refusals == []
-    assert len(listing.closed()) >= 2, process.stderr_tail()
     assert "-http_proxy" in egress.source.input_options
 
 
@@ -275,38 +279,10 @@ def test_an_rtmp_source_is_read_through_a_pinned_relay(tmp_path):
         source = parse_source(server.url.replace("127.0.0.1", "localhost"))
         with Egress(source, ALLOWED) as egress:
             argv = relay_reader_argv(FFMPEG, egress.source)
-            process = capture_through(egress, tmp_path)
-            listing = SegmentList(tmp_path)
-            try:
-                wait_for(lambda: len(listing.closed()) >= 1 or not process.alive, timeout=20, interval=0.1)
-            finally:
-                process.stop()
+            record_segments(egress, tmp_path, 1)
     url = argv[argv.index("-i") + 1]
     assert url.startswith("rtmp://127.0.0.1:") and "localhost" not in url
     assert argv[argv.index("-rtmp_tcurl") + 1] == f"rtmp://localhost:{server.port}/live"
-    assert len(listing.closed()) >= 1, process.stderr_tail()
-
-
-class TlsEcho:
-    """A TLS server on 127.0.0.1 (certificate for `localhost`) echoing what it reads."""
-
-    def __init__(self, cert: Path, key: Path) -> None:
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(cert, key)
-        self.sock = context.wrap_socket(socket.create_server(("127.0.0.1", 0)), server_side=True)
-        self.port = self.sock.getsockname()[1]
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except ssl.SSLError:
-                continue  # a client that did not accept the certificate
-            except OSError:
-                return  # closed
-            with conn:
-                conn.sendall(conn.recv(100))
 
 
 def echo_through(relay: PinnedRelay) -> bytes:

@@ -114,11 +114,18 @@ def test_a_huge_integer_that_reaches_the_event_parser_is_422_not_an_overflow():
         parse_batch([{"type": "click", "timestamp": 10**400, "coordinates": {"x": 1, "y": 2}}], None, 100)
 
 
-def test_nan_in_custom_data_is_422_and_the_session_stays_readable(client, auth, sid):
-    body = f'[{{"type": "custom", "timestamp": {T0}, "custom_data": {{"v": NaN}}}}]'
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity", "1e400"])
+def test_nan_in_custom_data_is_400_and_the_session_stays_readable(client, auth, sid, constant):
+    body = f'[{{"type": "custom", "timestamp": {T0}, "custom_data": {{"v": {constant}}}}}]'
     resp = client.post(f"/recordings/{sid}/events", data=body, headers={**auth, **JSON})
-    assert "custom_data" in assert_error(resp, 422)["errors"]["events"]["0"]
+    assert "json" in assert_error(resp, 400)["errors"]
     assert session(client, auth, sid)["event_count"] == 0
+
+
+def test_nan_in_a_rooms_custom_fields_is_400_and_makes_no_room(client, auth):
+    body = '{"id": "nan-room", "user": {"name": "Jane"}, "options": {"custom_fields": {"a": NaN}}}'
+    assert_error(client.post("/rooms", data=body, headers={**auth, **JSON}), 400)
+    assert client.get("/rooms/nan-room/recordings", headers=auth).status_code == 404
 
 
 @pytest.mark.parametrize("query", ["offset=9223372036854775808", "offset=1000000001", "limit=10001"])

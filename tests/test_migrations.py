@@ -57,3 +57,49 @@ def test_upgrading_a_sqlite_table_keeps_the_rows_that_refer_to_it(tmp_path):
     with engine.connect() as conn:
         assert [conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one() for t in CHILDREN] == [1, 1, 1]
     engine.dispose()
+
+
+def test_a_webhook_of_a_key_revoked_before_the_upgrade_is_disabled_with_its_pending_deliveries(tmp_path):
+    url = f"sqlite:///{tmp_path / 'keys.db'}"
+    migrate.upgrade(url, "0008")
+    engine = create_engine(url)
+    at = "'2026-11-01 00:00:00.000000'"
+    with engine.begin() as conn:
+        conn.execute(text(f"INSERT INTO projects (id, name, created_at) VALUES ('p1', 'old', {at})"))
+        for key, revoked in (("k1", at), ("k2", "NULL")):
+            conn.execute(
+                text(
+                    "INSERT INTO api_keys (id, project_id, name, prefix, key_hash, scopes, created_at, "
+                    f"revoked_at) VALUES ('{key}', 'p1', 'k', 'mr_', 'h{key}', 'webhook:write', {at}, "
+                    f"{revoked})"
+                )
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO webhook_endpoints (id, project_id, api_key_id, url, types, "
+                    "eyeson_key_sealed, secret_sealed, created_at, updated_at) "
+                    f"VALUES ('e{key}', 'p1', '{key}', 'http://x', "
+                    f"'recording_update', 's', 's', {at}, {at})"
+                )
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO webhook_deliveries (id, endpoint_id, event_id, attempt, manual, state, "
+                    f"created_at, due_at) VALUES ('d{key}', 'e{key}', 'ev', 1, 0, 'pending', {at}, {at})"
+                )
+            )
+        conn.execute(
+            text(
+                "INSERT INTO webhook_events (id, project_id, type, resource_id, seq, payload, created_at) "
+                f"VALUES ('ev', 'p1', 'recording_update', 'r1', 1, '{{}}', {at})"
+            )
+        )
+    migrate.upgrade(url)
+    with engine.connect() as conn:
+        endpoints = dict(
+            conn.execute(text("SELECT api_key_id, disabled_reason FROM webhook_endpoints")).all()
+        )
+        states = dict(conn.execute(text("SELECT id, state FROM webhook_deliveries")).all())
+    engine.dispose()
+    assert endpoints == {"k1": "its API key was revoked", "k2": None}
+    assert states == {"dk1": "cancelled", "dk2": "pending"}

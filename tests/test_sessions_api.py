@@ -275,10 +275,12 @@ def test_an_invalid_event_stores_none_of_its_batch(client, auth, sid):
     assert body["events"] == [] and body["event_count"] == 0
 
 
-def test_a_nan_timestamp_is_422(client, auth, sid):
+def test_a_nan_timestamp_is_400(client, auth, sid):
+    """NaN is no JSON: the body is refused at the door like any malformed one, and nothing is stored."""
     body = '[{"type": "key", "timestamp": NaN, "key_data": {"key": "a"}}]'
     resp = client.post(f"/recordings/{sid}/events", data=body, content_type="application/json", headers=auth)
-    assert resp.status_code == 422
+    assert resp.status_code == 400
+    assert session(client, auth, sid)["event_count"] == 0
 
 
 def test_every_event_type_is_accepted(client, auth, sid):

@@ -8,6 +8,8 @@ Python's json module alone lets a hostile body cost far more than its bytes, or 
 - a body nested a thousand deep raises RecursionError inside the decoder, and one nested a few hundred
   deep does so later in whatever walks it; anything deeper than MAX_DEPTH is refused;
 - a 400-digit integer overflows float arithmetic and SQL integers; integers must fit in 64 bits;
+- `NaN`, `Infinity` and a float overflowing to infinity are no JSON: stored, they make every later read of
+  them invalid JSON; they are refused (as `app.payloads` refuses them in rrweb bodies);
 - an escaped lone surrogate (`"\\ud800"`) decodes to a str that cannot be written out as UTF-8, so once
   stored every later read of it fails; such strings (values or keys) are refused.
 
@@ -24,6 +26,7 @@ from typing import Any
 from flask.json.provider import DefaultJSONProvider
 
 from app.errors import BadPayload, PayloadTooLarge
+from app.payloads import finite_float, no_constant
 
 MAX_DEPTH = 64
 MAX_VALUES = 500_000
@@ -41,7 +44,7 @@ def _int(text: str) -> int:
     return value
 
 
-_DECODE = json.JSONDecoder(parse_int=_int).decode
+_DECODE = json.JSONDecoder(parse_int=_int, parse_constant=no_constant, parse_float=finite_float).decode
 
 
 def loads(data: bytes | str) -> Any:
@@ -57,7 +60,7 @@ def loads(data: bytes | str) -> Any:
         raise _bad(f"malformed JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
     except RecursionError:
         raise _bad(f"the JSON nests deeper than {MAX_DEPTH} levels") from None
-    except ValueError as e:  # an integer out of range, or past Python's digit limit
+    except ValueError as e:  # an integer out of range or past Python's digit limit, NaN, Infinity
         raise _bad(f"malformed JSON: {e}") from None
     _check_shape(value, strings=_SURROGATE_ESCAPE.search(raw) is not None)
     return value

@@ -19,7 +19,6 @@ while the attempt ran is in `refusals`.
 
 from __future__ import annotations
 
-import ssl
 from collections.abc import Iterable
 from contextlib import ExitStack
 from dataclasses import replace
@@ -80,7 +79,7 @@ class Egress:
                 addresses,
                 parts.port or DEFAULT_PORTS[scheme],
                 tls_host=host if secure else None,
-                context=tls_context(self.ca_file) if secure else ssl.create_default_context(),
+                context=tls_context(self.ca_file) if secure else None,
                 guard=RtspGuard if scheme.startswith("rtsp") else None,
             )
         )

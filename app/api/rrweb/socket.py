@@ -61,6 +61,7 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
 from app import payloads
+from app.api import jsonbody
 from app.api.auth import key_from_header
 from app.api.errors import error_body, status_of
 from app.api.rrweb import access
@@ -221,8 +222,8 @@ def control_type(text: str) -> str | None:
     if len(text) > CONTROL_MAX_CHARS or not text.lstrip().startswith("{"):
         return None
     try:
-        value = json.loads(text)
-    except (ValueError, RecursionError):  # a thousand `[` fit in a control-sized frame
+        value = jsonbody.loads(text)  # bounded: a thousand `[` fit in a control-sized frame
+    except (BadPayload, PayloadTooLarge):
         return None
     kind = value.get("type") if isinstance(value, dict) else None
     return kind if isinstance(kind, str) else None

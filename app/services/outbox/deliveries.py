@@ -97,10 +97,6 @@ def _claim(rt: Runtime, delivery_id: str) -> _Send | str:
         if endpoint is None or endpoint.disabled_at is not None:
             d.state, d.error = D.CANCELLED.value, "endpoint disabled"
             return "cancelled: endpoint disabled"
-        if s.scalar(select(ApiKey.revoked_at).where(ApiKey.id == endpoint.api_key_id)) is not None:
-            # However the key was revoked: nothing (no fresh download link least of all) goes out for it.
-            d.state, d.error = D.CANCELLED.value, "the webhook's API key was revoked"
-            return "cancelled: API key revoked"
         if not d.manual and _waits_for_earlier(s, d):
             return "waiting for an earlier event of the same resource"
         claimed = affected(

@@ -5,8 +5,9 @@ registration keeps the raw key sealed with MEETREC_SECRET_KEY (see `app.sealing`
 that holds only `webhook:write` and the stored key can do nothing but manage webhooks.
 
 A webhook belongs to the key that registered it: a key sees, rotates and deletes its own, an admin key
-every one of its project's (`managed_by`). Revoking a key disables its webhook (`disable_for_key`), and
-neither fan-out nor a delivery attempt sends anything to an endpoint whose key is revoked.
+every one of its project's (`managed_by`). Revoking a key disables its webhook in the same transaction
+(`disable_for_key`), so the one rule fan-out and delivery follow, a disabled endpoint gets nothing,
+covers revoked keys too (migration 0009 disabled those revoked before).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from app.db import affected
 from app.errors import ConfigError, Conflict, NotFound, SealError, Unavailable, Unprocessable
 from app.models import ApiKey, DeliveryState, WebhookDelivery, WebhookEndpoint
 from app.runtime import Runtime
+from app.services.access import keys
 from app.services.ids import new_id
 from app.services.outbox.outbox import TYPES
 from webhooks import signing
@@ -105,14 +107,9 @@ def managed_by(key: ApiKey) -> list[ColumnElement[bool]]:
     """The endpoints `key` may see and manage: a webhook belongs to the key that registered it, and an
     admin key manages every one of its project's. Others are 404, like another project's."""
     conditions = [WebhookEndpoint.project_id == key.project_id]
-    if "admin" not in key.scope_set:
+    if not keys.has_scope(key, "admin"):
         conditions.append(WebhookEndpoint.api_key_id == key.id)
     return conditions
-
-
-def owner(key: ApiKey) -> str | None:
-    """The API key id whose endpoints `key` manages; None for an admin key (all of its project's)."""
-    return None if "admin" in key.scope_set else key.id
 
 
 def list_for_key(rt: Runtime, key: ApiKey) -> list[WebhookEndpoint]:

@@ -24,7 +24,6 @@ from sqlalchemy.orm import Session
 from app import wire
 from app.errors import QueueError
 from app.models import (
-    ApiKey,
     DeliveryState,
     Recording,
     Room,
@@ -93,12 +92,8 @@ def emit(rt: Runtime, s: Session, project_id: str, type_: str, resource_id: str,
     )
     s.add(event)
     subscribed = s.execute(
-        select(WebhookEndpoint.id, WebhookEndpoint.types)
-        .join(ApiKey, WebhookEndpoint.api_key_id == ApiKey.id)
-        .where(
-            WebhookEndpoint.project_id == project_id,
-            WebhookEndpoint.disabled_at.is_(None),
-            ApiKey.revoked_at.is_(None),  # a revoked key's webhook gets nothing, however it was revoked
+        select(WebhookEndpoint.id, WebhookEndpoint.types).where(
+            WebhookEndpoint.project_id == project_id, WebhookEndpoint.disabled_at.is_(None)
         )
     ).all()
     deliveries = [
