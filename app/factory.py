@@ -12,6 +12,8 @@ from app import console, observability
 from app.api import errors, jsonbody
 from app.api.auth import SECURITY_SCHEME
 from app.api.chunked import DechunkedBodies
+from app.api.posthog import errors as posthog_errors
+from app.api.posthog.access import SHARING_SCHEME, SessionId
 from app.api.rrweb.access import PRESIGNED_SCHEMES
 from app.config import Config
 from app.runtime import Runtime
@@ -51,14 +53,18 @@ def create_app(config: Config | None = None, runtime: Runtime | None = None) -> 
     app.extensions["meetrec"] = runtime or Runtime(config)
     app.wsgi_app = DechunkedBodies(app.wsgi_app, config.largest_body_bytes)  # type: ignore[method-assign]
     app.url_map.converters["hexid"] = HexId
+    app.url_map.converters["session"] = SessionId
     api = _Api(app)
     api.register_converter(HexId, lambda _: {"type": "string", "pattern": "^[0-9a-f]{24}$"})
+    api.register_converter(SessionId, lambda _: {"type": "string"})
     api.spec.components.security_scheme("ApiKey", SECURITY_SCHEME)
+    api.spec.components.security_scheme("SharingToken", SHARING_SCHEME)
     for name, (param, description) in PRESIGNED_SCHEMES.items():
         api.spec.components.security_scheme(
             name, {"type": "apiKey", "in": "query", "name": param, "description": description}
         )
     _register_blueprints(api)
+    posthog_errors.document(api.spec)
     errors.register(app)
     observability.init_app(app, app.extensions["meetrec"])
     console.init_app(app, config)
@@ -67,11 +73,12 @@ def create_app(config: Config | None = None, runtime: Runtime | None = None) -> 
 
 def _register_blueprints(api: Api) -> None:
     from app.api import health, system
+    from app.api.posthog import routes as posthog
     from app.api.recordings import routes as recordings
     from app.api.rooms import routes as rooms
     from app.api.rrweb import routes as rrweb
     from app.api.sessions import routes as sessions
     from app.api.webhooks import routes as webhooks
 
-    for module in (health, rooms, recordings, sessions, webhooks, rrweb, system):
+    for module in (health, rooms, recordings, sessions, webhooks, rrweb, posthog, system):
         api.register_blueprint(module.blp)

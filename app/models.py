@@ -113,6 +113,9 @@ class ApiKey(Base):
     # Checked where a browser sends it (CORS ingest, WebSocket handshakes), so a public key shipped in
     # one site's pages cannot be used from another site's.
     allowed_origins: Mapped[str] = mapped_column(String(2000), default="", server_default="")
+    # Only the project's public token (PostHog's `api_token`, scope `ingest`, shown again on every read of
+    # the project) keeps its raw value, sealed with MEETREC_SECRET_KEY; every other key is only hashed.
+    public_token_sealed: Mapped[str | None] = mapped_column(Text)
 
     project: Mapped[Project] = relationship(lazy="joined")
 
@@ -446,6 +449,20 @@ class ReplaySummary(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # Read by the reconciler: a replay with no ingest for MEETREC_REPLAY_IDLE_SECONDS is finished.
     last_ingest_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    # Facts computed from the events at ingest (app.services.interactions.replay_facts), in the block's
+    # transaction: counters add up block by block; `activity` (merged [start, end] ms intervals of
+    # activity), `pages` and `start_url` are merged under the row's lock, so batches may come in any order.
+    click_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    keypress_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    mouse_activity_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    console_log_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    console_warn_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    console_error_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    active_ms: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    activity: Mapped[list[Any]] = mapped_column(JSON, default=list, server_default=text("'[]'"))
+    pages: Mapped[list[Any]] = mapped_column(JSON, default=list, server_default=text("'[]'"))
+    start_url: Mapped[str | None] = mapped_column(String(2000))
+    start_url_at: Mapped[int | None] = mapped_column(BigInteger)  # the timestamp of start_url's Meta event
 
 
 class ReplayBlock(Base):
@@ -528,3 +545,67 @@ class SigningKey(Base):
     secret_sealed: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     retired_at: Mapped[datetime | None]
+
+
+class RecordingView(Base):
+    """A key that read a recording (PostHog's `viewed`/`viewers`): one row per recording and key."""
+
+    __tablename__ = "recording_views"
+
+    recording_id: Mapped[str] = mapped_column(
+        ForeignKey("recordings.id", ondelete="CASCADE"), primary_key=True
+    )
+    api_key_id: Mapped[str] = mapped_column(ForeignKey("api_keys.id", ondelete="CASCADE"), primary_key=True)
+    viewed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SharingConfiguration(Base):
+    """A recording's public link (PostHog sharing): while `enabled`, its access token opens that one
+    recording read-only. The token is stored hashed (for lookup) and sealed (shown again to the owner);
+    enabling after a disable mints a new token, so a revoked link never works again."""
+
+    __tablename__ = "sharing_configurations"
+
+    recording_id: Mapped[str] = mapped_column(
+        ForeignKey("recordings.id", ondelete="CASCADE"), primary_key=True
+    )
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    enabled: Mapped[bool] = mapped_column(default=False)
+    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    token_sealed: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Playlist(Base):
+    """A named collection of recordings (PostHog's session recording playlist), addressed by `short_id`.
+    `deleted` is a soft delete, as PostHog's; a deleted playlist answers 404."""
+
+    __tablename__ = "playlists"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    short_id: Mapped[str] = mapped_column(String(16), unique=True)
+    name: Mapped[str | None] = mapped_column(String(400))
+    derived_name: Mapped[str | None] = mapped_column(String(400))
+    description: Mapped[str] = mapped_column(Text, default="")
+    pinned: Mapped[bool] = mapped_column(default=False)
+    deleted: Mapped[bool] = mapped_column(default=False)
+    filters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    type: Mapped[str] = mapped_column(String(16), default="collection")
+    created_by: Mapped[str | None] = mapped_column(String(32))  # the key that made it
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_modified_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PlaylistItem(Base):
+    """A recording pinned to a playlist."""
+
+    __tablename__ = "playlist_items"
+
+    playlist_id: Mapped[int] = mapped_column(ForeignKey("playlists.id", ondelete="CASCADE"), primary_key=True)
+    recording_id: Mapped[str] = mapped_column(
+        ForeignKey("recordings.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

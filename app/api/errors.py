@@ -8,10 +8,11 @@ always a 4xx; only our own faults are 500, and they are logged with a traceback.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from http import HTTPStatus
 
 import marshmallow as ma
-from flask import Flask, jsonify
+from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from app import errors as domain
@@ -59,8 +60,25 @@ def error_body(status: int, message: str = "", errors: dict | None = None) -> di
     return {"code": status, "status": phrase, "message": message or phrase, "errors": errors or {}}
 
 
-def _respond(status: int, message: str = "", errors: dict | None = None, headers=None):
-    response = jsonify(error_body(status, message, errors))
+# A dialect with an error shape of its own (PostHog's `{type, code, detail, attr}`) renders the errors of
+# the paths under its prefix: `(status, message, errors) -> (status, body)`.
+Shape = Callable[[int, str, dict], tuple[int, dict]]
+_SHAPES: list[tuple[str, Shape]] = []
+
+
+def shape_for(prefix: str, shape: Shape) -> None:
+    """Render every error answered under `prefix` (`/api/`) with `shape` instead of meetrec's."""
+    if (prefix, shape) not in _SHAPES:
+        _SHAPES.append((prefix, shape))
+
+
+def _respond(status: int, message: str = "", errors: dict | None = None, headers=None) -> Response:
+    shape = next((shape for prefix, shape in _SHAPES if request.path.startswith(prefix)), None)
+    if shape is None:
+        response = jsonify(error_body(status, message, errors))
+    else:
+        status, body = shape(status, message or HTTPStatus(status).phrase, errors or {})
+        response = jsonify(body)
     response.status_code = status
     for name, value in (headers or {}).items():
         response.headers[name] = value

@@ -10,13 +10,31 @@ from urllib.parse import urlsplit
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from app import sealing
 from app.db import affected
 from app.errors import Unprocessable
 from app.models import ApiKey, Project
 from app.runtime import Runtime
 from app.services.ids import hash_secret, new_id, new_secret
 
-SCOPES = frozenset({"recording:read", "recording:write", "room:write", "ingest", "webhook:write", "admin"})
+# PostHog's scope names are scopes too: a key may be limited to, say, session_recording:read. The
+# PostHog routes also accept the meetrec scope each maps to (app.api.posthog.access.SCOPE_MAP).
+POSTHOG_SCOPES = frozenset(
+    {
+        "session_recording:read",
+        "session_recording:write",
+        "session_recording_playlist:read",
+        "session_recording_playlist:write",
+        "sharing_configuration:read",
+        "sharing_configuration:write",
+        "project:read",
+    }
+)
+SCOPES = (
+    frozenset({"recording:read", "recording:write", "room:write", "ingest", "webhook:write", "admin"})
+    | POSTHOG_SCOPES
+)
+PUBLIC_TOKEN_NAME = "project api token"
 DEFAULT_SCOPES = ("recording:read", "recording:write", "room:write", "webhook:write", "ingest")
 
 # Keys that authenticated, by hash, for KEY_CACHE_SECONDS: every API request authenticates, and the SQL
@@ -90,6 +108,44 @@ def authenticate(rt: Runtime, raw: str) -> ApiKey | None:
                 _cache.clear()
             _cache[slot] = (now + KEY_CACHE_SECONDS, key)
     return key
+
+
+def public_token(rt: Runtime, project_id: str) -> str:
+    """The project's public token (PostHog's `api_token`): a key with the `ingest` scope only, safe to
+    ship in a web page, shown again on every read. Minted on first use; revoking it mints another."""
+    with rt.db.read() as s:
+        row = s.execute(
+            select(ApiKey.id, ApiKey.public_token_sealed)
+            .where(
+                ApiKey.project_id == project_id,
+                ApiKey.public_token_sealed.is_not(None),
+                ApiKey.revoked_at.is_(None),
+            )
+            .order_by(ApiKey.created_at, ApiKey.id)
+            .limit(1)
+        ).one_or_none()
+    if row is not None:
+        return sealing.unseal(rt.config.secret_key, str(row[1]), _token_context(row[0]))
+    raw = new_secret("phc")
+    key_id = new_id()
+    with rt.db.transaction() as s:
+        s.add(
+            ApiKey(
+                id=key_id,
+                project_id=project_id,
+                name=PUBLIC_TOKEN_NAME,
+                prefix=raw[:8],
+                key_hash=hash_secret(raw),
+                scopes="ingest",
+                public_token_sealed=sealing.seal(rt.config.secret_key, raw, _token_context(key_id)),
+                created_at=rt.now(),
+            )
+        )
+    return public_token(rt, project_id)  # two first reads racing: both answer the older token
+
+
+def _token_context(key_id: str) -> str:
+    return f"api_keys:{key_id}:public_token"
 
 
 def mark_revoked(s: Session, key_id: str, now: datetime) -> bool:

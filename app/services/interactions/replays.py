@@ -4,6 +4,8 @@ A batch becomes one block: its events as JSON lines, zstd-compressed, put as one
 recording's prefix, then indexed in SQL (`ReplayBlock`) in the transaction that advances the replay's
 counters (`ReplaySummary`). An acknowledged batch is therefore durable in both places; a crash between
 the put and the commit leaves an unindexed object that nothing reads and the recording's deletion removes.
+The same transaction keeps the replay's computed facts (`replay_facts`: clicks, console counts, active
+time, pages, start URL) current, so the summary always describes exactly the indexed blocks.
 
 The client names the recording (rrweb's recordingId): the first batch or metadata creates it with that
 external id, a replay idle for MEETREC_REPLAY_IDLE_SECONDS is finished (`finish_idle`), and a later batch
@@ -32,6 +34,8 @@ from app.models import Ingest, Recording, RecordingState, ReplayBlock, ReplayStr
 from app.runtime import Runtime
 from app.services.core import lifecycle, recordings
 from app.services.ids import new_id
+from app.services.interactions import replay_facts
+from app.services.interactions.replay_facts import BatchFacts
 
 log = logging.getLogger(__name__)
 S = RecordingState
@@ -179,7 +183,7 @@ def ingest(
         if found is not None:
             return found
     raw = payloads.encode_lines(events)
-    block = _Block(raw, _compressor().compress(raw), events)
+    block = _Block(raw, _compressor().compress(raw), events, replay_facts.facts_of(events))
     key = _put(rt, recording_id, block)
     for _ in range(_ATTEMPTS):
         stored = _index_or_discard(rt, recording_id, key, block, batch_key, stream)
@@ -219,11 +223,12 @@ def _compressor() -> zstandard.ZstdCompressor:
 
 @dataclass(frozen=True)
 class _Block:
-    """A batch ready to store: its JSON lines, compressed, and the range of its events' timestamps."""
+    """A batch ready to store: its JSON lines, compressed, its facts and the range of its timestamps."""
 
     raw: bytes
     data: bytes
     events: list[dict[str, Any]]
+    facts: BatchFacts
 
     @property
     def timestamps(self) -> tuple[int, int]:
@@ -288,10 +293,12 @@ def _index(
                 "first_ts": first_ts,
                 "last_ts": last_ts,
                 "at": now,
+                **block.facts.counters(),
             },
         ).one_or_none()
         if row is None:
             return None
+        _merge_facts(s, recording_id, block.facts)
         first = row.next_sequence - n
         s.execute(
             insert(ReplayBlock),
@@ -346,10 +353,31 @@ _ADVANCE = (
         first_timestamp=_least(ReplaySummary.first_timestamp, bindparam("first_ts")),
         last_timestamp=_greatest(ReplaySummary.last_timestamp, bindparam("last_ts")),
         last_ingest_at=bindparam("at"),
+        **{name: getattr(ReplaySummary, name) + bindparam(name) for name in replay_facts.COUNTERS},
     )
     .returning(ReplaySummary.next_sequence, ReplaySummary.blocks)
     .execution_options(synchronize_session=False)
 )
+
+
+def _merge_facts(s: Session, recording_id: str, facts: BatchFacts) -> None:
+    """Merge the batch's activity, pages and first Meta into the summary row `_ADVANCE` just locked."""
+    if not (facts.activity or facts.pages or facts.first_meta):
+        return
+    row = s.execute(
+        select(
+            ReplaySummary.active_ms, ReplaySummary.activity, ReplaySummary.pages, ReplaySummary.start_url_at
+        ).where(ReplaySummary.recording_id == recording_id)
+    ).one()
+    changes = replay_facts.changes(facts, row.active_ms, row.activity, row.pages, row.start_url_at)
+    if not changes:
+        return
+    s.execute(
+        update(ReplaySummary)
+        .where(ReplaySummary.recording_id == recording_id)
+        .values(changes)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _advance_stream(rt: Runtime, s: Session, recording_id: str, stream: StreamPosition) -> None:

@@ -1,0 +1,1 @@
+"""The PostHog session-recordings and playlists dialect under /api/projects."""
