@@ -125,14 +125,22 @@ def test_every_response_says_what_it_means(spec):
     assert vague == []
 
 
-def test_error_responses_share_one_schema(spec):
-    refs = {
+def error_refs(spec, posthog: bool) -> set[str]:  # type: ignore[no-untyped-def]
+    return {
         r["content"]["application/json"]["schema"]["$ref"]
         for p, m, op in operations(spec)
         for code, r in op["responses"].items()
-        if code.startswith("4") and "content" in r
+        if code.startswith("4") and "content" in r and p.startswith("/api/") == posthog
     }
-    assert refs == {"#/components/schemas/Error"}
+
+
+def test_error_responses_share_one_schema(spec):
+    assert error_refs(spec, posthog=False) == {"#/components/schemas/Error"}
+
+
+def test_posthog_routes_document_posthogs_error_shape_and_no_422(spec):
+    assert error_refs(spec, posthog=True) == {"#/components/schemas/PostHogError"}
+    assert not [p for p, m, op in operations(spec) if p.startswith("/api/") and "422" in op["responses"]]
 
 
 def test_authenticated_operations_declare_the_key(spec):

@@ -9,8 +9,10 @@ from typing import Any
 
 import pytest
 
+from app.api.posthog import presenters
 from app.services.access import keys
 from app.services.interactions import metadata, replays
+from tests import rrweb_session
 
 T0 = 1_764_700_000_000
 
@@ -149,7 +151,9 @@ def test_a_limit_out_of_range_is_a_validation_error_naming_the_field(client, pro
 
 
 def test_the_recording_carries_facts_computed_at_ingest(client, project, reader, replay):
-    rec = client.get(url(project, f"session_recordings/{replay}/"), headers=reader).get_json()
+    resp = client.get(url(project, f"session_recordings/{replay}/"), headers=reader)
+    rec = resp.get_json()
+    assert resp.status_code == 200, rec
     assert rec["click_count"] == 2 and rec["keypress_count"] == 2
     assert rec["mouse_activity_count"] == 4 and rec["console_error_count"] == 2
     assert rec["start_url"] == "https://shop.test/cart?x=1"
@@ -431,3 +435,39 @@ def test_another_projects_playlist_is_not_found(client, project, writer, strange
     short = make_playlist(client, project, writer)["short_id"]
     resp = client.get(f"/api/projects/@current/session_recording_playlists/{short}", headers=stranger)
     assert resp.status_code == 404
+
+
+# --- the recorded session -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def recorded(client, rt, project) -> str:  # type: ignore[no-untyped-def]
+    """The recorded two-page session, ingested over HTTP in three batches, the last one first."""
+    external = "recorded-" + secrets.token_hex(4)
+    public = bearer(keys.create_key(rt, project.id, ("ingest",))[1])
+    events = rrweb_session.load()
+    third = len(events) // 3
+    for batch in (events[2 * third :], events[:third], events[third : 2 * third]):
+        resp = client.post(f"/rrweb/recordings/{external}/ingest", json=batch, headers=public)
+        assert resp.status_code == 204
+    return external
+
+
+def test_the_recorded_sessions_known_facts_are_served(client, project, reader, recorded):
+    rec = client.get(url(project, f"session_recordings/{recorded}"), headers=reader).get_json()
+    facts = rrweb_session.FACTS
+    for name in ("click_count", "keypress_count", "mouse_activity_count", "start_url"):
+        assert rec[name] == facts[name], name
+    for level in ("log", "warn", "error"):
+        assert rec[f"console_{level}_count"] == facts[f"console_{level}_count"], level
+    assert rec["recording_duration"] == round((facts["last_timestamp"] - facts["first_timestamp"]) / 1000)
+    assert rec["active_seconds"] == round(facts["active_ms"] / 1000)
+    assert rec["inactive_seconds"] == rec["recording_duration"] - rec["active_seconds"]
+    assert rec["start_time"] == presenters.iso_ms(facts["first_timestamp"])
+
+
+def test_the_recorded_sessions_summary_finds_its_rage_click(client, project, reader, recorded):
+    body = client.post(url(project, f"session_recordings/{recorded}/summarize"), headers=reader).get_json()
+    assert [p["url"] for p in body["pages"]] == rrweb_session.FACTS["pages"]
+    assert [r["clicks"] for r in body["rage_clicks"]] == [rrweb_session.RAGE_CLICK["clicks"]]
+    assert len(body["errors"]) == rrweb_session.FACTS["console_error_count"]

@@ -53,7 +53,8 @@ class SessionId(BaseConverter):
     """A session (recording) id in a path: any segment but the names of the list's own sub-routes, so
     `session_recordings/properties` is never also `session_recordings/<id>` (nor in its `Allow`)."""
 
-    regex = r"(?!(?:matching_events|properties)/?$)[^/]+"
+    regex = r"(?!(?:matching_events|properties)$)[^/]+"
+    part_isolating = True  # matched within its segment: `$` ends the segment, a trailing slash still matches
 
 
 @dataclass(frozen=True)

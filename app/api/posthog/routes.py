@@ -54,7 +54,6 @@ from app.services.interactions import (
     catalog,
     playlists,
     replay_insights,
-    replays,
     sharing,
     snapshots,
     views,
@@ -321,9 +320,7 @@ class Summarize(MethodView):
     def post(self, project_id: str, recording_id: str):
         """Summarize a recording from its events by fixed rules (deterministic, no language model)"""
         entry = _entry(project_id, recording_id)
-        events = (
-            json.loads(line) for line in replays.iter_event_lines(rt(), entry.recording.id, recording_id)
-        )
+        events = (event for _, event in snapshots.events_in_time_order(rt(), entry.recording.id))
         return replay_insights.summarize(events) | {"generated_by": "meetrec rules (no language model)"}
 
 
@@ -438,10 +435,8 @@ def _event_names(filters: Any) -> set[str]:
 
 def _matching(entry: catalog.Entry, names: set[str]) -> Iterator[dict[str, str | None]]:
     found = 0
-    for line in replays.iter_event_lines(rt(), entry.recording.id, entry.recording.external_id):
-        event = json.loads(line)
+    for sequence, event in snapshots.events_in_time_order(rt(), entry.recording.id):
         if _event_name(event) in names:
-            sequence = event.get("sequenceId")
             yield {
                 "uuid": str(uuid.uuid5(_EVENTS, f"{entry.recording.id}:{sequence}")),
                 "timestamp": presenters.iso_ms(int(event["timestamp"])),

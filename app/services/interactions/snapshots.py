@@ -4,7 +4,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from typing import Any
 
 import zstandard
 from sqlalchemy import select
@@ -52,3 +54,14 @@ def _lines(rt: Runtime, blocks: list[ReplayBlock], prefix: bytes) -> Iterator[by
     for block in blocks:
         raw = decompressor.decompress(rt.storage.get_bytes(block.object_key))
         yield b"".join(prefix + line + b"]\n" for line in raw.splitlines() if line)
+
+
+def events_in_time_order(rt: Runtime, recording_id: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(sequenceId, event) of every stored event, blocks taken in order of their first timestamp (a
+    client may deliver its batches out of order), one block in memory at a time."""
+    decompressor = zstandard.ZstdDecompressor()
+    for block in sorted(blocks_of(rt, recording_id), key=lambda b: (b.first_timestamp, b.seq)):
+        raw = decompressor.decompress(rt.storage.get_bytes(block.object_key))
+        lines = [line for line in raw.splitlines() if line]
+        for offset, line in enumerate(lines):
+            yield block.first_sequence + offset, json.loads(line)
