@@ -25,8 +25,8 @@ test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-dev
-	$(BIN)/ruff check app workers webhooks tests bench
-	$(BIN)/ruff format --check app workers webhooks tests bench
+	$(BIN)/ruff check app workers webhooks tests bench examples
+	$(BIN)/ruff format --check app workers webhooks tests bench examples
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
