@@ -1,4 +1,5 @@
-"""First-run preparation shared by `meetrec up` and `meetrec migrate`: schema, bucket, admin key.
+"""First-run preparation shared by `meetrec up` and `meetrec migrate`: schema, bucket, admin key, and the
+computed facts of web replays stored before they were kept at ingest.
 
 A minted admin key never goes to a log (a container's output, a service's journal, a CI log): see
 `hand_over`.
@@ -6,14 +7,19 @@ A minted admin key never goes to a log (a container's output, a service's journa
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import TextIO
 
 from app import migrate
 from app.config import Config
+from app.errors import StorageError
 from app.embedded.servers import write_private
 from app.runtime import Runtime
 from app.services.access import keys
+from app.services.interactions import snapshots
+
+log = logging.getLogger(__name__)
 
 
 def bootstrap(config: Config) -> str | None:
@@ -22,9 +28,29 @@ def bootstrap(config: Config) -> str | None:
     rt = Runtime(config)
     rt.storage.ensure_bucket()
     try:
+        backfill_replay_facts(rt)
         return keys.bootstrap_admin(rt, config.bootstrap_api_key)
     finally:
         rt.db.engine.dispose()
+
+
+def backfill_replay_facts(rt: Runtime) -> int:
+    """Compute the facts (clicks, active time, start URL, ...) of the replays stored before migration
+    0010 kept them at ingest; returns how many. Storage trouble leaves the rest for the next start."""
+    done, skipped = 0, set()
+    while pending := [i for i in snapshots.without_facts(rt, limit=len(skipped) + 100) if i not in skipped]:
+        for recording_id in pending:
+            try:
+                if snapshots.recompute_facts(rt, recording_id):
+                    done += 1
+                else:
+                    skipped.add(recording_id)  # still taking batches: the next start tries again
+            except StorageError as e:
+                log.warning("replay facts not computed, storage unavailable: %s", e)
+                return done
+    if done:
+        log.info("computed the facts of %d web replays stored before they were kept at ingest", done)
+    return done
 
 
 ADMIN_KEY_FILE = "admin-key"

@@ -463,6 +463,9 @@ class ReplaySummary(Base):
     pages: Mapped[list[Any]] = mapped_column(JSON, default=list, server_default=text("'[]'"))
     start_url: Mapped[str | None] = mapped_column(String(2000))
     start_url_at: Mapped[int | None] = mapped_column(BigInteger)  # the timestamp of start_url's Meta event
+    # False for replays stored before the facts were kept at ingest, until `meetrec migrate` (or `up`)
+    # computes them from the stored blocks.
+    facts_complete: Mapped[bool] = mapped_column(default=True, server_default=text("false"))
 
 
 class ReplayBlock(Base):

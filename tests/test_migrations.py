@@ -103,3 +103,29 @@ def test_a_webhook_of_a_key_revoked_before_the_upgrade_is_disabled_with_its_pend
     engine.dispose()
     assert endpoints == {"k1": "its API key was revoked", "k2": None}
     assert states == {"dk1": "cancelled", "dk2": "pending"}
+
+
+def test_replays_stored_before_the_upgrade_are_marked_for_their_facts(tmp_path):
+    url = f"sqlite:///{tmp_path / 'replays.db'}"
+    migrate.upgrade(url, "0009")
+    engine = create_engine(url)
+    at = "'2026-11-01 00:00:00.000000'"
+    with engine.begin() as conn:
+        conn.execute(text(f"INSERT INTO projects (id, name, created_at) VALUES ('p1', 'old', {at})"))
+        conn.execute(
+            text(
+                "INSERT INTO recordings (id, project_id, external_id, state, created_at, ingest) "
+                f"VALUES ('r1', 'p1', 'tab-1', 'finished', {at}, 'none')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO replay_summaries (recording_id, project_id, next_sequence, events, blocks, bytes, "
+                f"created_at, last_ingest_at) VALUES ('r1', 'p1', 11, 10, 1, 100, {at}, {at})"
+            )
+        )
+    migrate.upgrade(url)
+    with engine.connect() as conn:
+        row = conn.execute(text("SELECT facts_complete, click_count, activity FROM replay_summaries")).one()
+    assert (bool(row[0]), row[1], row[2]) == (False, 0, "[]")
+    engine.dispose()

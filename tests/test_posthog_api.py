@@ -471,3 +471,84 @@ def test_the_recorded_sessions_summary_finds_its_rage_click(client, project, rea
     assert [p["url"] for p in body["pages"]] == rrweb_session.FACTS["pages"]
     assert [r["clicks"] for r in body["rage_clicks"]] == [rrweb_session.RAGE_CLICK["clicks"]]
     assert len(body["errors"]) == rrweb_session.FACTS["console_error_count"]
+
+
+# --- every per-recording route: unknown ids and held recordings -----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "tail", "body"),
+    [
+        ("GET", "", None),
+        ("PATCH", "", {"viewed": True}),
+        ("DELETE", "", None),
+        ("POST", "persist/", None),
+        ("GET", "snapshots/", None),
+        ("GET", "similar_sessions/", None),
+        ("POST", "summarize/", None),
+        ("GET", "sharing/", None),
+        ("PATCH", "sharing/", {"enabled": True}),
+        ("POST", "sharing/refresh/", None),
+    ],
+)
+def test_every_recording_route_answers_404_for_an_unknown_id(client, project, writer, method, tail, body):
+    resp = client.open(
+        url(project, f"session_recordings/nope-{secrets.token_hex(3)}/{tail}"),
+        method=method,
+        json=body,
+        headers=writer,
+    )
+    assert resp.status_code == 404 and resp.get_json()["code"] == "not_found"
+
+
+def test_a_recording_under_legal_hold_is_not_deleted(client, rt, project, writer, replay):
+    admin = bearer(keys.create_key(rt, project.id, ("admin",))[1])
+    recording_id = replays.replay_of(rt, project.id, replay)[0].id
+    assert (
+        client.patch(f"/recordings/{recording_id}", json={"legal_hold": True}, headers=admin).status_code
+        == 200
+    )
+    resp = client.delete(url(project, f"session_recordings/{replay}"), headers=writer)
+    assert resp.status_code == 409 and resp.get_json()["code"] == "conflict"
+    assert client.get(url(project, f"session_recordings/{replay}"), headers=writer).status_code == 200
+
+
+def test_sharing_needs_enabled(client, project, writer, replay):
+    resp = client.patch(url(project, f"session_recordings/{replay}/sharing"), json={}, headers=writer)
+    assert resp.status_code == 400 and resp.get_json()["attr"] == "enabled"
+
+
+def test_similar_sessions_limit_is_bounded(client, project, reader, replay):
+    resp = client.get(url(project, f"session_recordings/{replay}/similar_sessions?limit=51"), headers=reader)
+    assert resp.status_code == 400 and resp.get_json()["attr"] == "limit"
+
+
+def test_playlists_page_by_limit_and_offset(client, project, writer):
+    for i in range(3):
+        make_playlist(client, project, writer, name=f"list {i}")
+    first = client.get(url(project, "session_recording_playlists?limit=2"), headers=writer).get_json()
+    assert first["count"] == 3 and len(first["results"]) == 2 and "offset=2" in first["next"]
+    rest = client.get(first["next"], headers=writer).get_json()
+    assert len(rest["results"]) == 1 and rest["next"] is None
+
+
+def test_playlists_are_found_by_name_and_by_recording(client, project, writer, replay):
+    wanted = make_playlist(client, project, writer, name="Checkout bugs")["short_id"]
+    make_playlist(client, project, writer, name="Other")
+    client.post(url(project, f"session_recording_playlists/{wanted}/recordings/{replay}"), headers=writer)
+    by_name = client.get(
+        url(project, "session_recording_playlists?search=checkout"), headers=writer
+    ).get_json()
+    by_recording = client.get(
+        url(project, f"session_recording_playlists?session_recording_id={replay}"), headers=writer
+    ).get_json()
+    assert [p["short_id"] for p in by_name["results"]] == [wanted]
+    assert [p["short_id"] for p in by_recording["results"]] == [wanted]
+
+
+def test_a_key_with_only_playlist_read_cannot_change_a_playlist(client, rt, project, writer):
+    short = make_playlist(client, project, writer)["short_id"]
+    scoped = bearer(keys.create_key(rt, project.id, ("session_recording_playlist:read",))[1])
+    path = url(project, f"session_recording_playlists/{short}")
+    assert client.get(path, headers=scoped).status_code == 200
+    assert client.patch(path, json={"name": "x"}, headers=scoped).status_code == 403

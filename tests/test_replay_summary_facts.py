@@ -8,7 +8,9 @@ import secrets
 from typing import Any
 
 import pytest
+from sqlalchemy import update
 
+from app.bootstrap import backfill_replay_facts
 from app.models import ReplaySummary
 from app.services.access import keys
 from app.services.interactions import replays
@@ -101,3 +103,20 @@ def test_a_batch_without_activity_or_meta_only_adds_counts(rt, project):
     rest = [e for e in events if e["type"] != 6]
     summary = store(rt, project, [rest, consoles])
     assert facts(summary) == {name: FACTS[name] for name in COLUMNS}
+
+
+def test_a_replay_stored_before_facts_were_kept_gets_them_at_the_next_start(rt, project):
+    summary = store(rt, project, split(session(), [30, 30]))
+    zeros = {name: 0 for name in ("click_count", "keypress_count", "mouse_activity_count", "active_ms")}
+    with rt.db.transaction() as s:  # as migration 0010 leaves a replay stored before it
+        s.execute(
+            update(ReplaySummary)
+            .where(ReplaySummary.recording_id == summary.recording_id)
+            .values(**zeros, activity=[], pages=[], start_url=None, start_url_at=None, facts_complete=False)
+        )
+    assert backfill_replay_facts(rt) >= 1
+    with rt.db.read() as s:
+        after = s.get(ReplaySummary, summary.recording_id)
+    assert after is not None and after.facts_complete is True
+    assert facts(after) == {name: FACTS[name] for name in COLUMNS}
+    assert backfill_replay_facts(rt) == 0

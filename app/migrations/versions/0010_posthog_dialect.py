@@ -53,6 +53,10 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("pages", sa.JSON(), nullable=False, server_default=sa.text("'[]'")))
         batch_op.add_column(sa.Column("start_url", sa.String(2000), nullable=True))
         batch_op.add_column(sa.Column("start_url_at", sa.BigInteger(), nullable=True))
+        # Replays stored so far get their facts from their blocks at the next `meetrec migrate` or `up`.
+        batch_op.add_column(
+            sa.Column("facts_complete", sa.Boolean(), nullable=False, server_default=sa.text("false"))
+        )
     with op.batch_alter_table("api_keys", schema=None) as batch_op:
         batch_op.add_column(sa.Column("public_token_sealed", sa.Text(), nullable=True))
     op.create_table(
@@ -111,5 +115,13 @@ def downgrade() -> None:
     with op.batch_alter_table("api_keys", schema=None) as batch_op:
         batch_op.drop_column("public_token_sealed")
     with op.batch_alter_table("replay_summaries", schema=None) as batch_op:
-        for name in ("start_url_at", "start_url", "pages", "activity", "active_ms", *_COUNTS):
+        for name in (
+            "facts_complete",
+            "start_url_at",
+            "start_url",
+            "pages",
+            "activity",
+            "active_ms",
+            *_COUNTS,
+        ):
             batch_op.drop_column(name)

@@ -144,6 +144,7 @@ def _summary(rt: Runtime, project_id: str, recording_id: str) -> ReplaySummary:
         bytes=0,
         created_at=now,
         last_ingest_at=now,
+        facts_complete=True,  # kept at ingest from the first batch on
     )
 
 

@@ -9,11 +9,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import zstandard
-from sqlalchemy import select
+from sqlalchemy import select, update
 
+from app.db import affected
 from app.errors import NotFound
-from app.models import ReplayBlock
+from app.models import ReplayBlock, ReplaySummary
 from app.runtime import Runtime
+from app.services.interactions import replay_facts
 
 MAX_BLOCKS_PER_READ = 100
 
@@ -65,3 +67,34 @@ def events_in_time_order(rt: Runtime, recording_id: str) -> Iterator[tuple[int, 
         lines = [line for line in raw.splitlines() if line]
         for offset, line in enumerate(lines):
             yield block.first_sequence + offset, json.loads(line)
+
+
+def recompute_facts(rt: Runtime, recording_id: str, attempts: int = 3) -> bool:
+    """Compute a replay's facts (`replay_facts`) afresh from every stored block and store them, for
+    replays stored before the facts were kept at ingest. Optimistic: the result is written only if no
+    block was indexed meanwhile (else it reads again). False when the replay is gone or kept moving."""
+    for _ in range(attempts):
+        blocks = blocks_of(rt, recording_id)
+        facts = replay_facts.facts_of(event for _, event in events_in_time_order(rt, recording_id))
+        values = replay_facts.changes(facts, 0, [], [], None) | facts.counters() | {"facts_complete": True}
+        values.setdefault("active_ms", 0)
+        with rt.db.transaction() as s:
+            moved = affected(
+                s,
+                update(ReplaySummary)
+                .where(ReplaySummary.recording_id == recording_id, ReplaySummary.blocks == len(blocks))
+                .values(values),
+            )
+        if moved:
+            return True
+    return False
+
+
+def without_facts(rt: Runtime, limit: int = 100) -> list[str]:
+    """Replays stored before migration 0010 whose facts are not computed yet."""
+    with rt.db.read() as s:
+        return list(
+            s.scalars(
+                select(ReplaySummary.recording_id).where(ReplaySummary.facts_complete.is_(False)).limit(limit)
+            )
+        )
