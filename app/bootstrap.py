@@ -13,8 +13,8 @@ from typing import TextIO
 
 from app import migrate
 from app.config import Config
-from app.errors import StorageError
 from app.embedded.servers import write_private
+from app.errors import StorageError
 from app.runtime import Runtime
 from app.services.access import keys
 from app.services.interactions import snapshots

@@ -120,8 +120,8 @@ def test_replays_stored_before_the_upgrade_are_marked_for_their_facts(tmp_path):
         )
         conn.execute(
             text(
-                "INSERT INTO replay_summaries (recording_id, project_id, next_sequence, events, blocks, bytes, "
-                f"created_at, last_ingest_at) VALUES ('r1', 'p1', 11, 10, 1, 100, {at}, {at})"
+                "INSERT INTO replay_summaries (recording_id, project_id, next_sequence, events, blocks, "
+                f"bytes, created_at, last_ingest_at) VALUES ('r1', 'p1', 11, 10, 1, 100, {at}, {at})"
             )
         )
     migrate.upgrade(url)
