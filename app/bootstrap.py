@@ -37,7 +37,7 @@ def bootstrap(config: Config) -> str | None:
 def backfill_replay_facts(rt: Runtime) -> int:
     """Compute the facts (clicks, active time, start URL, ...) of the replays stored before migration
     0010 kept them at ingest; returns how many. Storage trouble leaves the rest for the next start."""
-    done, skipped = 0, set()
+    done, skipped = 0, set[str]()
     while pending := [i for i in snapshots.without_facts(rt, limit=len(skipped) + 100) if i not in skipped]:
         for recording_id in pending:
             try:
