@@ -37,6 +37,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/webhooks.py
 	$(BIN)/python bench/events.py
 	$(BIN)/python bench/replay.py
+	$(BIN)/python bench/posthog.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -11,13 +11,15 @@ import logging
 from pathlib import Path
 from typing import TextIO
 
+import zstandard
+
 from app import migrate
 from app.config import Config
 from app.embedded.servers import write_private
 from app.errors import StorageError
 from app.runtime import Runtime
 from app.services.access import keys
-from app.services.interactions import snapshots
+from app.services.interactions import replay_backfill
 
 log = logging.getLogger(__name__)
 
@@ -36,21 +38,39 @@ def bootstrap(config: Config) -> str | None:
 
 def backfill_replay_facts(rt: Runtime) -> int:
     """Compute the facts (clicks, active time, start URL, ...) of the replays stored before migration
-    0010 kept them at ingest; returns how many. Storage trouble leaves the rest for the next start."""
+    0010 kept them at ingest; returns how many. Storage trouble leaves the rest for the next start; a
+    replay whose blocks cannot be read keeps the facts it has, and never stops the start."""
     done, skipped = 0, set[str]()
-    while pending := [i for i in snapshots.without_facts(rt, limit=len(skipped) + 100) if i not in skipped]:
+    while pending := [
+        i for i in replay_backfill.without_facts(rt, limit=len(skipped) + 100) if i not in skipped
+    ]:
         for recording_id in pending:
             try:
-                if snapshots.recompute_facts(rt, recording_id):
-                    done += 1
-                else:
-                    skipped.add(recording_id)  # still taking batches: the next start tries again
+                outcome = _backfill_one(rt, recording_id)
             except StorageError as e:
                 log.warning("replay facts not computed, storage unavailable: %s", e)
                 return done
+            if outcome:
+                done += 1
+            else:
+                skipped.add(recording_id)
     if done:
         log.info("computed the facts of %d web replays stored before they were kept at ingest", done)
     return done
+
+
+def _backfill_one(rt: Runtime, recording_id: str) -> bool:
+    """Compute one replay's facts; False when it is left for the next start or given up on."""
+    try:
+        return replay_backfill.recompute_facts(rt, recording_id)  # False: still taking batches
+    except StorageError:
+        raise
+    except (zstandard.ZstdError, ValueError, KeyError) as e:  # a corrupt block: not JSON lines in zstd
+        log.warning("replay %s: a block does not read (%s); its facts stay as they are", recording_id, e)
+        replay_backfill.give_up(rt, recording_id)
+    except Exception:
+        log.exception("replay %s: facts not computed; the next start tries again", recording_id)
+    return False
 
 
 ADMIN_KEY_FILE = "admin-key"

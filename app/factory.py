@@ -13,7 +13,7 @@ from app.api import errors, jsonbody
 from app.api.auth import SECURITY_SCHEME
 from app.api.chunked import DechunkedBodies
 from app.api.posthog import errors as posthog_errors
-from app.api.posthog.access import SHARING_SCHEME, SessionId
+from app.api.posthog.access import SHARING_SCHEME, SessionId, ShortId
 from app.api.rrweb.access import PRESIGNED_SCHEMES
 from app.config import Config
 from app.runtime import Runtime
@@ -54,9 +54,11 @@ def create_app(config: Config | None = None, runtime: Runtime | None = None) -> 
     app.wsgi_app = DechunkedBodies(app.wsgi_app, config.largest_body_bytes)  # type: ignore[method-assign]
     app.url_map.converters["hexid"] = HexId
     app.url_map.converters["session"] = SessionId
+    app.url_map.converters["short"] = ShortId
     api = _Api(app)
     api.register_converter(HexId, lambda _: {"type": "string", "pattern": "^[0-9a-f]{24}$"})
-    api.register_converter(SessionId, lambda _: {"type": "string"})
+    api.register_converter(SessionId, lambda _: {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,64}$"})
+    api.register_converter(ShortId, lambda _: {"type": "string", "pattern": "^[A-Za-z0-9]{1,16}$"})
     api.spec.components.security_scheme("ApiKey", SECURITY_SCHEME)
     api.spec.components.security_scheme("SharingToken", SHARING_SCHEME)
     for name, (param, description) in PRESIGNED_SCHEMES.items():
@@ -65,6 +67,7 @@ def create_app(config: Config | None = None, runtime: Runtime | None = None) -> 
         )
     _register_blueprints(api)
     posthog_errors.document(api.spec)
+    errors.shape_for(posthog_errors.PREFIX, posthog_errors.shape)
     errors.register(app)
     observability.init_app(app, app.extensions["meetrec"])
     console.init_app(app, config)

@@ -434,7 +434,10 @@ class ReplaySummary(Base):
     """
 
     __tablename__ = "replay_summaries"
-    __table_args__ = (Index("ix_replay_summaries_project_created", "project_id", "created_at"),)
+    # Pages of the project's replays newest first, ties broken by id, read from the index alone.
+    __table_args__ = (
+        Index("ix_replay_summaries_project_created_id", "project_id", "created_at", "recording_id"),
+    )
 
     recording_id: Mapped[str] = mapped_column(
         ForeignKey("recordings.id", ondelete="CASCADE"), primary_key=True

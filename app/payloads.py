@@ -22,7 +22,7 @@ ENCODINGS = ("identity", "gzip", "br", "zstd")
 CONTENT_TYPES = ("application/json", "application/x-ndjson", "application/ndjson")
 MAX_DEPTH = 256
 MAX_EVENTS = 100_000
-MAX_TIMESTAMP = 2**53 - 1  # JavaScript's largest exact integer; rrweb timestamps are ms since the epoch
+MAX_TIMESTAMP = 253_402_300_799_999  # ms since the epoch to 9999-12-31T23:59:59.999Z, datetime's last
 MAX_REPORTED = 10  # invalid events described in `errors`
 
 _ALIASES = {name: name for name in ENCODINGS} | {"": "identity", "x-gzip": "gzip"}

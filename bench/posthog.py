@@ -272,11 +272,14 @@ def seed(rt: Runtime, project_id: str, viewer_key_id: str, n: int) -> tuple[int,
                 middle = external_id
         if i % 10 == 3:
             views.append({"recording_id": recording_id, "api_key_id": viewer_key_id, "viewed_at": now})
+    tables: list[tuple[Any, list[dict[str, Any]]]] = [
+        (Recording, recordings),
+        (ReplaySummary, summaries),
+        (RecordingMeta, metas),
+        (RecordingView, views),
+    ]
     with rt.db.transaction() as s:
-        for table, rows in ((Recording, recordings), (ReplaySummary, summaries)):
-            for start in range(0, len(rows), CHUNK):
-                s.execute(insert(table), rows[start : start + CHUNK])
-        for table, rows in ((RecordingMeta, metas), (RecordingView, views)):
+        for table, rows in tables:  # parents first (foreign keys)
             for start in range(0, len(rows), CHUNK):
                 s.execute(insert(table), rows[start : start + CHUNK])
     return len({m["recording_id"] for m in metas}), len(views), middle or recordings[0]["external_id"]
@@ -492,7 +495,7 @@ def run(config: Config, base: Path, args: Namespace) -> None:
             get(conn, path, headers)
         answers = {path: get(conn, path, headers) for _, path in [*cases, ("", blocks)]}
         conn.close()
-        check(answers, cases, blocks, args.recordings, events)
+        check(answers, cases, blocks, args.recordings, offset, events)
         save_answers(base / "answers", answers)
         proc, bare = serve("bench.posthog:bare_from_env()", {**ours_env, ANSWERS_ENV: str(base / "answers")})
         procs.append(proc)
@@ -505,16 +508,19 @@ def run(config: Config, base: Path, args: Namespace) -> None:
 
 
 def check(
-    answers: dict[str, tuple[bytes, str]], cases: list[tuple[str, str]], blocks: str, n: int, events: int
+    answers: dict[str, tuple[bytes, str]],
+    cases: list[tuple[str, str]],
+    blocks: str,
+    n: int,
+    offset: int,
+    events: int,
 ) -> None:
     """Stop unless ours answered what the bench means to measure: full pages, the count, every event."""
-    first = json.loads(answers[cases[0][1]][0])
+    first, deep = (json.loads(answers[path][0]) for _, path in cases[:2])
     if first["count"] != n + 1 or len(first["results"]) != min(PAGE, n + 1):
         raise SystemExit(f"the list counts {first['count']} with {len(first['results'])} results")
-    if len(json.loads(answers[cases[1][1]][0])["results"]) != min(
-        PAGE, n + 1 - int(cases[1][1].split("=")[-1])
-    ):
-        raise SystemExit("the deep page is not full")
+    if len(deep["results"]) != min(PAGE, n + 1 - offset):
+        raise SystemExit(f"the page at offset {offset} holds {len(deep['results'])} results")
     lines = answers[blocks][0].count(b"\n")
     if lines != events:
         raise SystemExit(f"the snapshot range holds {lines} events, {events} were ingested")

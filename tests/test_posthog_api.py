@@ -135,7 +135,7 @@ def test_the_list_pages_with_absolute_next_and_previous_links(client, rt, projec
         replays.ingest(rt, project.id, "p-" + secrets.token_hex(4), page_events("https://a.test/"))
     first = client.get(url(project, "session_recordings?limit=2"), headers=reader).get_json()
     assert first["count"] == 5 and len(first["results"]) == 2 and first["previous"] is None
-    assert first["next"].startswith("http://localhost/api/projects/") and "offset=2" in first["next"]
+    assert first["next"].startswith(f"{rt.config.public_url}/api/projects/") and "offset=2" in first["next"]
     second = client.get(first["next"], headers=reader).get_json()
     last = client.get(second["next"], headers=reader).get_json()
     assert len(last["results"]) == 1 and last["next"] is None and "offset=2" in last["previous"]
@@ -498,7 +498,7 @@ def test_every_recording_route_answers_404_for_an_unknown_id(client, project, wr
         json=body,
         headers=writer,
     )
-    assert resp.status_code == 404 and resp.get_json()["code"] == "not_found"
+    assert resp.status_code == 404 and resp.get_json()["detail"] == "Not found."  # ours, not routing's
 
 
 def test_a_recording_under_legal_hold_is_not_deleted(client, rt, project, writer, replay):
@@ -552,3 +552,102 @@ def test_a_key_with_only_playlist_read_cannot_change_a_playlist(client, rt, proj
     path = url(project, f"session_recording_playlists/{short}")
     assert client.get(path, headers=scoped).status_code == 200
     assert client.patch(path, json={"name": "x"}, headers=scoped).status_code == 403
+
+
+# --- isolation and hostile input ------------------------------------------------------------------
+
+RECORDING_ROUTES = [
+    ("GET", ""),
+    ("PATCH", ""),
+    ("DELETE", ""),
+    ("POST", "persist/"),
+    ("GET", "snapshots/"),
+    ("GET", "similar_sessions/"),
+    ("POST", "summarize/"),
+    ("GET", "sharing/"),
+    ("PATCH", "sharing/"),
+    ("POST", "sharing/refresh/"),
+]
+
+
+@pytest.mark.parametrize(("method", "tail"), RECORDING_ROUTES)
+def test_a_foreign_key_on_the_victims_project_id_is_not_found(
+    client, project, stranger, replay, method, tail
+):
+    body = {"enabled": True} if "sharing" in tail else {"viewed": True}
+    path = url(project, f"session_recordings/{replay}/{tail}")
+    assert client.open(path, method=method, json=body, headers=stranger).status_code == 404
+
+
+def test_a_foreign_key_cannot_touch_the_victims_playlists(client, project, writer, stranger, replay):
+    short = make_playlist(client, project, writer)["short_id"]
+    for method, tail in (("GET", ""), ("PATCH", ""), ("DELETE", ""), ("GET", "recordings/")):
+        path = url(project, f"session_recording_playlists/{short}/{tail}")
+        assert client.open(path, method=method, json={}, headers=stranger).status_code == 404
+    item = url(project, f"session_recording_playlists/{short}/recordings/{replay}")
+    assert client.post(item, headers=stranger).status_code == 404
+
+
+def test_another_projects_recording_cannot_join_my_playlist(client, rt, stranger):
+    victim = keys.create_project(rt, "victim-" + secrets.token_hex(3))
+    replays.ingest(rt, victim.id, "victim-tab", page_events("https://victim.test/"))
+    mine = client.post(
+        "/api/projects/@current/session_recording_playlists", json={"type": "collection"}, headers=stranger
+    ).get_json()["short_id"]
+    path = f"/api/projects/@current/session_recording_playlists/{mine}/recordings/victim-tab"
+    assert client.post(path, headers=stranger).status_code == 404
+
+
+def test_a_sharing_token_under_another_projects_path_is_not_found(client, rt, project, writer, replay):
+    token = share(client, project, writer, replay, True)["access_token"]
+    other = keys.create_project(rt, "other-" + secrets.token_hex(3))
+    resp = client.get(f"/api/projects/{other.id}/session_recordings/{replay}?sharing_access_token={token}")
+    assert resp.status_code == 404
+
+
+def test_a_write_scope_grants_the_read_scope_as_in_posthog(client, rt, project, replay):
+    scoped = bearer(keys.create_key(rt, project.id, ("session_recording:write",))[1])
+    assert client.get(url(project, f"session_recordings/{replay}"), headers=scoped).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "session_recordings/a%00b",
+        "session_recording_playlists/a%00b",
+        "session_recording_playlists?search=a%00b",
+        "session_recording_playlists?session_recording_id=a%00b",
+        'session_recordings/properties?session_ids=["a\u0000b"]',
+    ],
+)
+def test_a_nul_in_an_id_or_filter_is_never_a_server_error(client, project, writer, path):
+    assert client.get(url(project, path), headers=writer).status_code in (200, 400, 404)
+
+
+def test_a_nul_in_a_playlist_name_is_refused(client, project, writer):
+    resp = client.post(
+        url(project, "session_recording_playlists"),
+        json={"type": "collection", "name": "a\x00"},
+        headers=writer,
+    )
+    assert resp.status_code == 400 and resp.get_json()["attr"] == "name"
+
+
+def test_a_huge_blob_key_is_out_of_range(client, project, reader, replay):
+    query = f"source=blob_v2&start_blob_key={2**63}&end_blob_key={2**63}"
+    resp = client.get(url(project, f"session_recordings/{replay}/snapshots?{query}"), headers=reader)
+    assert resp.status_code == 404
+
+
+@pytest.mark.parametrize("events", ["[[1]]", '[{"id": []}]', '[{"id": {"a": 1}}]'])
+def test_odd_event_filters_are_refused_not_crashed_on(client, project, reader, replay, events):
+    query = f"session_ids={json.dumps([replay])}&events={events}"
+    resp = client.get(url(project, f"session_recordings/matching_events?{query}"), headers=reader)
+    assert resp.status_code == 400
+
+
+def test_a_shared_snapshot_is_never_cached(client, project, writer, replay):
+    token = share(client, project, writer, replay, True)["access_token"]
+    query = f"sharing_access_token={token}&source=blob_v2&start_blob_key=0&end_blob_key=0"
+    resp = client.get(url(project, f"session_recordings/{replay}/snapshots?{query}"))
+    assert resp.headers["Cache-Control"] == "no-store"

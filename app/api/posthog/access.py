@@ -53,8 +53,15 @@ class SessionId(BaseConverter):
     """A session (recording) id in a path: any segment but the names of the list's own sub-routes, so
     `session_recordings/properties` is never also `session_recordings/<id>` (nor in its `Allow`)."""
 
-    regex = r"(?!(?:matching_events|properties)$)[^/]+"
+    regex = r"(?!(?:matching_events|properties)$)[A-Za-z0-9._:-]{1,64}"  # replays.EXTERNAL_ID
     part_isolating = True  # matched within its segment: `$` ends the segment, a trailing slash still matches
+
+
+class ShortId(BaseConverter):
+    """A playlist's short id: letters and digits (anything else is no playlist: 404)."""
+
+    regex = "[A-Za-z0-9]{1,16}"
+    part_isolating = True
 
 
 @dataclass(frozen=True)
@@ -107,7 +114,7 @@ def require(scope: str, shared: bool = False) -> Callable:
             SHARED_SECURITY if shared else SECURITY,
             "no valid API key (Authorization: Bearer <key>)"
             + (", nor a sharing_access_token that is enabled" if shared else ""),
-            f"the key lacks the {scope} scope (or {SCOPE_MAP[scope]})",
+            f"the key lacks the {scope} scope (or {' or '.join(granting(scope)[1:])})",
         )
 
     return decorator
@@ -126,11 +133,18 @@ def authorize(scope: str, path_project: str | None, shared: bool) -> Caller:
     api_key = keys.authenticate(rt(), raw)
     if api_key is None:
         raise Unauthorized("Authentication credentials were not provided or are not valid.")
-    if not (keys.has_scope(api_key, scope) or keys.has_scope(api_key, SCOPE_MAP[scope])):
+    if not any(keys.has_scope(api_key, s) for s in granting(scope)):
         raise Forbidden(f"API key missing required scope '{scope}'")
     if path_project is not None and path_project not in (CURRENT, api_key.project_id):
         raise NotFound("Not found.")
     return Caller(api_key.project_id, key=api_key)
+
+
+def granting(scope: str) -> tuple[str, ...]:
+    """The scopes that grant PostHog's `scope`: itself, its write form (PostHog's write implies read),
+    and the meetrec scopes each maps to."""
+    posthog = (scope, scope.replace(":read", ":write")) if scope.endswith(":read") else (scope,)
+    return tuple(dict.fromkeys([*posthog, *(SCOPE_MAP[s] for s in posthog if s in SCOPE_MAP)]))
 
 
 def readable(external_id: str) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 
 import marshmallow as ma
 from apispec import APISpec
+from marshmallow.exceptions import SCHEMA
 
 PREFIX = "/api/"
 
@@ -38,11 +39,12 @@ def shape(status: int, message: str, errors: dict) -> tuple[int, dict]:
 
 
 def _first_field(errors: dict) -> tuple[str | None, str | None]:
-    """(field, its first message) of webargs-style `{location: {field: [messages]}}` errors."""
+    """(field, its first message) of webargs-style `{location: {field: [messages]}}` errors; the body as a
+    whole (marshmallow's `_schema`, e.g. not an object) is no field, as DRF's attr null."""
     for fields in errors.values():
         if isinstance(fields, dict):
             for field, messages in fields.items():
-                return str(field), _text(messages)
+                return (None if field == SCHEMA else str(field)), _text(messages)
         elif isinstance(fields, list) and fields:
             return None, _text(fields)
     return None, None

@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 from flask import request
 
 from app.models import Playlist, Project, RecordingState
+from app.services.interactions import catalog
 from app.services.interactions.catalog import Entry
 from app.services.interactions.playlists import Counts
 
@@ -31,14 +32,17 @@ def iso(moment: datetime | None) -> str | None:
 
 
 def iso_ms(ms: int | None) -> str | None:
-    return None if ms is None else iso(datetime.fromtimestamp(ms / 1000, UTC))
+    """An event timestamp (Unix ms) in ISO 8601; None when absent or past what a date can hold."""
+    try:
+        return None if ms is None else iso(datetime.fromtimestamp(ms / 1000, UTC))
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
 def recording(entry: Entry, key_id: str | None, now: datetime) -> dict[str, Any]:
     """The PostHog recording object of a catalogue entry, as the key `key_id` sees it."""
     r, s = entry.recording, entry.summary
-    duration_ms = max(0, (s.last_timestamp or 0) - (s.first_timestamp or 0))
-    duration = round(duration_ms / 1000)
+    duration = round(catalog.duration_ms(s) / 1000)
     active = min(duration, round(s.active_ms / 1000))
     distinct_id = _first(entry.meta, DISTINCT_ID_KEYS)
     library = _first(entry.meta, LIBRARY_KEYS)
@@ -66,15 +70,14 @@ def recording(entry: Entry, key_id: str | None, now: datetime) -> dict[str, Any]
         "snapshot_source": "web",
         "snapshot_library": library or "rrweb",
         "ongoing": r.state == RecordingState.STARTED,
-        "activity_score": activity_score(s, duration),
+        "activity_score": activity_score(s, duration, active),
         "external_references": [],
     }
 
 
-def activity_score(s: Any, duration: int) -> float:
+def activity_score(s: Any, duration: int, active: int) -> float:
     """PostHog's score: (active s + clicks + keypresses + errors) / (mouse activity + duration s +
     errors + logs + warnings) * 100, to two places; 0 for an empty recording."""
-    active = min(duration, round(s.active_ms / 1000))
     numerator = active + s.click_count + s.keypress_count + s.console_error_count
     denominator = (
         s.mouse_activity_count + duration + s.console_error_count + s.console_log_count + s.console_warn_count
@@ -87,7 +90,7 @@ def shared_recording(entry: Entry) -> dict[str, Any]:
     s = entry.summary
     return {
         "id": entry.recording.external_id,
-        "recording_duration": round(max(0, (s.last_timestamp or 0) - (s.first_timestamp or 0)) / 1000),
+        "recording_duration": round(catalog.duration_ms(s) / 1000),
         "start_time": iso_ms(s.first_timestamp),
         "end_time": iso_ms(s.last_timestamp),
     }
@@ -114,13 +117,14 @@ def _person(project_id: str, distinct_id: str, entry: Entry) -> dict[str, Any]:
     }
 
 
-def page_links(count: int, limit: int, offset: int) -> tuple[str | None, str | None]:
-    """Absolute URLs of the next and previous pages (Django REST framework's limit/offset style)."""
+def page_links(base: str, count: int, limit: int, offset: int) -> tuple[str | None, str | None]:
+    """Absolute URLs (under `base`, MEETREC_PUBLIC_URL: never the request's Host) of the next and
+    previous pages, in Django REST framework's limit/offset style."""
 
     def at(start: int) -> str:
         query = [(k, v) for k, v in request.args.items(multi=True) if k not in ("limit", "offset")]
         query += [("limit", str(limit)), ("offset", str(start))]
-        return f"{request.base_url}?{urlencode(query)}"
+        return f"{base}{request.path}?{urlencode(query)}"
 
     following = at(offset + limit) if offset + limit < count else None
     preceding = at(max(0, offset - limit)) if offset > 0 else None

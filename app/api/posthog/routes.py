@@ -17,10 +17,8 @@ from urllib.parse import urlsplit
 from flask import Response, request
 from flask.views import MethodView
 
-from app.api import errors as api_errors
 from app.api.blueprint import Blueprint
 from app.api.posthog import access, presenters
-from app.api.posthog import errors as posthog_errors
 from app.api.posthog.access import caller, key, require, rt
 from app.api.posthog.schemas import (
     PostHogMatchingEventsSchema,
@@ -47,12 +45,13 @@ from app.api.posthog.schemas import (
     PostHogSummarySchema,
 )
 from app.errors import BadPayload, NotFound
-from app.models import Project
+from app.models import Recording
 from app.services.access import keys
 from app.services.core import recordings, retention
 from app.services.interactions import (
     catalog,
     playlists,
+    replay_facts,
     replay_insights,
     sharing,
     snapshots,
@@ -65,11 +64,11 @@ blp = Blueprint(
     url_prefix="/api/projects",
     description="PostHog dialect: session recordings, snapshots, sharing and playlists",
 )
-api_errors.shape_for(posthog_errors.PREFIX, posthog_errors.shape)
 
 _UNKNOWN = "unknown recording, another project's, or deleted (or another project's id)"
-_SIMILAR_CANDIDATES = 5000
 _MATCH_LIMIT = 10_000
+_CUSTOM = 5  # rrweb's Custom event: `data.tag` names it
+_MAX_BLOB_KEY = 2**31 - 1  # a block index (ReplayBlock.seq is a 32-bit integer)
 _MAX_JSON_PARAM = 20_000  # characters of a JSON query parameter (session_ids, events)
 _EVENTS = uuid.UUID("0d6f3f55-7c55-4d5e-8d0f-6f1e2b9b6c01")  # namespace of event uuids
 # PostHog reads these of a session's first page view; meetrec keeps the metadata keys of these names.
@@ -77,8 +76,15 @@ _PROPERTIES = ("$os", "$browser", "$device_type", "$geoip_country_code", "$geoip
 
 
 def _entry(project_id: str, recording_id: str) -> catalog.Entry:
+    """The recording in full (for its JSON), if the caller may read it."""
     access.readable(recording_id)
     return catalog.entry(rt(), project_id, recording_id)
+
+
+def _recording(project_id: str, recording_id: str) -> Recording:
+    """The recording row alone (to act on it), if the caller may read it."""
+    access.readable(recording_id)
+    return catalog.locate(rt(), project_id, recording_id)
 
 
 # --- projects -------------------------------------------------------------------------------------
@@ -105,10 +111,7 @@ class ProjectById(MethodView):
 
 
 def _project(project_id: str) -> dict[str, Any]:
-    with rt().db.read() as s:
-        project = s.get(Project, project_id)
-    if project is None:
-        raise NotFound("Not found.")
+    project = catalog.project(rt(), project_id)
     token = keys.public_token(rt(), project_id)
     return presenters.project(project, token, catalog.retention_days(rt(), project_id))
 
@@ -125,10 +128,12 @@ class SessionRecordings(MethodView):
     def get(self, args: dict, project_id: str):
         """List session recordings (limit/offset pages with absolute next/previous links)"""
         count, found = catalog.page(rt(), project_id, args["limit"], args["offset"])
-        following, preceding = presenters.page_links(count, args["limit"], args["offset"])
+        following, preceding = presenters.page_links(
+            rt().config.public_url, count, args["limit"], args["offset"]
+        )
         now = rt().now()
         results = [presenters.recording(e, key().id, now) for e in found]
-        return {"count": count, "next": following, "previous": preceding, "results": results}
+        return _json({"count": count, "next": following, "previous": preceding, "results": results})
 
 
 @blp.route("/<project_id>/session_recordings/<session:recording_id>", strict_slashes=False)
@@ -145,8 +150,7 @@ class SessionRecording(MethodView):
         if api_key is None:
             return presenters.shared_recording(entry)
         views.mark_viewed(rt(), entry.recording.id, api_key.id)
-        entry = catalog.entry(rt(), project_id, recording_id)
-        return presenters.recording(entry, api_key.id, rt().now())
+        return _json(presenters.recording(entry.viewed_by(api_key.id), api_key.id, rt().now()))
 
     @require("session_recording:write")
     @blp.arguments(PostHogRecordingUpdateSchema)
@@ -156,9 +160,9 @@ class SessionRecording(MethodView):
         """Update a session recording: `viewed: true` marks it viewed by the key"""
         if not (args.get("viewed") or args.get("analyzed")):
             raise BadPayload("At least one of 'viewed' or 'analyzed' must be provided.")
-        entry = _entry(project_id, recording_id)
+        recording = _recording(project_id, recording_id)
         if args.get("viewed"):
-            views.mark_viewed(rt(), entry.recording.id, key().id)
+            views.mark_viewed(rt(), recording.id, key().id)
         return {"success": True}
 
     @require("session_recording:write")
@@ -170,8 +174,7 @@ class SessionRecording(MethodView):
     )
     def delete(self, project_id: str, recording_id: str):
         """Delete a session recording and its stored events"""
-        entry = _entry(project_id, recording_id)
-        recordings.delete(rt(), project_id, entry.recording.id)
+        recordings.delete(rt(), project_id, _recording(project_id, recording_id).id)
 
 
 @blp.route("/<project_id>/session_recordings/<session:recording_id>/persist", strict_slashes=False)
@@ -181,8 +184,7 @@ class Persist(MethodView):
     @blp.errors(e404=_UNKNOWN, e409="the recording is being deleted")
     def post(self, project_id: str, recording_id: str):
         """Persist a session recording: exempt it from retention"""
-        entry = _entry(project_id, recording_id)
-        retention.set_flags(rt(), key(), entry.recording.id, persist=True)
+        retention.set_flags(rt(), key(), _recording(project_id, recording_id).id, persist=True)
         return {"success": True}
 
 
@@ -210,10 +212,10 @@ class Snapshots(MethodView):
     )
     def get(self, args: dict, project_id: str, recording_id: str):
         """Get a recording's snapshot sources, or the events of a range of its blocks as JSON lines"""
-        entry = _entry(project_id, recording_id)
+        recording = _recording(project_id, recording_id)
         source = args.get("source")
         if source is None:
-            blocks = snapshots.blocks_of(rt(), entry.recording.id)
+            blocks = snapshots.blocks_of(rt(), recording.id)
             return _json({"sources": [_source(b) for b in blocks]})
         if source != "blob_v2":
             raise BadPayload(
@@ -223,15 +225,17 @@ class Snapshots(MethodView):
         first, last = _blob_range(args)
         api_key = caller().key
         if api_key is not None:
-            views.mark_viewed(rt(), entry.recording.id, api_key.id)
-        chunks = snapshots.read(rt(), entry.recording.id, entry.recording.external_id, first, last)
+            views.mark_viewed(rt(), recording.id, api_key.id)
+        chunks = snapshots.read(rt(), recording.id, recording.external_id, first, last)
         head = next(chunks, b"")  # storage trouble answers 503 before any byte is sent
         response = Response(chain([head], chunks), mimetype="application/jsonl")
-        response.headers["Cache-Control"] = "max-age=3600"
+        # Blocks never change, but a shared link can be turned off: no cache may keep what a token read.
+        response.headers["Cache-Control"] = "private, max-age=3600" if api_key else "no-store"
         return response
 
 
 def _json(body: dict) -> Response:
+    """`body` as built (it has the documented shape already): the hot routes skip the schema's dump."""
     return Response(json.dumps(body), mimetype="application/json")
 
 
@@ -252,6 +256,8 @@ def _blob_range(args: dict) -> tuple[int, int]:
         first, last = int(start), int(end)
     except ValueError:
         raise BadPayload("Blob keys must be integers") from None
+    if last > _MAX_BLOB_KEY:
+        raise NotFound("Block index out of range")
     if first < 0 or last < first:
         raise BadPayload("start_blob_key must be 0 or more and at most end_blob_key")
     if last - first + 1 > snapshots.MAX_BLOCKS_PER_READ:
@@ -275,35 +281,12 @@ class SimilarSessions(MethodView):
     def get(self, args: dict, project_id: str, recording_id: str):
         """Find recordings similar to this one by pages visited and action profile"""
         entry = _entry(project_id, recording_id)
-        target = _profile(entry.summary)
-        scored = [
-            (replay_insights.similarity(target, _profile(summary)), summary.recording_id)
-            for external_id, summary in catalog.summaries(rt(), project_id, _SIMILAR_CANDIDATES)
-            if summary.recording_id != entry.recording.id
-        ]
-        scored.sort(key=lambda pair: (-pair[0], pair[1]))
-        top = scored[: args["limit"]]
-        found = catalog.entries(rt(), project_id, [rid for _, rid in top])
-        score = {rid: value for value, rid in top}
         now = rt().now()
         results = [
-            presenters.recording(e, key().id, now) | {"similarity": round(score[e.recording.id], 4)}
-            for e in found
+            presenters.recording(found, key().id, now) | {"similarity": round(score, 4)}
+            for score, found in catalog.similar(rt(), project_id, entry, args["limit"])
         ]
         return {"results": results}
-
-
-def _profile(summary: Any) -> replay_insights.Profile:
-    duration = max(0, (summary.last_timestamp or 0) - (summary.first_timestamp or 0))
-    return replay_insights.profile_of(
-        summary.click_count,
-        summary.keypress_count,
-        summary.mouse_activity_count,
-        summary.console_error_count,
-        summary.active_ms,
-        duration,
-        summary.pages,
-    )
 
 
 @blp.route("/<project_id>/session_recordings/<session:recording_id>/summarize", strict_slashes=False)
@@ -319,8 +302,8 @@ class Summarize(MethodView):
     @blp.errors(e404=_UNKNOWN, e503="object storage is unavailable")
     def post(self, project_id: str, recording_id: str):
         """Summarize a recording from its events by fixed rules (deterministic, no language model)"""
-        entry = _entry(project_id, recording_id)
-        events = (event for _, event in snapshots.events_in_time_order(rt(), entry.recording.id))
+        recording = _recording(project_id, recording_id)
+        events = (event for _, event in snapshots.events_in_time_order(rt(), recording.id))
         return replay_insights.summarize(events) | {"generated_by": "meetrec rules (no language model)"}
 
 
@@ -331,8 +314,8 @@ class Sharing(MethodView):
     @blp.errors(e404=_UNKNOWN)
     def get(self, project_id: str, recording_id: str):
         """Get a recording's sharing settings: whether its public link is on, and its token"""
-        entry = _entry(project_id, recording_id)
-        return _sharing(sharing.configuration(rt(), project_id, entry.recording.id))
+        recording = _recording(project_id, recording_id)
+        return _sharing(sharing.configuration(rt(), project_id, recording.id))
 
     @require("sharing_configuration:write")
     @blp.arguments(PostHogSharingUpdateSchema)
@@ -345,8 +328,8 @@ class Sharing(MethodView):
     @blp.errors(e400="enabled missing or not a boolean", e404=_UNKNOWN)
     def patch(self, args: dict, project_id: str, recording_id: str):
         """Turn a recording's public link on or off (off revokes its token at once)"""
-        entry = _entry(project_id, recording_id)
-        return _sharing(sharing.set_enabled(rt(), project_id, entry.recording.id, args["enabled"]))
+        recording = _recording(project_id, recording_id)
+        return _sharing(sharing.set_enabled(rt(), project_id, recording.id, args["enabled"]))
 
 
 @blp.route("/<project_id>/session_recordings/<session:recording_id>/sharing/refresh", strict_slashes=False)
@@ -356,8 +339,8 @@ class SharingRefresh(MethodView):
     @blp.errors(e404=_UNKNOWN)
     def post(self, project_id: str, recording_id: str):
         """Replace the access token of a recording's public link"""
-        entry = _entry(project_id, recording_id)
-        return _sharing(sharing.refresh(rt(), project_id, entry.recording.id))
+        recording = _recording(project_id, recording_id)
+        return _sharing(sharing.refresh(rt(), project_id, recording.id))
 
 
 def _sharing(found: sharing.Sharing) -> dict[str, Any]:
@@ -404,10 +387,10 @@ class MatchingEvents(MethodView):
         if not names:
             raise BadPayload("Must specify at least one event or action filter, or event properties filter")
         try:
-            entry = catalog.entry(rt(), project_id, session_ids[0])
+            recording = catalog.locate(rt(), project_id, session_ids[0])
         except NotFound:
             return {"results": []}
-        return {"results": list(_matching(entry, names))}
+        return {"results": list(_matching(recording, names))}
 
 
 def _json_param(name: str) -> Any:
@@ -429,16 +412,16 @@ def _event_names(filters: Any) -> set[str]:
         raise BadPayload(
             "events must be a JSON array", errors={"query": {"events": ["must be a JSON array"]}}
         )
-    names = {f.get("id") if isinstance(f, dict) else f for f in filters}
+    names = [f.get("id") if isinstance(f, dict) else f for f in filters]
     return {n for n in names if isinstance(n, str) and n}
 
 
-def _matching(entry: catalog.Entry, names: set[str]) -> Iterator[dict[str, str | None]]:
+def _matching(recording: Recording, names: set[str]) -> Iterator[dict[str, str | None]]:
     found = 0
-    for sequence, event in snapshots.events_in_time_order(rt(), entry.recording.id):
+    for sequence, event in snapshots.events_in_time_order(rt(), recording.id):
         if _event_name(event) in names:
             yield {
-                "uuid": str(uuid.uuid5(_EVENTS, f"{entry.recording.id}:{sequence}")),
+                "uuid": str(uuid.uuid5(_EVENTS, f"{recording.id}:{sequence}")),
                 "timestamp": presenters.iso_ms(int(event["timestamp"])),
             }
             found += 1
@@ -447,12 +430,16 @@ def _matching(entry: catalog.Entry, names: set[str]) -> Iterator[dict[str, str |
 
 
 def _event_name(event: dict[str, Any]) -> str | None:
-    kind, data = event.get("type"), event.get("data")
-    if kind == 4:
+    kind, data = event.get("type"), replay_facts.data_of(event)
+    if kind == replay_facts.META:
         return "$pageview"
-    if kind == 5 and isinstance(data, dict) and isinstance(data.get("tag"), str):
-        return data["tag"]
-    if kind == 3 and isinstance(data, dict) and data.get("source") == 2 and data.get("type") in (2, 3, 4, 9):
+    if kind == _CUSTOM and isinstance(data.get("tag"), str):
+        return str(data["tag"])
+    if (
+        kind == replay_facts.INCREMENTAL
+        and data.get("source") == replay_facts.MOUSE_INTERACTION
+        and data.get("type") in replay_facts.CLICK_TYPES
+    ):
         return "$autocapture"
     return None
 
@@ -488,14 +475,8 @@ class Properties(MethodView):
         for item in session_ids:
             if not isinstance(item, str):
                 raise BadPayload(f"Invalid session_id: {str(item)[:64]} - not a string")
-        results = []
-        for session_id in dict.fromkeys(session_ids):
-            try:
-                entry = catalog.entry(rt(), project_id, session_id)
-            except NotFound:
-                continue
-            results.append({"id": session_id, "properties": _properties(entry)})
-        return {"results": results}
+        found = catalog.by_external_ids(rt(), project_id, session_ids)
+        return {"results": [{"id": e.recording.external_id, "properties": _properties(e)} for e in found]}
 
 
 def _properties(entry: catalog.Entry) -> dict[str, Any]:
@@ -523,7 +504,7 @@ class Playlists(MethodView):
         recording_id = None
         if "session_recording_id" in args:
             try:
-                recording_id = catalog.entry(rt(), project_id, args["session_recording_id"]).recording.id
+                recording_id = catalog.locate(rt(), project_id, args["session_recording_id"]).id
             except NotFound:
                 recording_id = ""
         count, found = playlists.page(
@@ -536,7 +517,9 @@ class Playlists(MethodView):
             kind=args.get("type"),
             recording_id=recording_id,
         )
-        following, preceding = presenters.page_links(count, args["limit"], args["offset"])
+        following, preceding = presenters.page_links(
+            rt().config.public_url, count, args["limit"], args["offset"]
+        )
         return {"count": count, "next": following, "previous": preceding, "results": _playlists(found)}
 
     @require("session_recording_playlist:write")
@@ -555,7 +538,7 @@ def _playlists(found: list) -> list[dict[str, Any]]:
     return [presenters.playlist(p, counts[p.id]) for p in found]
 
 
-@blp.route("/<project_id>/session_recording_playlists/<short_id>", strict_slashes=False)
+@blp.route("/<project_id>/session_recording_playlists/<short:short_id>", strict_slashes=False)
 class PlaylistById(MethodView):
     @require("session_recording_playlist:read")
     @blp.response(200, PostHogPlaylistSchema, description="the playlist")
@@ -583,7 +566,7 @@ class PlaylistById(MethodView):
         playlists.soft_delete(rt(), project_id, short_id)
 
 
-@blp.route("/<project_id>/session_recording_playlists/<short_id>/recordings", strict_slashes=False)
+@blp.route("/<project_id>/session_recording_playlists/<short:short_id>/recordings", strict_slashes=False)
 class PlaylistRecordings(MethodView):
     @require("session_recording_playlist:read")
     @blp.arguments(PostHogPageArgs, location="query")
@@ -602,7 +585,8 @@ class PlaylistRecordings(MethodView):
 
 
 @blp.route(
-    "/<project_id>/session_recording_playlists/<short_id>/recordings/<recording_id>", strict_slashes=False
+    "/<project_id>/session_recording_playlists/<short:short_id>/recordings/<recording_id>",
+    strict_slashes=False,
 )
 class PlaylistRecording(MethodView):
     @require("session_recording_playlist:write")
@@ -615,8 +599,7 @@ class PlaylistRecording(MethodView):
     )
     def post(self, project_id: str, short_id: str, recording_id: str):
         """Add a recording to a playlist"""
-        entry = catalog.entry(rt(), project_id, recording_id)
-        playlists.add(rt(), project_id, short_id, entry.recording.id)
+        playlists.add(rt(), project_id, short_id, catalog.locate(rt(), project_id, recording_id).id)
         return {"success": True}
 
     @require("session_recording_playlist:write")
@@ -624,5 +607,4 @@ class PlaylistRecording(MethodView):
     @blp.errors(e404="unknown playlist or recording, or the playlist does not hold it")
     def delete(self, project_id: str, short_id: str, recording_id: str):
         """Remove a recording from a playlist"""
-        entry = catalog.entry(rt(), project_id, recording_id)
-        playlists.remove(rt(), project_id, short_id, entry.recording.id)
+        playlists.remove(rt(), project_id, short_id, catalog.locate(rt(), project_id, recording_id).id)

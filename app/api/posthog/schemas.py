@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+import json
+
 import marshmallow as ma
 
 F = ma.fields
+# PostgreSQL text holds no NUL: a string with one is bad input (400), never a database error.
+NO_NUL = ma.validate.Regexp(r"^[^\x00]*$", error="must not contain NUL characters")
+MAX_FILTERS_JSON = 64 * 1024
+
+
+def _small_json(value: object) -> bool:
+    if len(json.dumps(value)) > MAX_FILTERS_JSON:
+        raise ma.ValidationError(f"at most {MAX_FILTERS_JSON} bytes of JSON")
+    return True
+
+
 _ISO = "2026-12-03T10:15:22Z"
 
 
@@ -25,11 +38,14 @@ class PostHogPageArgs(ma.Schema):
 
 
 class PostHogPlaylistListArgs(PostHogPageArgs):
-    search = F.String(validate=ma.validate.Length(max=400), metadata={"description": "Part of the name"})
+    search = F.String(
+        validate=[ma.validate.Length(max=400), NO_NUL], metadata={"description": "Part of the name"}
+    )
     pinned = F.Boolean(metadata={"description": "Only pinned (true) or unpinned (false) playlists"})
     type = F.String(validate=ma.validate.OneOf(["collection", "filters"]))
     session_recording_id = F.String(
-        validate=ma.validate.Length(1, 64), metadata={"description": "Only playlists holding this recording"}
+        validate=[ma.validate.Length(1, 64), NO_NUL],
+        metadata={"description": "Only playlists holding this recording"},
     )
 
 
@@ -174,12 +190,14 @@ class PostHogPropertiesSchema(ma.Schema):
 
 
 class PostHogPlaylistFieldsSchema(ma.Schema):
-    name = F.String(allow_none=True, validate=ma.validate.Length(max=400))
-    derived_name = F.String(allow_none=True, validate=ma.validate.Length(max=400))
-    description = F.String(allow_none=True, validate=ma.validate.Length(max=10_000))
+    name = F.String(allow_none=True, validate=[ma.validate.Length(max=400), NO_NUL])
+    derived_name = F.String(allow_none=True, validate=[ma.validate.Length(max=400), NO_NUL])
+    description = F.String(allow_none=True, validate=[ma.validate.Length(max=10_000), NO_NUL])
     pinned = F.Boolean()
     deleted = F.Boolean()
-    filters = F.Dict(allow_none=True)
+    filters = F.Dict(
+        allow_none=True, validate=_small_json, metadata={"description": "at most 64 KiB of JSON"}
+    )
     _create_in_folder = F.String(load_only=True, allow_none=True)
 
 

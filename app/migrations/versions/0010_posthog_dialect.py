@@ -57,6 +57,13 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("facts_complete", sa.Boolean(), nullable=False, server_default=sa.text("false"))
         )
+    # The list's order (newest first, ties by id) read from the index alone, even at deep offsets.
+    op.drop_index("ix_replay_summaries_project_created", table_name="replay_summaries")
+    op.create_index(
+        "ix_replay_summaries_project_created_id",
+        "replay_summaries",
+        ["project_id", "created_at", "recording_id"],
+    )
     with op.batch_alter_table("api_keys", schema=None) as batch_op:
         batch_op.add_column(sa.Column("public_token_sealed", sa.Text(), nullable=True))
     op.create_table(
@@ -114,6 +121,8 @@ def downgrade() -> None:
     op.drop_table("recording_views")
     with op.batch_alter_table("api_keys", schema=None) as batch_op:
         batch_op.drop_column("public_token_sealed")
+    op.drop_index("ix_replay_summaries_project_created_id", table_name="replay_summaries")
+    op.create_index("ix_replay_summaries_project_created", "replay_summaries", ["project_id", "created_at"])
     with op.batch_alter_table("replay_summaries", schema=None) as batch_op:
         for name in (
             "facts_complete",

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from app import sealing
 from app.db import affected
-from app.errors import Unprocessable
+from app.errors import SealError, Unprocessable
 from app.models import ApiKey, Project
 from app.runtime import Runtime
 from app.services.ids import hash_secret, new_id, new_secret
@@ -112,7 +112,24 @@ def authenticate(rt: Runtime, raw: str) -> ApiKey | None:
 
 def public_token(rt: Runtime, project_id: str) -> str:
     """The project's public token (PostHog's `api_token`): a key with the `ingest` scope only, safe to
-    ship in a web page, shown again on every read. Minted on first use; revoking it mints another."""
+    ship in a web page, shown again on every read. Minted on first use; revoking it mints another, and so
+    does a sealed token that no longer opens (MEETREC_SECRET_KEY changed): that key is revoked."""
+    while (found := _live_token(rt, project_id)) is not None:
+        opened = _opened_token(rt, *found)
+        if opened is not None:
+            return opened
+    key_id, raw = _mint_token(rt, project_id)
+    older = _live_token(rt, project_id)
+    if older is not None and older[0] != key_id:  # two first reads raced: both answer the older token
+        opened = _opened_token(rt, *older)
+        if opened is not None:
+            _revoke_token(rt, key_id)
+            return opened
+    return raw
+
+
+def _live_token(rt: Runtime, project_id: str) -> tuple[str, str] | None:
+    """The id and sealed token of the project's oldest live public token key, if it has one."""
     with rt.db.read() as s:
         row = s.execute(
             select(ApiKey.id, ApiKey.public_token_sealed)
@@ -124,8 +141,20 @@ def public_token(rt: Runtime, project_id: str) -> str:
             .order_by(ApiKey.created_at, ApiKey.id)
             .limit(1)
         ).one_or_none()
-    if row is not None:
-        return sealing.unseal(rt.config.secret_key, str(row[1]), _token_context(row[0]))
+    return None if row is None else (row[0], str(row[1]))
+
+
+def _opened_token(rt: Runtime, key_id: str, sealed: str) -> str | None:
+    """The public token sealed in `sealed`; None, with its key revoked, when it does not open."""
+    try:
+        return sealing.unseal(rt.config.secret_key, sealed, _token_context(key_id))
+    except SealError:
+        _revoke_token(rt, key_id)
+        return None
+
+
+def _mint_token(rt: Runtime, project_id: str) -> tuple[str, str]:
+    """A new public token key for the project: its id and raw token."""
     raw = new_secret("phc")
     key_id = new_id()
     with rt.db.transaction() as s:
@@ -141,7 +170,14 @@ def public_token(rt: Runtime, project_id: str) -> str:
                 created_at=rt.now(),
             )
         )
-    return public_token(rt, project_id)  # two first reads racing: both answer the older token
+    return key_id, raw
+
+
+def _revoke_token(rt: Runtime, key_id: str) -> None:
+    """Revoke a public token key now (an ingest-only key registers no webhook to stop)."""
+    with rt.db.transaction() as s:
+        mark_revoked(s, key_id, rt.now())
+    forget_cached(key_id)
 
 
 def _token_context(key_id: str) -> str:

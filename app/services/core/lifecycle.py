@@ -29,14 +29,17 @@ from sqlalchemy import ColumnElement, delete, update
 from sqlalchemy.orm import Session
 
 from app.models import (
+    PlaylistItem,
     Recording,
     RecordingMeta,
     RecordingState,
+    RecordingView,
     ReplayBlock,
     ReplayStream,
     ReplaySummary,
     Room,
     SessionEvent,
+    SharingConfiguration,
 )
 from app.runtime import Runtime
 from app.services.outbox import outbox
@@ -53,7 +56,7 @@ class Transition:
     target: RecordingState
     guard: tuple[ColumnElement[bool], ...] = ()
     releases_room: bool = False  # the room may start its next recording
-    forgets_events: bool = False  # interaction events, replay blocks and metadata go with a deleted one
+    forgets_events: bool = False  # events, replay blocks, metadata, views, links go with a deleted one
 
     def where(self, recording_ids: Iterable[str]) -> list[ColumnElement[bool]]:
         return [Recording.id.in_(list(recording_ids)), Recording.state.in_(self.sources), *self.guard]
@@ -80,8 +83,17 @@ PURGE = Transition(
 # Only the web replay code reopens, and only recordings of events (no media to assemble again).
 REOPEN = Transition("reopen", (S.FINISHED,), S.STARTED, guard=(Recording.condemned_at.is_(None),))
 TRANSITIONS = (STOP, FINISH, FAIL, DELETE, PURGE, REOPEN)
-# What a deleted recording's rows of events leave behind: nothing.
-_EVENT_TABLES = (SessionEvent, ReplayBlock, ReplayStream, RecordingMeta, ReplaySummary)
+# What a deleted recording's rows of events, views, playlist entries and sharing links leave behind: nothing.
+_EVENT_TABLES = (
+    SessionEvent,
+    ReplayBlock,
+    ReplayStream,
+    RecordingMeta,
+    ReplaySummary,
+    RecordingView,
+    PlaylistItem,
+    SharingConfiguration,
+)
 
 # Claims taken before objects are removed: the guard of the deletion that follows, minus the claim.
 CLAIM_DELETE = (DELETE.sources, (_NOT_HELD,))

@@ -124,7 +124,12 @@ def meta_of(rt: Runtime, project_id: str, external_id: str) -> list[RecordingMet
 
 
 def value_of(meta: RecordingMeta) -> Any:
-    return json.loads(meta.value)
+    return decode(meta.value)
+
+
+def decode(stored: str) -> Any:
+    """A stored value (canonical JSON text) as the value it was."""
+    return json.loads(stored)
 
 
 def search(

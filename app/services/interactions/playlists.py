@@ -45,31 +45,46 @@ def create(rt: Runtime, project_id: str, key_id: str | None, fields: dict[str, A
             "Must provide a valid playlist type: either filters or collection",
             errors={"json": {"type": ["must be filters or collection"]}},
         )
-    now = rt.now()
     for _ in range(3):
+        short_id = new_short_id()
         try:
-            with rt.db.transaction() as s:
-                playlist = Playlist(
-                    project_id=project_id,
-                    short_id=new_short_id(),
-                    type=fields["type"],
-                    name=fields.get("name"),
-                    derived_name=fields.get("derived_name"),
-                    description=fields.get("description") or "",
-                    pinned=bool(fields.get("pinned", False)),
-                    deleted=bool(fields.get("deleted", False)),
-                    filters=fields.get("filters") or {},
-                    created_by=key_id,
-                    created_at=now,
-                    last_modified_at=now,
-                )
-                s.add(playlist)
-                s.flush()
-                s.expunge(playlist)
-            return playlist
-        except IntegrityError:  # a short_id taken already (one in 62^8): draw again
-            continue
+            return _insert(rt, project_id, key_id, fields, short_id)
+        except IntegrityError:  # a short_id taken already (one in 62^8) draws again; anything else is raised
+            if not _short_id_taken(rt, short_id):
+                raise
     raise RuntimeError("no free short_id after 3 draws")
+
+
+def _insert(
+    rt: Runtime, project_id: str, key_id: str | None, fields: dict[str, Any], short_id: str
+) -> Playlist:
+    """Store a new playlist under `short_id`; IntegrityError when that is taken."""
+    now = rt.now()
+    with rt.db.transaction() as s:
+        playlist = Playlist(
+            project_id=project_id,
+            short_id=short_id,
+            type=fields["type"],
+            name=fields.get("name"),
+            derived_name=fields.get("derived_name"),
+            description=fields.get("description") or "",
+            pinned=bool(fields.get("pinned", False)),
+            deleted=bool(fields.get("deleted", False)),
+            filters=fields.get("filters") or {},
+            created_by=key_id,
+            created_at=now,
+            last_modified_at=now,
+        )
+        s.add(playlist)
+        s.flush()
+        s.expunge(playlist)
+    return playlist
+
+
+def _short_id_taken(rt: Runtime, short_id: str) -> bool:
+    """Whether some playlist (of any project) has `short_id`."""
+    with rt.db.read() as s:
+        return s.scalar(select(Playlist.id).where(Playlist.short_id == short_id)) is not None
 
 
 def get(rt: Runtime, project_id: str, short_id: str, *, include_deleted: bool = False) -> Playlist:
@@ -96,11 +111,11 @@ def page(
 ) -> tuple[int, list[Playlist]]:
     """(how many match, one page of them): the project's playlists, pinned first, newest first."""
     query = select(Playlist).where(Playlist.project_id == project_id, Playlist.deleted.is_(False))
-    if search:
-        needle = f"%{search.lower()}%"
+    if search:  # a substring, case-insensitive: % and _ in it are themselves, not wildcards
+        needle = search.lower()
         query = query.where(
-            func.lower(func.coalesce(Playlist.name, "")).like(needle)
-            | func.lower(func.coalesce(Playlist.derived_name, "")).like(needle)
+            func.lower(func.coalesce(Playlist.name, "")).contains(needle, autoescape=True)
+            | func.lower(func.coalesce(Playlist.derived_name, "")).contains(needle, autoescape=True)
         )
     if pinned is not None:
         query = query.where(Playlist.pinned.is_(pinned))

@@ -2,8 +2,8 @@
 
 Pure functions, no I/O. `facts_of` reads one batch; `replays` adds its counters to the replay's
 `ReplaySummary` and merges its activity intervals, pages and first Meta event into the row's under the
-row's lock, so batches may arrive in any order, overlapping or not, and the result is the whole
-session's.
+row's lock, so batches may arrive in any order, overlapping or not, and the counts, active time and
+start URL are the whole session's (pages: see below).
 
 The definitions (PostHog's): a click is a MouseInteraction (IncrementalSnapshot source 2) of type
 Click, DblClick, ContextMenu or TouchEnd; a keypress an Input (source 5); mouse activity a MouseMove,
@@ -11,7 +11,10 @@ MouseInteraction or TouchMove (sources 1, 2, 6). Console counts come from the `r
 events by `payload.level`. An event is *active* when it is an IncrementalSnapshot from a user source
 (MouseMove, MouseInteraction, Scroll, ViewportResize, Input, TouchMove, MediaInteraction, Drag); active
 events more than ACTIVITY_GAP_MS apart start a new segment, and a segment [first, last] counts
-max(1, last - first) ms. Pages are the `href`s of Meta events, distinct, in timestamp order.
+max(1, last - first) ms. Pages are the `href`s of Meta events, distinct, in order of first appearance:
+in timestamp order within a batch, and across batches in order of arrival, except that a batch whose
+first Meta event is older than the stored start URL puts its pages first. So batches arriving out of
+order are not always put back in timestamp order: pages A, C, B arriving in that order stay [A, C, B].
 
 Events were checked only to have an int `type` and a numeric `timestamp`: anything else may be missing
 or of any JSON type, and is then not counted. Nothing here raises on odd input.

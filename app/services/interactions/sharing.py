@@ -2,23 +2,32 @@
 
 `configuration` answers a recording's link settings (a disabled one is made on first read, as PostHog
 does). Enabling mints a fresh access token; disabling revokes it at once, and enabling again mints
-another, so a link that was turned off never opens anything again. The token is stored hashed (for
-`opened_by`) and sealed with MEETREC_SECRET_KEY (its owner sees it again on every read).
+another, so a link that was turned off never opens anything again. Each change is one conditional
+UPDATE, so a concurrent disable is never undone by a refresh. The token is stored hashed (for
+`opened_by`) and sealed with MEETREC_SECRET_KEY (its owner sees it again on every read); a sealed token
+that no longer opens (the key changed) turns the link off.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app import sealing
 from app.db import affected
+from app.errors import SealError
 from app.models import Recording, RecordingState, SharingConfiguration
 from app.runtime import Runtime
 from app.services.ids import hash_secret, new_secret
+
+log = logging.getLogger(__name__)
+
+_OFF: dict[str, Any] = {"enabled": False, "token_hash": None, "token_sealed": None}
 
 
 @dataclass(frozen=True)
@@ -57,34 +66,40 @@ def configuration(rt: Runtime, project_id: str, recording_id: str) -> Sharing:
 
 def set_enabled(rt: Runtime, project_id: str, recording_id: str, enabled: bool) -> Sharing:
     """Turn the link on (a new token unless it is on already) or off (its token stops working now)."""
-    current = configuration(rt, project_id, recording_id)
-    if enabled and not current.enabled:
-        token = new_secret("shr")
-        values = {
-            "enabled": True,
-            "token_hash": hash_secret(token),
-            "token_sealed": sealing.seal(rt.config.secret_key, token, _context(recording_id)),
-        }
-    elif not enabled:
-        values = {"enabled": False, "token_hash": None, "token_sealed": None}
+    configuration(rt, project_id, recording_id)
+    if enabled:
+        token = _fresh(rt, recording_id)
+        _update(rt, recording_id, SharingConfiguration.enabled.is_(False), enabled=True, **token)
     else:
-        return current
-    with rt.db.transaction() as s:
-        affected(
-            s,
-            update(SharingConfiguration)
-            .where(SharingConfiguration.recording_id == recording_id)
-            .values(**values),
-        )
+        _update(rt, recording_id, SharingConfiguration.enabled.is_(True), **_OFF)
     return configuration(rt, project_id, recording_id)
 
 
 def refresh(rt: Runtime, project_id: str, recording_id: str) -> Sharing:
     """A new access token for an enabled link (the old one stops working); a disabled link stays off."""
-    if configuration(rt, project_id, recording_id).enabled:
-        set_enabled(rt, project_id, recording_id, False)
-        return set_enabled(rt, project_id, recording_id, True)
+    configuration(rt, project_id, recording_id)
+    _update(rt, recording_id, SharingConfiguration.enabled.is_(True), **_fresh(rt, recording_id))
     return configuration(rt, project_id, recording_id)
+
+
+def _fresh(rt: Runtime, recording_id: str) -> dict[str, str]:
+    """The columns of a newly minted access token."""
+    token = new_secret("shr")
+    return {
+        "token_hash": hash_secret(token),
+        "token_sealed": sealing.seal(rt.config.secret_key, token, _context(recording_id)),
+    }
+
+
+def _update(rt: Runtime, recording_id: str, guard: ColumnElement[bool], **values: Any) -> int:
+    """Set `values` on the recording's link in one statement if `guard` still holds; rows changed."""
+    with rt.db.transaction() as s:
+        return affected(
+            s,
+            update(SharingConfiguration)
+            .where(SharingConfiguration.recording_id == recording_id, guard)
+            .values(**values),
+        )
 
 
 def opened_by(rt: Runtime, token: str) -> Opened | None:
@@ -110,10 +125,16 @@ def _row(rt: Runtime, recording_id: str) -> SharingConfiguration | None:
 
 
 def _present(rt: Runtime, row: SharingConfiguration) -> Sharing:
-    token = None
-    if row.enabled and row.token_sealed:
+    """The settings of `row`; a token that no longer opens (MEETREC_SECRET_KEY changed) turns the link off."""
+    if not (row.enabled and row.token_sealed):
+        return Sharing(row.enabled, None, row.created_at)
+    try:
         token = sealing.unseal(rt.config.secret_key, row.token_sealed, _context(row.recording_id))
-    return Sharing(row.enabled, token, row.created_at)
+    except SealError:
+        log.warning("recording %s: its sharing token does not open; the link is off", row.recording_id)
+        _update(rt, row.recording_id, SharingConfiguration.token_sealed == row.token_sealed, **_OFF)
+        return Sharing(False, None, row.created_at)
+    return Sharing(True, token, row.created_at)
 
 
 def _context(recording_id: str) -> str:

@@ -1,23 +1,27 @@
 """A web replay's stored blocks as PostHog snapshot sources: each block is a source (`blob_v2`, its
 `blob_key` the block's index); reading a range of blocks yields their events as JSON lines of
-`[windowId, event]`, one block at a time, straight from its stored JSON lines (no re-encoding)."""
+`[windowId, event]`, one block at a time, straight from its stored JSON lines (no re-encoding).
+`events_in_time_order` merges every block's events into one stream by timestamp."""
 
 from __future__ import annotations
 
+import heapq
 import json
+from collections import deque
 from collections.abc import Iterator
 from typing import Any
 
 import zstandard
-from sqlalchemy import select, update
+from sqlalchemy import select
 
-from app.db import affected
 from app.errors import NotFound
-from app.models import ReplayBlock, ReplaySummary
+from app.models import ReplayBlock
 from app.runtime import Runtime
-from app.services.interactions import replay_facts
 
 MAX_BLOCKS_PER_READ = 100
+
+_Timed = tuple[int, int, dict[str, Any]]  # (timestamp, sequenceId, event)
+_Heads = list[tuple[int, int, dict[str, Any], Iterator[_Timed]]]  # each open block's next event, a heap
 
 
 def blocks_of(rt: Runtime, recording_id: str) -> list[ReplayBlock]:
@@ -59,42 +63,33 @@ def _lines(rt: Runtime, blocks: list[ReplayBlock], prefix: bytes) -> Iterator[by
 
 
 def events_in_time_order(rt: Runtime, recording_id: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(sequenceId, event) of every stored event, blocks taken in order of their first timestamp (a
-    client may deliver its batches out of order), one block in memory at a time."""
+    """(sequenceId, event) of every stored event by (timestamp, sequenceId), merged across blocks (a
+    client may deliver its batches out of order or interleaved). A block is read only when the merge
+    reaches its first timestamp, so only the blocks that overlap in time are in memory at once."""
+    waiting = deque(sorted(blocks_of(rt, recording_id), key=lambda b: (b.first_timestamp, b.seq)))
+    heads: _Heads = []
     decompressor = zstandard.ZstdDecompressor()
-    for block in sorted(blocks_of(rt, recording_id), key=lambda b: (b.first_timestamp, b.seq)):
-        raw = decompressor.decompress(rt.storage.get_bytes(block.object_key))
-        lines = [line for line in raw.splitlines() if line]
-        for offset, line in enumerate(lines):
-            yield block.first_sequence + offset, json.loads(line)
+    while heads or waiting:
+        while waiting and (not heads or waiting[0].first_timestamp <= heads[0][0]):
+            _push(heads, _timed_events(rt, decompressor, waiting.popleft()))
+        _, sequence, event, rest = heapq.heappop(heads)
+        yield sequence, event
+        _push(heads, rest)
 
 
-def recompute_facts(rt: Runtime, recording_id: str, attempts: int = 3) -> bool:
-    """Compute a replay's facts (`replay_facts`) afresh from every stored block and store them, for
-    replays stored before the facts were kept at ingest. Optimistic: the result is written only if no
-    block was indexed meanwhile (else it reads again). False when the replay is gone or kept moving."""
-    for _ in range(attempts):
-        blocks = blocks_of(rt, recording_id)
-        facts = replay_facts.facts_of(event for _, event in events_in_time_order(rt, recording_id))
-        values = replay_facts.changes(facts, 0, [], [], None) | facts.counters() | {"facts_complete": True}
-        values.setdefault("active_ms", 0)
-        with rt.db.transaction() as s:
-            moved = affected(
-                s,
-                update(ReplaySummary)
-                .where(ReplaySummary.recording_id == recording_id, ReplaySummary.blocks == len(blocks))
-                .values(values),
-            )
-        if moved:
-            return True
-    return False
+def _timed_events(
+    rt: Runtime, decompressor: zstandard.ZstdDecompressor, block: ReplayBlock
+) -> Iterator[_Timed]:
+    """One block's events by (timestamp, sequenceId): a block holds one batch, so sorting it is bounded."""
+    raw = decompressor.decompress(rt.storage.get_bytes(block.object_key))
+    lines = (json.loads(line) for line in raw.splitlines() if line)
+    timed = [(event["timestamp"], block.first_sequence + offset, event) for offset, event in enumerate(lines)]
+    timed.sort(key=lambda t: (t[0], t[1]))
+    return iter(timed)
 
 
-def without_facts(rt: Runtime, limit: int = 100) -> list[str]:
-    """Replays stored before migration 0010 whose facts are not computed yet."""
-    with rt.db.read() as s:
-        return list(
-            s.scalars(
-                select(ReplaySummary.recording_id).where(ReplaySummary.facts_complete.is_(False)).limit(limit)
-            )
-        )
+def _push(heads: _Heads, events: Iterator[_Timed]) -> None:
+    """Put the next of `events` on the merge's heap, if there is one."""
+    head = next(events, None)
+    if head is not None:
+        heapq.heappush(heads, (*head, events))

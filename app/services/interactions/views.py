@@ -26,17 +26,17 @@ def mark_viewed(rt: Runtime, recording_id: str, api_key_id: str) -> None:
 
 def viewers_of(rt: Runtime, recording_ids: list[str]) -> dict[str, list[tuple[str, str]]]:
     """(key id, viewer name) of every key that read each recording, first viewer first. A key is named by
-    its name, or by its prefix when it has none."""
+    its name, or by the start of its id when it has none (its prefix is part of its secret)."""
     found: dict[str, list[tuple[str, str]]] = defaultdict(list)
     if not recording_ids:
         return found
     with rt.db.read() as s:
         rows = s.execute(
-            select(RecordingView.recording_id, ApiKey.id, ApiKey.name, ApiKey.prefix)
+            select(RecordingView.recording_id, ApiKey.id, ApiKey.name)
             .join(ApiKey, ApiKey.id == RecordingView.api_key_id)
             .where(RecordingView.recording_id.in_(recording_ids))
             .order_by(RecordingView.viewed_at)
         ).all()
-    for recording_id, key_id, name, prefix in rows:
-        found[recording_id].append((key_id, name or f"{prefix}…"))
+    for recording_id, key_id, name in rows:
+        found[recording_id].append((key_id, name or f"key {key_id[:8]}"))
     return found
