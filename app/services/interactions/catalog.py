@@ -45,18 +45,16 @@ class Entry:
         return replace(self, viewers=[*self.viewers, (key_id, "")])
 
 
-def _rows(project_id: str) -> Any:
-    """Live replays of the project with their recordings (the recording's own relations not loaded)."""
-    return (
+def _rows(project_id: str | None) -> Any:
+    """Live replays (of the project, unless None) with their recordings (the recording's own relations
+    not loaded)."""
+    query = (
         select(Recording, ReplaySummary)
         .join(ReplaySummary, ReplaySummary.recording_id == Recording.id)
-        .where(
-            Recording.project_id == project_id,
-            ReplaySummary.project_id == project_id,
-            Recording.state != S.DELETED,
-        )
+        .where(Recording.state != S.DELETED)
         .options(noload(Recording.room), noload(Recording.participant), defer(ReplaySummary.activity))
     )
+    return query if project_id is None else query.where(ReplaySummary.project_id == project_id)
 
 
 def count(rt: Runtime, project_id: str) -> int:
@@ -86,7 +84,7 @@ def locate(rt: Runtime, project_id: str, external_id: str) -> Recording:
     if not EXTERNAL_ID.fullmatch(external_id):
         raise NotFound(_NOT_FOUND)
     with rt.db.read() as s:
-        found = s.execute(_rows(project_id).where(Recording.external_id == external_id)).one_or_none()
+        found = s.execute(_by_external(project_id, [external_id])).one_or_none()
     if found is None:
         raise NotFound(_NOT_FOUND)
     return found[0]
@@ -103,21 +101,33 @@ def entry(rt: Runtime, project_id: str, external_id: str) -> Entry:
 def by_external_ids(rt: Runtime, project_id: str, external_ids: list[str]) -> list[Entry]:
     """The live replays among the client ids given (unknown ones left out), in the order given."""
     wanted = [i for i in dict.fromkeys(external_ids) if EXTERNAL_ID.fullmatch(i)]
-    return _in_order(rt, project_id, Recording.external_id, wanted, lambda e: e.recording.external_id)
+    return _in_order(
+        rt, project_id, _by_external(project_id, wanted), wanted, lambda e: e.recording.external_id
+    )
 
 
 def entries(rt: Runtime, project_id: str, recording_ids: list[str]) -> list[Entry]:
     """The live replays among `recording_ids` (internal ids), in the order given."""
-    return _in_order(rt, project_id, Recording.id, recording_ids, lambda e: e.recording.id)
+    # By primary key only: with the project in the WHERE clause SQLite walks the project's index instead.
+    # The project is checked on the rows read (ids come from project-scoped queries anyway).
+    query = _rows(None).where(Recording.id.in_(recording_ids))
+    return _in_order(rt, project_id, query, recording_ids, lambda e: e.recording.id)
+
+
+def _by_external(project_id: str, external_ids: list[str]) -> Any:
+    """The replays the client ids name, read through the (project, external id) unique index."""
+    return _rows(project_id).where(
+        Recording.project_id == project_id, Recording.external_id.in_(external_ids)
+    )
 
 
 def _in_order(
-    rt: Runtime, project_id: str, column: Any, ids: list[str], id_of: Callable[[Entry], str]
+    rt: Runtime, project_id: str, query: Any, ids: list[str], id_of: Callable[[Entry], str]
 ) -> list[Entry]:
     if not ids:
         return []
     with rt.db.read() as s:
-        rows = s.execute(_rows(project_id).where(column.in_(ids))).all()
+        rows = [row for row in s.execute(query).all() if row[1].project_id == project_id]
     found = {id_of(e): e for e in _entries(rt, project_id, rows)}
     return [found[i] for i in ids if i in found]
 
