@@ -25,6 +25,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, Retry, Worker
 from rq.exceptions import NoSuchJobError
+from rq.executions import Execution
 from rq.job import Job
 from rq.worker import BaseWorker
 
@@ -149,9 +150,11 @@ class JobQueue:
         """Delete the job's record (a no-op when there is none), so the same id can be enqueued again."""
         with _failing(f"delete of job {job_id}"):
             try:
-                Job.fetch(job_id, connection=self.redis).delete()
+                job = Job.fetch(job_id, connection=self.redis)
             except NoSuchJobError:
-                pass
+                return
+            _prune_dead_executions(job)
+            job.delete()
 
     def signal_stop(self, recording_id: str) -> None:
         """Tell the recording's capture to stop (a fast path: the capture also polls SQL)."""
@@ -243,3 +246,22 @@ def _failing(what: str) -> Iterator[None]:
         yield
     except RedisError as e:
         raise QueueError(f"Redis: {what} failed: {e}") from e
+
+
+def _prune_dead_executions(job: Job) -> None:
+    """Drop the job's execution ids whose records are gone (a killed work horse never removes its own).
+
+    RQ's `Job.delete` fetches every execution its registry lists and raises ValueError on a missing one,
+    so a job whose worker was killed mid-run could never be deleted and re-enqueued.
+    """
+    registry = job.execution_registry
+    ids = registry.get_execution_ids()
+    if not ids:
+        return
+    with job.connection.pipeline() as pipe:
+        for execution_id in ids:
+            pipe.exists(Execution(execution_id, job.id, job.connection).key)
+        alive = pipe.execute()
+    dead = [execution_id for execution_id, exists in zip(ids, alive, strict=True) if not exists]
+    if dead:
+        job.connection.zrem(registry.key, *dead)

@@ -45,6 +45,17 @@ def test_an_unknown_job_has_no_state_and_forgetting_it_is_a_no_op(own):
     own.jobs.forget_job("port-never-enqueued")
 
 
+def test_a_job_whose_execution_record_is_gone_can_still_be_forgotten(own):
+    # A worker killed mid-job leaves its execution id listed after the execution's own record expired.
+    job = own.jobs.enqueue(RECONCILE, job_id="port-orphan")
+    own.redis.zadd(job.execution_registry.key, {"killed-horse": 4102444800})
+    own.jobs.forget_job("port-orphan")
+    assert own.jobs.job("port-orphan") is None
+    assert not own.redis.exists(job.execution_registry.key)
+    own.jobs.enqueue(RECONCILE, job_id="port-orphan")
+    assert own.jobs.job_status("port-orphan") == "queued"
+
+
 def test_a_queued_job_has_no_sign_of_life_yet(own):
     own.jobs.enqueue(RECONCILE, job_id="port-beat")
     state = own.jobs.job("port-beat")
