@@ -14,6 +14,7 @@ from app.api.auth import SECURITY_SCHEME
 from app.api.chunked import DechunkedBodies
 from app.api.posthog import errors as posthog_errors
 from app.api.posthog.access import SHARING_SCHEME, SessionId, ShortId
+from app.api.posthog_capture import routes as capture_routes
 from app.api.rrweb.access import PRESIGNED_SCHEMES
 from app.config import Config
 from app.runtime import Runtime
@@ -66,8 +67,10 @@ def create_app(config: Config | None = None, runtime: Runtime | None = None) -> 
             name, {"type": "apiKey", "in": "query", "name": param, "description": description}
         )
     _register_blueprints(api)
-    posthog_errors.document(api.spec)
-    errors.shape_for(posthog_errors.PREFIX, posthog_errors.shape)
+    capture_routes.register_assets(app)
+    for prefix in (posthog_errors.PREFIX, *capture_routes.ERROR_PREFIXES):
+        posthog_errors.document(api.spec, prefix)
+        errors.shape_for(prefix, posthog_errors.shape)
     errors.register(app)
     observability.init_app(app, app.extensions["meetrec"])
     console.init_app(app, config)
@@ -77,11 +80,12 @@ def create_app(config: Config | None = None, runtime: Runtime | None = None) -> 
 def _register_blueprints(api: Api) -> None:
     from app.api import health, system
     from app.api.posthog import routes as posthog
+    from app.api.posthog_capture import routes as posthog_capture
     from app.api.recordings import routes as recordings
     from app.api.rooms import routes as rooms
     from app.api.rrweb import routes as rrweb
     from app.api.sessions import routes as sessions
     from app.api.webhooks import routes as webhooks
 
-    for module in (health, rooms, recordings, sessions, webhooks, rrweb, posthog, system):
+    for module in (health, rooms, recordings, sessions, webhooks, rrweb, posthog, posthog_capture, system):
         api.register_blueprint(module.blp)

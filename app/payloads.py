@@ -170,6 +170,20 @@ def parse_events(raw: bytes, content_type: str | None) -> list[dict[str, Any]]:
     return _checked(events)
 
 
+def parse_document(raw: bytes) -> Any:
+    """One JSON document from a decoded body (UTF-8); BadPayload when it is not one."""
+    text = _utf8(raw)
+    if not text or text.isspace():
+        raise BadPayload("the body is empty")
+    return _json(text)
+
+
+def check_events(events: list[Any]) -> list[dict[str, Any]]:
+    """`events` as `parse_events` checks them (rrweb `type` and `timestamp`, nesting, count): the same
+    list, timestamps made int ms and server keys dropped; BadPayload for all when one is invalid."""
+    return _checked(events)
+
+
 def _kind_of(content_type: str | None) -> str:
     """The parser a Content-Type asks for: json, ndjson or sniff (parameters ignored)."""
     media = (content_type or "").split(";", 1)[0].strip().lower()

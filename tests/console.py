@@ -55,3 +55,15 @@ def meeting(rt, project_id: str, room_key: str, user: str = "Jane Doe", name: st
     return rooms.join(
         rt, project_id, rooms.JoinRequest(user_name=user, room_key=room_key, room_name=name or None)
     )
+
+
+def web_replay(rt, project_id: str, batches: list[list[dict[str, Any]]], **meta: Any) -> str:  # type: ignore[no-untyped-def]
+    """A web replay stored through `replays.ingest`, one block per batch in the order given, with
+    metadata `meta` (e.g. distinct_id); returns its recording id."""
+    from app.services.interactions import metadata, replays
+
+    external_id = "console-" + secrets.token_hex(6)
+    stored = [replays.ingest(rt, project_id, external_id, batch) for batch in batches]
+    if meta:
+        metadata.set_meta(rt, project_id, external_id, meta)
+    return stored[0].recording_id

@@ -8,6 +8,7 @@ import re
 
 import pytest
 
+from app.api.posthog_capture import routes as capture_routes
 from app.config import Config
 from app.factory import create_app
 from tests.conftest import _free_port
@@ -125,12 +126,20 @@ def test_every_response_says_what_it_means(spec):
     assert vague == []
 
 
+POSTHOG_PREFIXES = ("/api/", *capture_routes.ERROR_PREFIXES)
+
+
+def is_posthog_path(path: str) -> bool:
+    """A path answering in PostHog's error shape: its dialect's API and posthog-js's ingest calls."""
+    return any(path.startswith(prefix) or path == prefix.rstrip("/") for prefix in POSTHOG_PREFIXES)
+
+
 def error_refs(spec, posthog: bool) -> set[str]:  # type: ignore[no-untyped-def]
     return {
         r["content"]["application/json"]["schema"]["$ref"]
         for p, m, op in operations(spec)
         for code, r in op["responses"].items()
-        if code.startswith("4") and "content" in r and p.startswith("/api/") == posthog
+        if code.startswith("4") and "content" in r and is_posthog_path(p) == posthog
     }
 
 
@@ -140,7 +149,7 @@ def test_error_responses_share_one_schema(spec):
 
 def test_posthog_routes_document_posthogs_error_shape_and_no_422(spec):
     assert error_refs(spec, posthog=True) == {"#/components/schemas/PostHogError"}
-    assert not [p for p, m, op in operations(spec) if p.startswith("/api/") and "422" in op["responses"]]
+    assert not [p for p, m, op in operations(spec) if is_posthog_path(p) and "422" in op["responses"]]
 
 
 def test_authenticated_operations_declare_the_key(spec):
@@ -150,8 +159,15 @@ def test_authenticated_operations_declare_the_key(spec):
         if p not in ("/healthz", "/readyz") and not op.get("security") and not spec.get("security")
     ]
     # A participant's access key is the credential of /rooms/{access_key}... (as in Eyeson); GET
-    # /rooms/{room} takes one too (DELETE there takes a room id and an API key).
-    assert all("{access_key}" in name or name == "GET /rooms/{room}" for name in unsecured), unsecured
+    # /rooms/{room} takes one too (DELETE there takes a room id and an API key). posthog-js sends its
+    # project token in the body or the path (browsers' scripts and beacons send no headers); the
+    # recorder script is public.
+    assert all(
+        "{access_key}" in name
+        or name in ("GET /rooms/{room}", "GET /rrweb/record.js")
+        or is_posthog_path(name.split(" ", 1)[1])
+        for name in unsecured
+    ), unsecured
 
 
 def test_every_operation_that_requires_a_key_documents_401_and_403(spec):

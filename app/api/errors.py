@@ -67,13 +67,14 @@ _SHAPES: list[tuple[str, Shape]] = []
 
 
 def shape_for(prefix: str, shape: Shape) -> None:
-    """Render every error answered under `prefix` (`/api/`) with `shape` instead of meetrec's."""
+    """Render every error answered under `prefix` (`/api/`; and at `/api`) with `shape` instead of meetrec's."""
     if (prefix, shape) not in _SHAPES:
         _SHAPES.append((prefix, shape))
 
 
 def _respond(status: int, message: str = "", errors: dict | None = None, headers=None) -> Response:
-    shape = next((shape for prefix, shape in _SHAPES if request.path.startswith(prefix)), None)
+    path = request.path
+    shape = next((s for prefix, s in _SHAPES if path.startswith(prefix) or path == prefix.rstrip("/")), None)
     if shape is None:
         response = jsonify(error_body(status, message, errors))
     else:

@@ -7,7 +7,7 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, current_app, jsonify, render_template, request
+from flask import Blueprint, Response, current_app, g, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from app.api.errors import error_body, status_of
@@ -17,10 +17,16 @@ from app.errors import DomainError, StorageError
 bp = Blueprint("console", __name__, url_prefix="/console")
 filters.register(bp)
 
-JSON_ENDPOINTS = {"console.states"}
+JSON_ENDPOINTS = {"console.states", "console.replay_events"}
+# What a replayed page needs beyond the console's own policy: rrweb rebuilds the recorded DOM in a
+# sandboxed iframe (no scripts) that inherits this page's policy, with the page's CSS inlined in
+# <style> elements and style attributes, and its images and fonts loaded from wherever the page had them.
+REPLAY_CONTENT = "style-src 'self' 'unsafe-inline'; font-src 'self' data: http: https:"
+REPLAY_IMAGES = "data: blob: http: https:"
 NAV = (
     ("console.recordings", "Recordings", "recording:read"),
     ("console.rooms", "Rooms", "recording:read"),
+    ("console.capture", "Record web pages", "recording:read"),
     ("console.webhooks", "Webhooks", "webhook:write"),
     ("console.system", "System", "admin"),
 )
@@ -39,15 +45,23 @@ def _guard() -> Any:
 def _headers(response: Response) -> Response:
     storage = urlsplit(auth.rt().config.s3_public_endpoint)
     origin = f"{storage.scheme}://{storage.netloc}"
+    replayed = g.get("replay_content", False)
+    images = f"{origin} {REPLAY_IMAGES}" if replayed else origin
     response.headers["Content-Security-Policy"] = (
-        f"default-src 'self'; img-src 'self' {origin}; media-src 'self' {origin}; "
+        f"default-src 'self'; img-src 'self' {images}; media-src 'self' {origin}; "
         "frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'"
+        + (f"; {REPLAY_CONTENT}" if replayed else "")
     )
     response.headers["X-Frame-Options"] = "DENY"
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "same-origin"
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def allow_replay_content() -> None:
+    """Widen this response's policy for a page that replays a recorded web page (REPLAY_CONTENT)."""
+    g.replay_content = True
 
 
 @bp.errorhandler(DomainError)

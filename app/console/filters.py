@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from flask import Blueprint
 
@@ -36,11 +36,23 @@ def utc(ts: datetime | None) -> str:
     return ts.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def unix_ms(ms: int | None) -> str:
+    """An event's Unix-ms timestamp as `utc` shows it, with milliseconds; an em dash when unset or
+    past what a date can hold."""
+    if ms is None:
+        return "—"
+    try:
+        moment = datetime.fromtimestamp(ms / 1000, UTC)
+    except (OverflowError, OSError, ValueError):
+        return "—"
+    return moment.strftime("%Y-%m-%d %H:%M:%S.") + f"{ms % 1000:03d} UTC"
+
+
 def iso(ts: datetime | None) -> str:
     """A timestamp for `<time datetime=...>`."""
     return ts.isoformat(timespec="seconds") if ts else ""
 
 
 def register(bp: Blueprint) -> None:
-    for name, fn in (("duration", duration), ("size", size), ("utc", utc), ("iso", iso)):
+    for name, fn in (("duration", duration), ("size", size), ("utc", utc), ("ms", unix_ms), ("iso", iso)):
         bp.add_app_template_filter(fn, f"console_{name}")

@@ -1,5 +1,11 @@
 """Read-only queries the console needs and the API does not: filtered listings, live states, the
-deliveries that concern one recording, storage used. Every query is scoped to one project."""
+deliveries that concern one recording, storage used. Every query is scoped to one project.
+
+The recordings list shows video recordings and web replays side by side: a recording is a web replay
+when it has a `ReplaySummary` row (its facts, computed at ingest) and a video when its ingest is not
+"none" (a recording may be both). A page is one query: the summary is outer-joined and the replay's
+person (its distinct id, `replay.person_column`) is a correlated subquery on `recording_meta`'s
+primary key."""
 
 from __future__ import annotations
 
@@ -10,13 +16,17 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy.orm import defer
 from sqlalchemy.sql import Select
 
+from app.console import replay
 from app.models import (
     ApiKey,
+    Ingest,
     Participant,
     Recording,
     RecordingState,
+    ReplaySummary,
     Room,
     WebhookDelivery,
     WebhookEndpoint,
@@ -31,12 +41,15 @@ S = RecordingState
 PAGE_SIZE = 25
 MAX_STATE_IDS = 100
 STATES = (S.STARTED, S.STOPPED, S.FINISHED, S.FAILED)
+KINDS = ("video", "replay")  # "" is every kind
+MAX_CLICKS = 1_000_000
 SORTS = {
     "created": Recording.created_at,
     "room": Room.key,
     "state": Recording.state,
     "duration": Recording.duration,
     "size": Recording.size,
+    "clicks": ReplaySummary.click_count,
 }
 
 
@@ -61,6 +74,10 @@ class RecordingFilter:
     since: date | None = None
     until: date | None = None
     text: str = ""
+    kind: str = ""
+    min_clicks: int | None = None
+    start_url: str = ""
+    person: str = ""
     sort: str = "created"
     direction: str = "desc"
     page: int = 1
@@ -73,6 +90,10 @@ class RecordingFilter:
         if state and state not in STATES:
             problems.append(f"unknown state {state!r}")
             state = ""
+        kind = args.get("kind", "")
+        if kind and kind not in KINDS:
+            problems.append(f"unknown kind {kind!r}")
+            kind = ""
         sort = args.get("sort", "created")
         if sort not in SORTS:
             problems.append(f"cannot sort by {sort!r}")
@@ -83,6 +104,10 @@ class RecordingFilter:
             since=_date(args.get("from", ""), "from", problems),
             until=_date(args.get("to", ""), "to", problems),
             text=args.get("q", "").strip()[:200],
+            kind=kind,
+            min_clicks=_count(args.get("clicks", ""), "clicks", problems),
+            start_url=args.get("url", "").strip()[:200],
+            person=args.get("person", "").strip()[:200],
             sort=sort,
             direction="asc" if args.get("dir") == "asc" else "desc",
             page=page_number(args.get("page", "1")),
@@ -98,6 +123,10 @@ class RecordingFilter:
             "from": f.since.isoformat() if f.since else "",
             "to": f.until.isoformat() if f.until else "",
             "q": f.text,
+            "kind": f.kind,
+            "clicks": "" if f.min_clicks is None else str(f.min_clicks),
+            "url": f.start_url,
+            "person": f.person,
             "sort": "" if f.sort == "created" else f.sort,
             "dir": "" if f.direction == "desc" else f.direction,
             "page": "" if f.page == 1 else str(f.page),
@@ -118,6 +147,19 @@ def _date(raw: str, name: str, problems: list[str]) -> date | None:
     except ValueError:
         problems.append(f"{name} is not a date (YYYY-MM-DD)")
         return None
+
+
+def _count(raw: str, name: str, problems: list[str]) -> int | None:
+    if not raw.strip():
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= MAX_CLICKS:
+        problems.append(f"{name} is not a whole number from 0 to {MAX_CLICKS}")
+        return None
+    return value
 
 
 def page_number(raw: str) -> int:
@@ -154,41 +196,83 @@ def _conditions(project_id: str, f: RecordingFilter) -> list[ColumnElement[bool]
                     column.ilike(pattern, escape="\\")
                     for column in (
                         Recording.id,
+                        Recording.external_id,
                         Room.key,
                         Room.name,
                         Participant.name,
                         Recording.description,
                         Recording.error,
+                        ReplaySummary.start_url,
                     )
                 )
             )
         )
+    return where + _kind_conditions(f)
+
+
+def _kind_conditions(f: RecordingFilter) -> list[ColumnElement[bool]]:
+    """The web replay filters: a replay's facts are its summary's columns (NULL for a video, which
+    therefore never matches a replay-only filter); a person is a video's participant or a replay's."""
+    where: list[ColumnElement[bool]] = []
+    if f.kind == "video":
+        where.append(Recording.ingest != Ingest.NONE)
+    elif f.kind == "replay":
+        where.append(ReplaySummary.recording_id.is_not(None))
+    if f.min_clicks is not None:
+        where.append(ReplaySummary.click_count >= f.min_clicks)
+    if f.start_url:
+        where.append(ReplaySummary.start_url.ilike(_like(f.start_url), escape="\\"))
+    if f.person:
+        pattern = _like(f.person)
+        where.append(or_(Participant.name.ilike(pattern, escape="\\"), replay.person_matches(pattern)))
     return where
 
 
 def _joined(stmt: Select) -> Select:
-    return stmt.outerjoin(Room, Recording.room_id == Room.id).outerjoin(
-        Participant, Recording.participant_id == Participant.id
+    return (
+        stmt.outerjoin(Room, Recording.room_id == Room.id)
+        .outerjoin(Participant, Recording.participant_id == Participant.id)
+        .outerjoin(ReplaySummary, ReplaySummary.recording_id == Recording.id)
     )
 
 
+@dataclass(frozen=True)
+class Listed:
+    """A row of the recordings list: the recording, its web replay's summary (None for a video) and
+    the replay's person (its distinct id, None without one)."""
+
+    rec: Recording
+    replay: ReplaySummary | None
+    person: str | None
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds: the recording's once stopped, else a running replay's span of events so far."""
+        if self.rec.duration is not None or self.replay is None:
+            return self.rec.duration
+        return replay.span_seconds(self.replay)
+
+
 def recordings(rt: Runtime, project_id: str, f: RecordingFilter) -> Page:
-    """The project's live recordings matching `f`, sorted and paginated."""
+    """The project's live recordings matching `f` (`Listed` rows), sorted and paginated."""
     where = _conditions(project_id, f)
     column = SORTS[f.sort]
     order = column.asc().nulls_last() if f.direction == "asc" else column.desc().nulls_last()
     with rt.db.read() as s:
         total = s.scalar(_joined(select(func.count(Recording.id))).where(*where)) or 0
-        items = list(
-            s.scalars(
-                _joined(select(Recording))
+        rows = (
+            s.execute(
+                _joined(select(Recording, ReplaySummary, replay.person_column()))
+                .options(defer(ReplaySummary.activity), defer(ReplaySummary.pages))
                 .where(*where)
                 .order_by(order, Recording.id)
                 .offset((f.page - 1) * PAGE_SIZE)
                 .limit(PAGE_SIZE)
-            ).unique()
+            )
+            .unique()
+            .all()
         )
-    return Page(items, total, f.page)
+    return Page([Listed(rec, summary, person) for rec, summary, person in rows], total, f.page)
 
 
 def room_keys(rt: Runtime, project_id: str, limit: int = 500) -> list[str]:

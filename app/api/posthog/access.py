@@ -46,6 +46,7 @@ SCOPE_MAP = {
     "sharing_configuration:read": "recording:read",
     "sharing_configuration:write": "recording:write",
     "project:read": "recording:read",
+    "project:write": "admin",
 }
 
 

@@ -69,13 +69,15 @@ _ERROR_REF = "#/components/schemas/Error"
 _POSTHOG_REF = "#/components/schemas/PostHogError"
 
 
-def document(spec: APISpec) -> None:
-    """Make the OpenAPI document tell the truth about the routes under PREFIX: their errors take
-    PostHog's shape, and a refused parameter answers 400 (never 422)."""
-    spec.components.schema("PostHogError", schema=PostHogErrorSchema)
+def document(spec: APISpec, prefix: str = PREFIX) -> None:
+    """Make the OpenAPI document tell the truth about the routes under `prefix`: their errors take
+    PostHog's shape, and a refused parameter answers 400 (never 422). A prefix ending in "/" also
+    covers the path without it (`/e/` covers `/e`)."""
+    if "PostHogError" not in spec.components.schemas:
+        spec.components.schema("PostHogError", schema=PostHogErrorSchema)
     content = {"application/json": {"schema": {"$ref": _POSTHOG_REF}}}
     for path, item in spec._paths.items():
-        if not path.startswith(PREFIX):
+        if not (path.startswith(prefix) or path == prefix.rstrip("/")):
             continue
         for operation in item.values():
             if not isinstance(operation, dict):

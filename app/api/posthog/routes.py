@@ -110,6 +110,17 @@ class ProjectById(MethodView):
         return _project(project_id)
 
 
+@blp.route("/<project_id>/reset_token", strict_slashes=False)
+class ResetToken(MethodView):
+    @require("project:write")
+    @blp.response(200, PostHogProjectSchema, description="the project, with its new api_token")
+    @blp.errors(e404="another project's id")
+    def patch(self, project_id: str):
+        """Rotate the project's public ingest token: the old one stops working, a new one is shown"""
+        keys.rotate_public_token(rt(), project_id)
+        return _project(project_id)
+
+
 def _project(project_id: str) -> dict[str, Any]:
     project = catalog.project(rt(), project_id)
     token = keys.public_token(rt(), project_id)
@@ -390,7 +401,7 @@ class MatchingEvents(MethodView):
             recording = catalog.locate(rt(), project_id, session_ids[0])
         except NotFound:
             return {"results": []}
-        return {"results": list(_matching(recording, names))}
+        return {"results": _matching(recording, names)}
 
 
 def _json_param(name: str) -> Any:
@@ -416,32 +427,43 @@ def _event_names(filters: Any) -> set[str]:
     return {n for n in names if isinstance(n, str) and n}
 
 
-def _matching(recording: Recording, names: set[str]) -> Iterator[dict[str, str | None]]:
-    found = 0
-    for sequence, event in snapshots.events_in_time_order(rt(), recording.id):
-        if _event_name(event) in names:
-            yield {
-                "uuid": str(uuid.uuid5(_EVENTS, f"{recording.id}:{sequence}")),
-                "timestamp": presenters.iso_ms(int(event["timestamp"])),
-            }
-            found += 1
-            if found >= _MATCH_LIMIT:
-                return
+def _matching(recording: Recording, names: set[str]) -> list[dict[str, str | None]]:
+    """The recording's events with one of `names`, in time order. An event posthog-js captured is itself
+    (its own uuid); where the recording holds none of a name, rrweb's own events stand in: a Meta event
+    for `$pageview`, a click for `$autocapture`."""
+    own: dict[str, list[tuple[int, dict[str, str | None]]]] = {}
+    derived: dict[str, list[tuple[int, dict[str, str | None]]]] = {}
+    for order, (sequence, event) in enumerate(snapshots.events_in_time_order(rt(), recording.id)):
+        name, captured_uuid = _event_name(event)
+        if name not in names:
+            continue
+        bucket = (own if captured_uuid else derived).setdefault(name, [])
+        if len(bucket) < _MATCH_LIMIT:
+            match_uuid = captured_uuid or str(uuid.uuid5(_EVENTS, f"{recording.id}:{sequence}"))
+            bucket.append(
+                (order, {"uuid": match_uuid, "timestamp": presenters.iso_ms(int(event["timestamp"]))})
+            )
+    chosen = [own.get(name) or derived.get(name, []) for name in names]
+    return [match for _, match in sorted(chain.from_iterable(chosen), key=lambda m: m[0])[:_MATCH_LIMIT]]
 
 
-def _event_name(event: dict[str, Any]) -> str | None:
+def _event_name(event: dict[str, Any]) -> tuple[str | None, str | None]:
+    """The PostHog event name an rrweb event answers to, and the uuid of the event posthog-js captured
+    (kept as a Custom event) when it is one."""
     kind, data = event.get("type"), replay_facts.data_of(event)
     if kind == replay_facts.META:
-        return "$pageview"
+        return "$pageview", None
     if kind == _CUSTOM and isinstance(data.get("tag"), str):
-        return str(data["tag"])
+        payload = data.get("payload")
+        captured = payload.get("uuid") if isinstance(payload, dict) else None
+        return str(data["tag"]), captured if isinstance(captured, str) and captured else None
     if (
         kind == replay_facts.INCREMENTAL
         and data.get("source") == replay_facts.MOUSE_INTERACTION
         and data.get("type") in replay_facts.CLICK_TYPES
     ):
-        return "$autocapture"
-    return None
+        return "$autocapture", None
+    return None, None
 
 
 @blp.route("/<project_id>/session_recordings/properties", strict_slashes=False)

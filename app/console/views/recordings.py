@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from flask import flash, jsonify, redirect, render_template, request, url_for
+from flask import Response, flash, jsonify, redirect, render_template, request, url_for
 
-from app.console import auth, player, queries, steps
+from app.console import auth, blueprint, player, queries, replay, steps
 from app.console.auth import current_key, rt
 from app.console.blueprint import bp
-from app.errors import DomainError, StorageError
+from app.errors import DomainError, NotFound, StorageError
 from app.services.access import links
 from app.services.core import recordings, retention
 
@@ -15,7 +15,7 @@ from app.services.core import recordings, retention
 @bp.get("/recordings", endpoint="recordings")
 @auth.signed_in()
 def recordings_list():
-    """The project's recordings, filtered by room, state, dates and text; sortable, paginated."""
+    """The project's recordings and web replays, filtered (kind, room, state, dates, text, replay facts)."""
     f = queries.RecordingFilter.from_args(request.args)
     pid = current_key().project_id
     page = queries.recordings(rt(), pid, f)
@@ -33,9 +33,12 @@ def states():
 @bp.get("/recordings/<recording_id>")
 @auth.signed_in()
 def recording(recording_id: str):
-    """One recording: player, facts, state timeline, session events, webhook deliveries, actions."""
+    """One recording: players (video, web replay), facts, state timeline, events, deliveries, actions."""
     key = current_key()
     rec = recordings.get(rt(), key.project_id, recording_id)
+    web = replay.facts(rt(), key.project_id, rec.id)
+    if web is not None:
+        blueprint.allow_replay_content()
     media = player.sources(rt(), rec, key.id)
     events = steps.event_rows(player.events(rt(), rec), rec.created_at.timestamp())
     deliveries = queries.deliveries_for_recording(rt(), key, rec.id) if auth.may("webhook:write") else None
@@ -43,10 +46,23 @@ def recording(recording_id: str):
         "console/recording.html",
         rec=rec,
         media=media,
+        replay=web,
         steps=steps.states(rec),
         events=events,
         deliveries=deliveries,
     )
+
+
+@bp.get("/recordings/<recording_id>/replay")
+@auth.signed_in()  # unsigned, it redirects to sign-in like a page: replay.js then reloads the page
+def replay_events(recording_id: str):
+    """A web replay's stored events in time order for the player (capped), with its timeline markers."""
+    pid = current_key().project_id
+    rec = recordings.get(rt(), pid, recording_id)
+    web = replay.facts(rt(), pid, rec.id)
+    if web is None:
+        raise NotFound("this recording has no web replay")
+    return Response(replay.events_body(rt(), rec.id, web.summary.events), mimetype="application/json")
 
 
 @bp.get("/recordings/<recording_id>/download")

@@ -28,6 +28,7 @@ POSTHOG_SCOPES = frozenset(
         "sharing_configuration:read",
         "sharing_configuration:write",
         "project:read",
+        "project:write",
     }
 )
 SCOPES = (
@@ -126,6 +127,14 @@ def public_token(rt: Runtime, project_id: str) -> str:
             _revoke_token(rt, key_id)
             return opened
     return raw
+
+
+def rotate_public_token(rt: Runtime, project_id: str) -> str:
+    """Revoke the project's public token (pages still sending it are refused from now on, other
+    processes after KEY_CACHE_SECONDS at most) and mint the one that replaces it."""
+    while (found := _live_token(rt, project_id)) is not None:
+        _revoke_token(rt, found[0])
+    return public_token(rt, project_id)
 
 
 def _live_token(rt: Runtime, project_id: str) -> tuple[str, str] | None:

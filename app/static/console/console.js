@@ -120,10 +120,24 @@
     window.setTimeout(tick, POLL_MS);
   }
 
+  // A `data-copy="<id>"` button copies the text of the element with that id (a snippet, the token).
+  function copyButton(button) {
+    button.addEventListener("click", function () {
+      var source = document.getElementById(button.dataset.copy);
+      if (!source || !navigator.clipboard) return;
+      navigator.clipboard.writeText(source.textContent).then(function () {
+        button.textContent = "Copied";
+        announce("Copied to the clipboard");
+        window.setTimeout(function () { button.textContent = "Copy"; }, 2000);
+      }, function () { announce("The browser refused the clipboard: select the text and copy it"); });
+    });
+  }
+
   window.meetrecConsole = { seek: seek, clock: clock };
 
   document.addEventListener("DOMContentLoaded", function () {
     setUpPlayer();
+    document.querySelectorAll("button[data-copy]").forEach(copyButton);
     document.querySelectorAll("table[data-states-url]").forEach(liveTable);
     var box = document.querySelector(".recording[data-states-url]");
     if (box) liveDetail(box);
