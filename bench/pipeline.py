@@ -14,25 +14,21 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app import migrate  # noqa: E402
 from app.config import Config  # noqa: E402
-from app.embedded.servers import RedisServer, S3Server  # noqa: E402
 from app.factory import create_app  # noqa: E402
 from app.media.commands import OPUS, VP8_LIVE, synthetic_inputs, video_bitrate  # noqa: E402
-from app.runtime import Runtime  # noqa: E402
 from app.services.access import keys  # noqa: E402
 from app.services.core import recordings  # noqa: E402
-from tests.helpers import descendants, free_port, free_weed_ports  # noqa: E402
+from bench.backing import bench_stack  # noqa: E402
+from tests.helpers import descendants  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -70,32 +66,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--size", default="1280x720")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        base = Path(tmp)
-        redis = RedisServer(free_port(), base / "redis", persist=False)
-        access, secret = "BENCH" + secrets.token_hex(6).upper(), secrets.token_hex(20)
-        s3 = S3Server(free_weed_ports(), base / "s3", access, secret)
-        redis.start()
-        s3.start()
+    # SQLite in the temporary directory even where DATABASE_URL is set, as this bench has always run.
+    with bench_stack({"MEETREC_SYNTHETIC_SIZE": args.size, "DATABASE_URL": ""}) as stack:
+        config, rt = stack.config, stack.rt
+        env = {**os.environ, **config.child_env()}
         workers: list[subprocess.Popen] = []
         try:
-            redis.wait_ready(30)
-            s3.wait_ready(60)
-            config = Config.from_env(
-                {
-                    "MEETREC_DATA_DIR": str(base / "data"),
-                    "REDIS_URL": f"redis://127.0.0.1:{redis.port}/0",
-                    "S3_ENDPOINT": s3.endpoint,
-                    "S3_ACCESS_KEY": access,
-                    "S3_SECRET_KEY": secret,
-                    "MEETREC_SYNTHETIC_SIZE": args.size,
-                    "MEETREC_SECRET_KEY": secrets.token_hex(32),
-                }
-            )
-            migrate.upgrade(config.database_url)
-            rt = Runtime(config)
-            rt.storage.ensure_bucket()
-            env = {**os.environ, **config.child_env()}
             for queues in (["capture"], ["media", "webhooks", "default"]):
                 argv = [sys.executable, "-m", "app.cli", "worker", *queues]
                 workers.append(
@@ -131,13 +107,11 @@ def main() -> None:
                     finished_after = time.monotonic() - asked
                 time.sleep(0.02)
             final = recordings.load(rt, recording_id)
-            raw_share = raw_ffmpeg_cpu(config, args.seconds, base / "raw.webm")
+            raw_share = raw_ffmpeg_cpu(config, args.seconds, stack.base / "raw.webm")
         finally:
             for w in workers:
                 w.terminate()
                 w.wait()
-            s3.stop()
-            redis.stop()
     minutes = (final.duration or 0) / 60
     print(
         f"recording {args.seconds:.0f} s of the synthetic meeting at {args.size}: "

@@ -40,9 +40,7 @@ import secrets
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-import uuid
 from argparse import Namespace
 from dataclasses import dataclass
 from datetime import timedelta
@@ -58,9 +56,8 @@ import zstandard  # noqa: E402
 from minio import Minio  # noqa: E402
 from sqlalchemy import insert, select  # noqa: E402
 
-from app import migrate, payloads  # noqa: E402
+from app import payloads  # noqa: E402
 from app.config import Config  # noqa: E402
-from app.embedded.servers import RedisServer, S3Server  # noqa: E402
 from app.models import (  # noqa: E402
     Ingest,
     Recording,
@@ -75,7 +72,8 @@ from app.services.access import keys  # noqa: E402
 from app.services.ids import new_id  # noqa: E402
 from app.services.interactions import metadata, replays  # noqa: E402
 from bench.api import serve  # noqa: E402
-from tests.helpers import free_port, free_weed_ports  # noqa: E402
+from bench.backing import Stack, bench_stack  # noqa: E402
+from bench.posthog_js import uuid7  # noqa: E402
 
 FIXTURE = ROOT / "tests" / "data" / "rrweb_session.json"
 BLOCKS = 50  # blocks of the snapshot replay: one read of start_blob_key=0&end_blob_key=49
@@ -153,12 +151,6 @@ def save_answers(folder: Path, answers: dict[str, tuple[bytes, str]]) -> None:
 # --- data -------------------------------------------------------------------------------------------
 
 
-def _uuid7(ms: int, rng: random.Random) -> str:
-    """A UUIDv7 of the moment `ms`, as posthog-js makes session ids."""
-    value = (ms << 80) | (0x7 << 76) | (rng.getrandbits(12) << 64) | (0b10 << 62) | rng.getrandbits(62)
-    return str(uuid.UUID(int=value))
-
-
 def _activity(first: int, last: int, active_ms: int, rng: random.Random) -> list[list[int]]:
     """1..4 merged, ordered [start, end] intervals inside [first, last] adding up to about `active_ms`."""
     parts = rng.randint(1, 4)
@@ -204,7 +196,7 @@ def seed(rt: Runtime, project_id: str, viewer_key_id: str, n: int) -> tuple[int,
         events = 2 + clicks + keypresses + mouse + logs + warns + errors + rng.randint(10, 400)
         pages = [SITE + p for p in rng.sample(PATHS, rng.randint(1, 5))]
         recording_id = new_id()
-        external_id = _uuid7(first, rng)
+        external_id = uuid7(first, rng)
         recordings.append(
             {
                 "id": recording_id,
@@ -285,18 +277,18 @@ def seed(rt: Runtime, project_id: str, viewer_key_id: str, n: int) -> tuple[int,
     return len({m["recording_id"] for m in metas}), len(views), middle or recordings[0]["external_id"]
 
 
-def make_blocks() -> list[list[dict[str, Any]]]:
-    """BLOCKS batches of the fixture cycled CYCLES_PER_BLOCK times each, timestamps rising throughout,
-    checked as the HTTP route checks a body. Each cycle's node ids are moved (NODE_IDS) and its pointer
+def make_blocks(blocks: int = BLOCKS, cycles: int = CYCLES_PER_BLOCK) -> list[list[dict[str, Any]]]:
+    """`blocks` batches of the fixture cycled `cycles` times each, timestamps rising throughout, checked
+    as the HTTP route checks a body. Each cycle's node ids are moved (NODE_IDS) and its pointer
     positions jittered, so a cycle is another DOM rather than a copy zstd stores as a back-reference."""
     fixture = json.loads(FIXTURE.read_bytes())
     span = fixture[-1]["timestamp"] - fixture[0]["timestamp"] + 1000
     rng = random.Random(9)
     batches = []
-    for b in range(BLOCKS):
+    for b in range(blocks):
         events = []
-        for c in range(CYCLES_PER_BLOCK):
-            cycle = b * CYCLES_PER_BLOCK + c
+        for c in range(cycles):
+            cycle = b * cycles + c
             events += [
                 {**_varied(e, cycle * 10_000, rng), "timestamp": e["timestamp"] + cycle * span}
                 for e in fixture
@@ -325,7 +317,7 @@ def _varied(value: Any, offset: int, rng: random.Random) -> Any:
 def ingest_replay(rt: Runtime, project_id: str) -> tuple[str, int, int, int, list[str]]:
     """One replay of BLOCKS blocks through `replays.ingest`: (external id, events, JSON-lines bytes,
     zstd bytes, the block object keys in order)."""
-    external_id = _uuid7(int(time.time() * 1000), random.Random(8))
+    external_id = uuid7(int(time.time() * 1000), random.Random(8))
     events = size = 0
     recording_id = ""
     for batch in make_blocks():
@@ -419,37 +411,12 @@ def main() -> None:
             setattr(args, name, default)
     if args.recordings < 1 or args.requests < 1 or args.reads < 1:
         parser.error("--recordings, --requests and --reads must be at least 1")
-    with tempfile.TemporaryDirectory() as tmp:
-        base = Path(tmp)
-        redis = RedisServer(free_port(), base / "redis", persist=False)
-        access, secret = "BENCH" + secrets.token_hex(6).upper(), secrets.token_hex(20)
-        s3 = S3Server(free_weed_ports(), base / "s3", access, secret)
-        redis.start()
-        s3.start()
-        try:
-            redis.wait_ready(30)
-            s3.wait_ready(60)
-            env = {
-                "MEETREC_DATA_DIR": str(base / "data"),
-                "REDIS_URL": redis.url,
-                "S3_ENDPOINT": s3.endpoint,
-                "S3_ACCESS_KEY": access,
-                "S3_SECRET_KEY": secret,
-                "MEETREC_SECRET_KEY": secrets.token_hex(32),
-                "MEETREC_LOG_FORMAT": "json",
-            }
-            if os.environ.get("DATABASE_URL"):
-                env["DATABASE_URL"] = os.environ["DATABASE_URL"]
-            run(Config.from_env(env), base, args)
-        finally:
-            s3.stop()
-            redis.stop()
+    with bench_stack({"MEETREC_LOG_FORMAT": "json"}) as stack:
+        run(stack, args)
 
 
-def run(config: Config, base: Path, args: Namespace) -> None:
-    migrate.upgrade(config.database_url)
-    rt = Runtime(config)
-    rt.storage.ensure_bucket()
+def run(stack: Stack, args: Namespace) -> None:
+    config, rt, base = stack.config, stack.rt, stack.base
     project = keys.create_project(rt, "bench-posthog-" + secrets.token_hex(3))
     raw_key = keys.create_key(rt, project.id, ("recording:read",), name="bench")[1]
     viewer = keys.create_key(rt, project.id, ("recording:read",), name="alice")[0]

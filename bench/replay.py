@@ -45,7 +45,6 @@ import os
 import secrets
 import statistics
 import sys
-import tempfile
 import threading
 import time
 from argparse import Namespace
@@ -63,16 +62,15 @@ import websockets  # noqa: E402
 import zstandard  # noqa: E402
 from minio import Minio  # noqa: E402
 
-from app import migrate, payloads  # noqa: E402
+from app import payloads  # noqa: E402
 from app.config import Config  # noqa: E402
-from app.embedded.servers import RedisServer, S3Server  # noqa: E402
-from app.runtime import Runtime  # noqa: E402
 from app.services.access import keys  # noqa: E402
 from bench.api import _run_threads  # noqa: E402
+from bench.backing import Stack, bench_stack  # noqa: E402
 from bench.events import Api  # noqa: E402
 from bench.pipeline import TICKS, cpu_seconds  # noqa: E402
 from bench.replay_sockets import hold_idle_sockets, proc_status, raise_fd_limit  # noqa: E402
-from tests.helpers import descendants, free_port, free_weed_ports  # noqa: E402
+from tests.helpers import descendants, free_port  # noqa: E402
 
 FIXTURE = ROOT / "bench" / "fixtures" / "rrweb_events.json"
 TARGET = 50_000  # events/s ingest on this 2-core machine
@@ -493,37 +491,13 @@ def main() -> None:
     )
     args = parser.parse_args()
     raise_fd_limit()  # the api inherits it: --sockets idle sockets are as many descriptors there
-    with tempfile.TemporaryDirectory() as tmp:
-        base = Path(tmp)
-        redis = RedisServer(free_port(), base / "redis", persist=False)
-        access, secret = "BENCH" + secrets.token_hex(6).upper(), secrets.token_hex(20)
-        s3 = S3Server(free_weed_ports(), base / "s3", access, secret)
-        redis.start()
-        s3.start()
-        try:
-            redis.wait_ready(30)
-            s3.wait_ready(60)
-            env = {
-                "MEETREC_DATA_DIR": str(base / "data"),
-                "REDIS_URL": redis.url,
-                "S3_ENDPOINT": s3.endpoint,
-                "S3_ACCESS_KEY": access,
-                "S3_SECRET_KEY": secret,
-                "MEETREC_SECRET_KEY": secrets.token_hex(32),
-            }
-            if os.environ.get("DATABASE_URL"):
-                env["DATABASE_URL"] = os.environ["DATABASE_URL"]
-            ok = run(Config.from_env(env), base, s3, args)
-        finally:
-            s3.stop()
-            redis.stop()
+    with bench_stack() as stack:
+        ok = run(stack, args)
     sys.exit(0 if ok else 1)
 
 
-def run(config: Config, base: Path, s3: S3Server, args: Namespace) -> bool:
-    migrate.upgrade(config.database_url)
-    rt = Runtime(config)
-    rt.storage.ensure_bucket()
+def run(stack: Stack, args: Namespace) -> bool:
+    config, rt, s3 = stack.config, stack.rt, stack.s3
     project = keys.create_project(rt, "bench")
     ingest_key = keys.create_key(rt, project.id, ("ingest",), name="public")[1]
     read_key = keys.create_key(rt, project.id, ("recording:read",), name="private")[1]
@@ -548,7 +522,7 @@ def run(config: Config, base: Path, s3: S3Server, args: Namespace) -> bool:
     mismatches: list[str] = []
     results: dict[str, Run] = {}
     sockets = None
-    api = Api(config, free_port(), base / "api.log")
+    api = Api(config, free_port(), stack.base / "api.log")
     pids = {"api": api.proc.pid, "s3": s3.process.pid}  # type: ignore[union-attr]
     try:
         # warm-up: imports, connections and key caches in every worker

@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -25,7 +26,7 @@ from app.embedded.servers import RedisServer, S3Server
 from app.factory import create_app
 from app.runtime import Runtime
 from app.services.access import keys
-from tests.helpers import descendants, free_weed_ports, join_room
+from tests.helpers import chromium, descendants, free_weed_ports, join_room
 from tests.helpers import free_port as _free_port  # the name other tests import from here
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -254,3 +255,26 @@ def mediarecorder_stream(config) -> bytes:  # type: ignore[no-untyped-def]
         timeout=60,
     )
     return out.stdout
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Headless Chromium (`tests.rrweb_pages.launch`) for a module's browser tests."""
+    with chromium() as launched:
+        yield launched
+
+
+@pytest.fixture(scope="module")
+def web_site() -> Iterator[tuple[str, dict[str, str]]]:
+    """A web site on its own loopback origin (a customer's page, cross-origin to meetrec) answering `/`
+    with the page `html["page"]` holds: yields (origin, html)."""
+    from flask import Flask, Response
+
+    from tests.browser import live_server
+
+    site = Flask("recorded-site")
+    html: dict[str, str] = {}
+    site.add_url_rule("/", "page", lambda: Response(html.get("page", ""), mimetype="text/html"))
+    site.add_url_rule("/favicon.ico", "icon", lambda: Response(status=204))  # no 404 in the page's console
+    with live_server(site) as origin:
+        yield origin, html

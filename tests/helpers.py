@@ -146,19 +146,63 @@ def runtime_on_redis_db(rt, db: int) -> Iterator[Any]:  # type: ignore[no-untype
         other.redis.flushdb()
 
 
+class Server:
+    """The ASGI app on uvicorn in a background thread, on one loopback port across `stop` and `start`
+    (a client sees the server go away and come back at the same address)."""
+
+    def __init__(self, app, port: int | None = None):  # type: ignore[no-untyped-def]
+        self.app, self.port = app, port or free_port()
+        self.urls = {"ws": f"ws://127.0.0.1:{self.port}", "http": f"http://127.0.0.1:{self.port}"}
+        self.uvicorn: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Serve (a fresh ASGI app: the last one's thread pools closed with its lifespan)."""
+        config = uvicorn.Config(
+            create_asgi(self.app, 4), host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"
+        )
+        srv = self.uvicorn = uvicorn.Server(config)
+        self._thread = threading.Thread(target=srv.run, daemon=True)
+        self._thread.start()
+        wait_for(lambda: srv.started, timeout=15, interval=0.05)
+
+    def stop(self) -> None:
+        """Shut down as uvicorn does on SIGTERM: open sockets are closed (1012), the port is released."""
+        if self.uvicorn is not None and self._thread is not None:
+            self.uvicorn.should_exit = True
+            self._thread.join(15)
+        self.uvicorn = self._thread = None
+
+
+@contextmanager
+def restartable_serving(app) -> Iterator[Server]:  # type: ignore[no-untyped-def]
+    """A started `Server` that the block may stop and start again; stopped when the block ends."""
+    server = Server(app)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @contextmanager
 def serving(app) -> Iterator[tuple[uvicorn.Server, dict[str, str]]]:  # type: ignore[no-untyped-def]
     """The ASGI app on uvicorn in a background thread, on a free loopback port, until the block ends."""
-    port = free_port()
-    config = uvicorn.Config(
-        create_asgi(app, 4), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
-    )
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    wait_for(lambda: srv.started, timeout=15, interval=0.05)
-    try:
-        yield srv, {"ws": f"ws://127.0.0.1:{port}", "http": f"http://127.0.0.1:{port}"}
-    finally:
-        srv.should_exit = True
-        thread.join(15)
+    with restartable_serving(app) as server:
+        assert server.uvicorn is not None
+        yield server.uvicorn, server.urls
+
+
+@contextmanager
+def chromium() -> Iterator[Any]:
+    """Headless Chromium (`tests.rrweb_pages.launch`) under Playwright until the block ends."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.rrweb_pages import launch
+
+    with sync_playwright() as playwright:
+        browser = launch(playwright)
+        try:
+            yield browser
+        finally:
+            browser.close()

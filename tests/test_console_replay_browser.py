@@ -10,9 +10,9 @@ from collections.abc import Iterator
 from types import SimpleNamespace
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
-from tests import rrweb_pages, rrweb_session
+from tests import rrweb_session
 from tests.browser import ARTIFACTS, live_server
 from tests.console import READ, meeting, project_with_key, web_replay
 from tests.helpers import add_recording
@@ -27,14 +27,6 @@ REPLAYED = "window.meetrecReplay.replayer.iframe.contentDocument"
 def shot(page: Page, name: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        launched = rrweb_pages.launch(p)
-        yield launched
-        launched.close()
 
 
 @pytest.fixture(scope="module")

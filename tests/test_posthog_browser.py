@@ -8,23 +8,20 @@ The page lives on its own loopback origin, as a customer's site would, so every 
 
 from __future__ import annotations
 
-import http.server
 import json
 import secrets
-import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import requests
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from app.errors import NotFound
 from app.services.access import keys
 from app.services.interactions import replays
-from tests import rrweb_pages
 from tests.browser import ARTIFACTS
-from tests.helpers import free_port, serving, wait_for
+from tests.helpers import serving, wait_for
 
 CLICKS_ON_BUTTON = 3
 # posthog-js drops every event of a browser that looks like a bot: "HeadlessChrome" in the user agent or
@@ -65,40 +62,6 @@ def meetrec(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
         yield urls["http"]
 
 
-@pytest.fixture
-def site() -> Iterator[tuple[str, dict[str, str]]]:
-    """A web site on its own loopback origin serving whatever page `html["page"]` holds."""
-    html: dict[str, str] = {}
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's name
-            body = html.get("page", "").encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", html
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = rrweb_pages.launch(playwright)
-        yield chromium
-        chromium.close()
-
-
 def summary_when(rt, project_id: str, session: str, check) -> Any:  # type: ignore[no-untyped-def]
     """The replay's summary once `check(summary)` holds (posthog-js flushes every few seconds)."""
 
@@ -129,8 +92,8 @@ def watch_in_the_console(page: Page, meetrec: str, key: str, recording_id: str) 
     page.screenshot(path=str(ARTIFACTS / "posthog-js-replay.png"), full_page=True)
 
 
-def test_posthog_js_records_a_page_into_meetrec(rt, meetrec, site, browser):
-    origin, html = site
+def test_posthog_js_records_a_page_into_meetrec(rt, meetrec, web_site, browser):
+    origin, html = web_site
     project = keys.create_project(rt, "posthog-js-" + secrets.token_hex(3))
     token = keys.public_token(rt, project.id)
     reader = keys.create_key(rt, project.id, ("recording:read",))[1]

@@ -7,20 +7,18 @@ preflight with a public key bound to that origin; both paths send gzip, compress
 
 from __future__ import annotations
 
-import http.server
 import json
 import secrets
-import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import requests
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Page
 
 from app.services.access import keys
 from tests import rrweb_pages
-from tests.helpers import free_port, serving
+from tests.helpers import serving
 
 TYPED = "hello meetrec"
 
@@ -70,40 +68,6 @@ def meetrec(app) -> Iterator[dict[str, str]]:  # type: ignore[no-untyped-def]
         yield urls
 
 
-@pytest.fixture
-def site() -> Iterator[tuple[str, dict[str, str]]]:
-    """A web site on its own loopback origin serving whatever page `html["page"]` holds."""
-    html: dict[str, str] = {}
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's name
-            body = html.get("page", "").encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", html
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = rrweb_pages.launch(playwright)
-        yield chromium
-        chromium.close()
-
-
 def stored_events(meetrec: dict[str, str], key: str, recording_id: str) -> list[dict[str, Any]]:
     resp = requests.get(
         f"{meetrec['http']}/rrweb/recordings/{recording_id}/events",
@@ -128,8 +92,8 @@ def record(page: Page, url: str) -> dict[str, Any]:
     return result
 
 
-def test_a_page_recorded_in_chromium_replays_from_meetrec_through_both_paths(rt, meetrec, site, browser):
-    origin, html = site
+def test_a_page_recorded_in_chromium_replays_from_meetrec_through_both_paths(rt, meetrec, web_site, browser):
+    origin, html = web_site
     project = keys.create_project(rt, "browser-" + secrets.token_hex(3))
     public = keys.create_key(rt, project.id, ("ingest",), origins=(origin,))[1]
     private = keys.create_key(rt, project.id, ("recording:read",))[1]

@@ -67,7 +67,7 @@ _SHAPES: list[tuple[str, Shape]] = []
 
 
 def shape_for(prefix: str, shape: Shape) -> None:
-    """Render every error answered under `prefix` (`/api/`; and at `/api`) with `shape` instead of meetrec's."""
+    """Render every error answered under `prefix` (`/api/`, and at `/api`) with `shape`, not meetrec's."""
     if (prefix, shape) not in _SHAPES:
         _SHAPES.append((prefix, shape))
 

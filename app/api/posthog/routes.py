@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from itertools import chain
 from typing import Any
 from urllib.parse import urlsplit

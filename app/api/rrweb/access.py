@@ -4,7 +4,9 @@ rrweb cloud authenticates with `Authorization: Bearer <key>` — a public key (s
 write events and metadata, so it is safe in a web page) for ingest and meta, a private key
 (`recording:read`) for reads — or with presigned query parameters (`signature`, `expires`, `keyId`;
 see app.services.access.signing) on any route. A key that names allowed origins works from those
-pages only. Ingest and meta answer CORS preflights, so a page on another origin can send events.
+pages only. Ingest and meta answer CORS preflights, so a page on another origin can send events; the
+batch ingest also takes the key as `?key=` (as the WebSocket does), for a page's unload beacon
+(`navigator.sendBeacon` cannot set headers).
 """
 
 from __future__ import annotations
@@ -41,14 +43,15 @@ def project_id() -> str:
     return g.rrweb_project_id
 
 
-def require(scope: str) -> Callable:
+def require(scope: str, query_key: bool = False) -> Callable:
     """Decorate an rrweb view: a presigned URL for exactly this request, or a key with `scope` usable
-    from the request's page. 401 without either, 403 for a key lacking the scope or the origin."""
+    from the request's page (from `Authorization`, else with `query_key` from `?key=`). 401 without
+    either, 403 for a key lacking the scope or the origin."""
 
     def decorator(view: Callable) -> Callable:
         @wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            g.rrweb_project_id = _authorize(scope)
+            g.rrweb_project_id = _authorize(scope, query_key)
             return view(*args, **kwargs)
 
         return documented(
@@ -61,14 +64,15 @@ def require(scope: str) -> Callable:
     return decorator
 
 
-def _authorize(scope: str) -> str:
+def _authorize(scope: str, query_key: bool) -> str:
+    raw_key = presented_key() or (request.args.get("key", "") if query_key else "")
     return authorize(
         rt(),
         scope,
         request.method,
         request.path,
         list(request.args.items(multi=True)),
-        presented_key(),
+        raw_key,
         request.headers.get("Origin"),
     )
 
@@ -90,7 +94,8 @@ def authorize(
     key = keys.authenticate(rt, raw_key)
     if key is None:
         raise Unauthorized(
-            "an API key is required: Authorization: Bearer <key> (?key= on a WebSocket), or a presigned URL"
+            "an API key is required: Authorization: Bearer <key> (?key= on a WebSocket or a batch "
+            "ingest), or a presigned URL"
         )
     if not keys.has_scope(key, scope):
         raise Forbidden(f"this API key lacks the {scope} scope")

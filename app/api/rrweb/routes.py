@@ -3,7 +3,9 @@ only its base URL changed to `http://<meetrec>/rrweb`.
 
 The WebSocket ingest route (`/rrweb/recordings/{recordingId}/ingest/ws`) runs on the ASGI side of the api
 process (app.api.rrweb.socket); every other route is here. Ids are the client's own (a recording's
-project-scoped external id). Ingest and meta answer CORS preflights.
+project-scoped external id). Ingest and meta answer CORS preflights. `GET /rrweb/record.js` serves the
+first-party recorder (app.api.rrweb.script): a page's beacon sends its unacknowledged WebSocket frames
+to the batch ingest with `?key=`, a text/plain body and stream positioning.
 """
 
 from __future__ import annotations
@@ -13,15 +15,16 @@ from collections.abc import Iterator
 from itertools import chain
 from urllib.parse import urlencode
 
-from flask import Response, request
+from flask import Response, current_app, request
 from flask.views import MethodView
 
 from app import payloads
 from app.api.blueprint import Blueprint
-from app.api.rrweb import access
+from app.api.rrweb import access, script
 from app.api.rrweb.access import project_id, require, rt
 from app.api.rrweb.schemas import (
     EventSchema,
+    IngestArgs,
     ListArgs,
     MetaEntrySchema,
     RecordingListSchema,
@@ -31,6 +34,7 @@ from app.api.rrweb.schemas import (
 from app.errors import BadPayload, Unprocessable
 from app.services.access import signing
 from app.services.interactions import metadata, replays
+from app.services.interactions.replays import StreamPosition
 
 blp = Blueprint("rrweb", __name__, url_prefix="/rrweb", description="rrweb cloud: web session replays")
 
@@ -40,8 +44,10 @@ _BROWSER_ROUTES = re.compile(r"^/rrweb/recordings/[^/]+/(ingest|meta)/?$")
 _STREAM_CHUNK = 64 * 1024
 _BATCH_BODY = {
     "description": "rrweb events `{type, timestamp, data}`: a JSON array, an object with `events`, or "
-    "NDJSON; optionally compressed (`Content-Encoding: gzip | br | zstd`). An `Idempotency-Key` header "
-    "makes a retried batch a no-op.",
+    "NDJSON; optionally compressed (`Content-Encoding: gzip | br | zstd`, or `?contentEncoding=` where "
+    "no header can be set). An `Idempotency-Key` header makes a retried batch a no-op; so does stream "
+    "positioning (`?stream=&after=&frames=`: the batch is frames after+1..after+frames of that WebSocket "
+    "stream, stored only if the stream holds exactly `after`).",
     "required": True,
     "content": {
         "application/json": {
@@ -49,6 +55,10 @@ _BATCH_BODY = {
             "example": [{"type": 4, "timestamp": 1764700000000, "data": {"href": "https://example.com/"}}],
         },
         "application/x-ndjson": {"schema": {"type": "string"}},
+        "text/plain": {
+            "schema": {"type": "string"},
+            "description": "JSON or NDJSON, told apart by its content (what a beacon can send)",
+        },
     },
 }
 
@@ -65,28 +75,67 @@ def _cors(response: Response) -> Response:
     return access.allow_origin(response) if _BROWSER_ROUTES.match(request.path) else response
 
 
+@blp.route("/record.js")
+class RecordScript(MethodView):
+    @blp.response(
+        200,
+        {"type": "string"},
+        description="the script: rrweb's recorder and the `rrwebCloud` client (ETag; cached a day; any "
+        "origin may load it)",
+        content_type="text/javascript",
+        headers={"ETag": {"description": "The script's version", "schema": {"type": "string"}}},
+    )
+    @blp.alt_response(304, description="Not Modified: the If-None-Match ETag is the current script's")
+    def get(self):
+        """Get the first-party recorder script for a `<script src>` (rrweb cloud's record.js)"""
+        return script.response(request, current_app.static_folder or "")
+
+
 @blp.route("/recordings/<recording_id>/ingest", strict_slashes=False)
 class Ingest(MethodView):
-    @require("ingest")
+    @require("ingest", query_key=True)
+    @blp.arguments(IngestArgs, location="query")
     @blp.doc(requestBody=_BATCH_BODY)
-    @blp.response(204, description="the batch is stored durably (or was, under its Idempotency-Key)")
+    @blp.response(
+        204,
+        description="the batch is stored durably (or was: under its Idempotency-Key, or with stream "
+        "positioning when the stream holds these frames already)",
+    )
     @blp.errors(
         e400="malformed JSON or NDJSON, corrupt compression, or events without type/timestamp "
         "(errors.json.events.<index> says which); nothing of the batch is stored",
-        e409="the recording is being deleted, or has ended and takes no more events",
+        e409="the recording is being deleted, or has ended and takes no more events; or, with stream "
+        "positioning, the stream holds some of these frames but not all, or fewer than `after` "
+        "(`errors.acked` says how many it holds; nothing is stored)",
         e413="the body, or the batch once decompressed, is over its limit",
         e415="an unsupported Content-Encoding or Content-Type",
-        e422="a recording id that is not 1..64 characters of A-Z a-z 0-9 . _ : -",
+        e422="a recording id that is not 1..64 characters of A-Z a-z 0-9 . _ : -, or bad stream "
+        "positioning: stream, after and frames not all given, more frames than events, or with an "
+        "Idempotency-Key",
         e503="object storage is unavailable; nothing is stored, send the batch again",
     )
-    def post(self, recording_id: str):
+    def post(self, args: dict, recording_id: str):
         """Ingest a batch of rrweb events (creates the recording on its first batch)"""
         config = rt().config
         request.max_content_length = config.max_ingest_body_bytes
-        encoding = payloads.encoding_of(request.headers.get("Content-Encoding"))
+        encoding = payloads.encoding_of(
+            request.headers.get("Content-Encoding") or args.get("contentEncoding")
+        )
         raw = payloads.inflate(request.get_data(cache=False), encoding, config.max_inflated_bytes)
         events = payloads.parse_events(raw, request.mimetype or None)
-        replays.ingest(rt(), project_id(), recording_id, events, batch_key=_idempotency_key())
+        if "stream" in args:
+            replays.ingest_frames(rt(), project_id(), recording_id, events, _position(args, len(events)))
+        else:
+            replays.ingest(rt(), project_id(), recording_id, events, batch_key=_idempotency_key())
+
+
+def _position(args: dict, events: int) -> StreamPosition:
+    """Where a positioned batch goes in its stream: frames after+1..after+frames."""
+    if request.headers.get("Idempotency-Key") is not None:
+        raise Unprocessable("stream positioning makes a repeat a no-op: leave out the Idempotency-Key")
+    if args["frames"] > events:
+        raise Unprocessable("frames is more than the events in the batch (a frame holds one or more)")
+    return StreamPosition(args["stream"], args["after"] + args["frames"], args["after"])
 
 
 def _idempotency_key() -> str | None:

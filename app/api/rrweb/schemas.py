@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import marshmallow as ma
 
+from app.payloads import ENCODINGS
+from app.services.interactions.replays import EXTERNAL_ID
+
 F = ma.fields
 
 
@@ -79,3 +82,41 @@ class SigningKeySchema(ma.Schema):
     createdAt = F.DateTime(attribute="created_at")  # noqa: N815
     retiredAt = F.DateTime(attribute="retired_at", allow_none=True)  # noqa: N815
     current = F.Boolean(metadata={"description": "New links are signed with this key"})
+
+
+class IngestArgs(ma.Schema):
+    """The batch ingest's query: what a `navigator.sendBeacon` (which sets no headers) needs to say."""
+
+    class Meta:
+        unknown = ma.EXCLUDE  # a presigned URL's signature, expires and keyId are read by `require`
+
+    key = F.String(
+        metadata={
+            "description": "A public key, for browsers that cannot set headers (sendBeacon); "
+            "`Authorization` wins when both are given"
+        }
+    )
+    contentEncoding = F.String(  # noqa: N815 - the dialect's wire name (as on the WebSocket)
+        validate=ma.validate.OneOf(ENCODINGS),
+        metadata={"description": "How the body is compressed when no Content-Encoding header says so"},
+    )
+    stream = F.String(
+        validate=ma.validate.Regexp(r"^[A-Za-z0-9._:-]{1,64}$"),
+        metadata={"description": "A WebSocket stream id: the body holds frames after..after+frames of it"},
+    )
+    after = F.Integer(
+        validate=ma.validate.Range(0, 2**53),
+        metadata={"description": "With stream: the frames of the stream before this batch"},
+    )
+    frames = F.Integer(
+        validate=ma.validate.Range(1, 100_000),
+        metadata={"description": "With stream: the frames this batch holds (each frame one event or more)"},
+    )
+
+    @ma.validates_schema
+    def _positioned(self, data: dict, **kwargs: object) -> None:
+        given = [name for name in ("stream", "after", "frames") if name in data]
+        if given and len(given) != 3:
+            raise ma.ValidationError("stream, after and frames go together", "stream")
+        if "stream" in data and not EXTERNAL_ID.fullmatch(data["stream"]):  # `$` lets a newline in
+            raise ma.ValidationError("1..64 characters of A-Z a-z 0-9 . _ : -", "stream")

@@ -64,7 +64,11 @@ def check(values: dict[str, Any]) -> None:
 def set_meta(rt: Runtime, project_id: str, external_id: str, values: dict[str, Any]) -> None:
     """Store `values` on the recording `external_id` names (created when new, like a first batch)."""
     check(values)
-    recording_id = replays.open_replay(rt, project_id, external_id)
+    set_meta_on(rt, project_id, replays.open_replay(rt, project_id, external_id), values)
+
+
+def set_meta_on(rt: Runtime, project_id: str, recording_id: str, values: dict[str, Any]) -> None:
+    """Store `values` (checked) on an open replay whose recording id is known (`replays.ingest` gave it)."""
     for attempt in range(2):
         try:
             _write(rt, project_id, recording_id, values)

@@ -103,7 +103,7 @@ def file_events(
         stored = replays.ingest(rt, project_id, session_id, checked, batch_key=key)
         filed.stored[session_id] = stored.events
         if session.distinct_id is not None:
-            _note_person(rt, project_id, session_id, session.distinct_id)
+            _note_person(rt, project_id, stored.recording_id, session.distinct_id)
     return filed
 
 
@@ -220,19 +220,19 @@ def _batch_key(session_id: str, uuids: list[str]) -> str:
     return f"posthog:{digest}"
 
 
-# The person last noted per (database, project, session) in this process: a session's events repeat
+# The person last noted per (database, project, recording) in this process: a session's events repeat
 # its distinct id on every request, and only a change needs a write.
 _people: OrderedDict[tuple[str, str, str], str] = OrderedDict()
 _PEOPLE_SIZE = 10_000
 _people_lock = threading.Lock()
 
 
-def _note_person(rt: Runtime, project_id: str, session_id: str, distinct_id: str) -> None:
-    slot = (rt.config.database_url, project_id, session_id)
+def _note_person(rt: Runtime, project_id: str, recording_id: str, distinct_id: str) -> None:
+    slot = (rt.config.database_url, project_id, recording_id)
     with _people_lock:
         if _people.get(slot) == distinct_id:
             return
-    metadata.set_meta(rt, project_id, session_id, {DISTINCT_ID: distinct_id})
+    metadata.set_meta_on(rt, project_id, recording_id, {DISTINCT_ID: distinct_id})
     with _people_lock:
         _people[slot] = distinct_id
         _people.move_to_end(slot)

@@ -427,6 +427,35 @@ def _discard(rt: Runtime, key: str) -> None:
         log.warning("unindexed replay block %s left behind: %s", key, e)
 
 
+def ingest_frames(
+    rt: Runtime, project_id: str, external_id: str, events: list[dict[str, Any]], stream: StreamPosition
+) -> Stored | None:
+    """Store `events` as frames `previous`+1..`frames` of the client's stream (a page's unload beacon
+    carrying what its socket could not deliver): stored only if the stream holds exactly `previous`
+    frames; None when it holds all of them already (a repeat: nothing is stored twice); StreamConflict
+    when it holds some of them but not all, or fewer than `previous`."""
+    held = stream_frames(rt, project_id, external_id, stream.stream_id)
+    if held >= stream.frames:
+        return None
+    if held != stream.previous:
+        raise _behind(held, stream)
+    try:
+        return ingest(rt, project_id, external_id, events, stream=stream)
+    except StreamConflict:  # a socket (or a twin beacon) stored frames of the stream meanwhile
+        held = stream_frames(rt, project_id, external_id, stream.stream_id)
+        if held >= stream.frames:
+            return None
+        raise _behind(held, stream) from None
+
+
+def _behind(held: int, stream: StreamPosition) -> StreamConflict:
+    return StreamConflict(
+        f"the stream holds {held} frames, these are frames {stream.previous + 1}..{stream.frames}; "
+        "send the frames after what it holds",
+        errors={"acked": held},
+    )
+
+
 def stream_frames(rt: Runtime, project_id: str, external_id: str, stream_id: str) -> int:
     """How many frames of the client's stream `stream_id` are stored (0 for a new stream or recording)."""
     with rt.db.read() as s:
