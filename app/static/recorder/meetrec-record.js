@@ -203,12 +203,19 @@
     }, function () { /* the frame stays text: a text frame is read uncompressed */ });
   };
 
-  // Never unbounded: past the limits the oldest frames go, counted in droppedFrames.
+  // Never unbounded: past the limits the oldest frames go, counted in droppedFrames. Frames a ready
+  // socket carries already are never dropped (the server stores them: dropping would miscount them as
+  // lost), nor is the newest frame.
   Recorder.prototype.bound = function () {
     var dropped = false;
-    while (this.frames.length > 1 && (this.frames.length > this.config.maxBufferFrames ||
-                                      this.bufferBytes > this.config.maxBufferBytes)) {
-      this.discard(this.frames.shift());
+    var carried = this.ready && this.socket ? this.handed : this.acked;
+    while (this.frames.length > this.config.maxBufferFrames || this.bufferBytes > this.config.maxBufferBytes) {
+      var oldest = -1;
+      for (var i = 0; i < this.frames.length - 1; i++) {
+        if (this.frames[i].n > carried) { oldest = i; break; }
+      }
+      if (oldest < 0) break;
+      this.discard(this.frames.splice(oldest, 1)[0]);
       dropped = true;
     }
     if (dropped) {
