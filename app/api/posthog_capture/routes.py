@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections.abc import Callable
 from functools import cache, wraps
 from pathlib import Path
@@ -45,7 +44,8 @@ blp = Blueprint(
 )
 
 CAPTURE_PATHS = ("/e", "/s", "/i/v0/e", "/batch", "/capture")
-ERROR_PREFIXES = tuple(p + "/" for p in CAPTURE_PATHS) + ("/flags/", "/decide/", "/array/")
+FLAGS_PATHS = ("/flags", "/decide")
+ERROR_PREFIXES = tuple(p + "/" for p in CAPTURE_PATHS + FLAGS_PATHS) + ("/array/",)
 SNAPSHOT_ENDPOINT = "/s/"
 EVENTS_ENDPOINT = "/e/"
 VENDOR = Path(__file__).resolve().parent.parent.parent / "static" / "vendor" / "posthog-js"
@@ -193,9 +193,7 @@ class Capture(MethodView):
         """Capture posthog-js events: `$snapshot` events into the session's replay, others kept with it"""
         found = wire.capture(_document())
         project_id = _project_for(found.token)
-        filed = posthog_capture.file_events(
-            rt(), project_id, found.events, found.token, int(time.time() * 1000)
-        )
+        filed = posthog_capture.file_events(rt(), project_id, found.events, found.token)
         refused = filed.refused
         if not filed.stored:
             reasons = {str(r["index"]): [r["reason"]] for r in refused[:10]}
@@ -212,26 +210,19 @@ for _path in CAPTURE_PATHS:
     )
 
 
-@blp.route("/flags", strict_slashes=False)
 class Flags(MethodView):
     @blp.response(200, FlagsSchema, description="no feature flags, and the remote config")
     @blp.errors(
         e400="an unreadable body", e401="no project token, or an unknown one", e403="token refused here"
     )
     def post(self):
-        """Evaluate feature flags for posthog-js (meetrec has none) and hand out the remote config"""
+        """Evaluate feature flags for posthog-js (meetrec has none) and hand out the remote config
+        (`/flags/`, and older posthog-js's `/decide/`)"""
         return _flags()
 
 
-@blp.route("/decide", strict_slashes=False)
-class Decide(MethodView):
-    @blp.response(200, FlagsSchema, description="no feature flags, and the remote config")
-    @blp.errors(
-        e400="an unreadable body", e401="no project token, or an unknown one", e403="token refused here"
-    )
-    def post(self):
-        """Older posthog-js's flags and config call (`/decide/`): the same answer as `/flags/`"""
-        return _flags()
+for _path in FLAGS_PATHS:
+    blp.add_url_rule(_path, endpoint=f"flags{_path.replace('/', '_')}", view_func=Flags, strict_slashes=False)
 
 
 def _flags() -> Response:

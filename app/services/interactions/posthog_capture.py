@@ -65,15 +65,14 @@ class _Budget:
             raise PayloadTooLarge("the snapshot data inflates to more than the request's limit")
 
 
-def file_events(
-    rt: Runtime, project_id: str, events: list[Any], token: str | None, received_ms: int
-) -> Filed:
+def file_events(rt: Runtime, project_id: str, events: list[Any], token: str | None) -> Filed:
     """Store the replays' share of a capture request's events (decoded PostHog events) for the project
     whose `token` the request named (an event naming another token is refused).
 
     Raises BadPayload (nothing stored) when an event's snapshot data is not rrweb events; StorageError and
     Conflict as `replays.ingest` does, for the session being stored then."""
     filed = Filed()
+    received_ms = int(rt.now().timestamp() * 1000)  # the time of an event without a readable one
     sessions: dict[str, _Session] = {}
     budget = _Budget(rt.config.max_inflated_bytes)
     for index, event in enumerate(events):
