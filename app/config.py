@@ -101,6 +101,8 @@ class Config(ConfigFields):
             raise ConfigError("MEETREC_REPLAY_IDLE_SECONDS must be 10..604800")
         if not 1024 <= self.max_screenshot_bytes <= self.max_events_body_bytes:
             raise ConfigError("MEETREC_MAX_SCREENSHOT_BYTES must be 1024..MEETREC_MAX_EVENTS_BODY_BYTES")
+        if not 5 * 1024 * 1024 <= self.compose_part_bytes <= 1024 * 1024 * 1024:
+            raise ConfigError("MEETREC_COMPOSE_PART_BYTES must be 5 MiB..1 GiB (S3's smallest part is 5 MiB)")
         if not 0 <= self.max_frame_grabs <= 100_000:
             raise ConfigError("MEETREC_MAX_FRAME_GRABS must be 0..100000")
         if not 1 <= len(self.webhook_retry_schedule) <= 20 or not all(

@@ -286,6 +286,34 @@ class Segment(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class MediaPack(Base):
+    """A run of capture segments rewritten into clusters of the final WebM (app.media.webm_compose), at
+    least MEETREC_COMPOSE_PART_BYTES, so a finish joins them without downloading them again.
+
+    Part 1 is never uploaded while capturing (the finish uploads it behind the file's head); parts 2..n
+    are parts of the multipart upload `upload_id` of the final object. `sources` digests the (seq,
+    SHA-256) of the segments it holds and `base_ms` is where its first one starts on the recording's
+    timeline: a finish uses a pack only when both still agree with the segment rows.
+    """
+
+    __tablename__ = "media_packs"
+
+    recording_id: Mapped[str] = mapped_column(
+        ForeignKey("recordings.id", ondelete="CASCADE"), primary_key=True
+    )
+    part_number: Mapped[int] = mapped_column(Integer, primary_key=True)
+    first_seq: Mapped[int] = mapped_column(Integer)
+    last_seq: Mapped[int] = mapped_column(Integer)
+    base_ms: Mapped[int] = mapped_column(BigInteger)
+    size: Mapped[int] = mapped_column(BigInteger)
+    sources: Mapped[str] = mapped_column(String(64))
+    signature: Mapped[str] = mapped_column(String(64))
+    upload_id: Mapped[str | None] = mapped_column(String(500))
+    etag: Mapped[str | None] = mapped_column(String(100))
+    cues: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class WebhookEndpoint(Base):
     """Where a project's webhook events go: one endpoint per API key (registering again replaces it).
 

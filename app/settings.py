@@ -140,6 +140,11 @@ class ConfigFields:
     max_frame_grabs: int = setting(
         "MEETREC_MAX_FRAME_GRABS", 200, "frames finalize grabs for a recording's events, at most"
     )
+    compose_part_bytes: int = setting(
+        "MEETREC_COMPOSE_PART_BYTES",
+        8 * 1024 * 1024,
+        "bytes of captured media packed into each part of the final file while recording",
+    )
     webhook_retry_schedule: tuple[int, ...] = setting(
         "MEETREC_WEBHOOK_RETRY_SCHEDULE",
         (5, 300, 1800, 7200, 18000, 36000, 36000),

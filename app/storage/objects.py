@@ -15,11 +15,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import BinaryIO, cast
+from typing import Any, BinaryIO, cast
 from urllib.parse import urlsplit
 
 import urllib3
 from minio import Minio
+from minio.datatypes import Part
 from minio.deleteobjects import DeleteObject
 from minio.error import MinioException, S3Error
 
@@ -34,6 +35,7 @@ UPLOAD_THREADS = 2
 # Prefix listings in flight when many recordings are deleted at once (below the pool's 10 connections).
 LIST_THREADS = 8
 DOWNLOAD_BLOCK = 1024 * 1024
+AMBIGUOUS = ("", -1)  # `parts`: a part number whose uploads disagree
 CONNECT_TIMEOUT = 5  # seconds: a loopback or LAN S3 server accepts at once
 
 
@@ -212,6 +214,85 @@ class ObjectStore:
         if reader.count != size:
             raise StorageError(f"upload of {key} read {reader.count} of {size} bytes: the file changed")
         return StoredObject(key, size, result.etag or ""), reader.hexdigest()
+
+    def presign_internal(self, key: str, ttl: int) -> str:
+        """A GET link on the internal endpoint, for this machine's own readers (ffmpeg grabbing frames)."""
+        try:
+            return self._client.presigned_get_object(self.bucket, key, expires=timedelta(seconds=ttl))
+        except (MinioException, ValueError) as e:
+            raise StorageError(f"cannot sign a link for {key}: {e}") from e
+
+    # Multipart uploads assembled over time (app.services.pipeline.packs): parts uploaded while a capture
+    # runs, the object made at its finish by CompleteMultipartUpload, which joins them without copying.
+    # minio-py keeps these S3 calls private; they are stable across its 7.x releases.
+
+    def create_upload(self, key: str, content_type: str) -> str:
+        """Start a multipart upload of `key`; return its upload id."""
+        return self._call(f"start of an upload of {key}", self._client._create_multipart_upload,
+                          self.bucket, key, {"Content-Type": content_type})  # fmt: skip
+
+    def upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> str:
+        """Upload part `number` (1..10000; every part but the last at least 5 MiB); return its ETag."""
+        etag: str = self._call(f"upload of part {number} of {key}", self._client._upload_part,
+                               self.bucket, key, data, None, upload_id, number)  # fmt: skip
+        return etag.strip('"')
+
+    def parts(self, key: str, upload_id: str) -> dict[int, tuple[str, int]] | None:
+        """{part number: (ETag, size)} of an unfinished upload (`AMBIGUOUS` for a number uploaded twice
+        with other bytes); None when there is no such upload (it was completed, aborted, or expired:
+        MinIO drops uploads left unfinished for 24 hours)."""
+        found: dict[int, tuple[str, int]] = {}
+        marker: str | None = None
+        while True:
+            try:
+                listed = self._client._list_parts(self.bucket, key, upload_id, part_number_marker=marker)
+            except S3Error as e:
+                if e.code in ("NoSuchUpload", "NoSuchKey", "NotFound"):
+                    return None
+                raise StorageError(f"listing the parts of {key} failed: {e}") from e
+            except (MinioException, OSError, urllib3.exceptions.HTTPError) as e:
+                raise StorageError(f"listing the parts of {key} failed: {e}") from e
+            for part in listed.parts:
+                entry = ((part.etag or "").strip('"'), part.size or 0)
+                # SeaweedFS lists every upload of a part number: two that differ are no known part.
+                found[part.part_number] = entry if found.get(part.part_number, entry) == entry else AMBIGUOUS
+            if not listed.is_truncated:
+                return found
+            marker = str(listed.next_part_number_marker)
+
+    def complete_upload(self, key: str, upload_id: str, parts: list[tuple[int, str]]) -> None:
+        """Join the listed (number, ETag) parts, in order, into the object `key`."""
+        self._call(f"completion of {key}", self._client._complete_multipart_upload,
+                   self.bucket, key, upload_id, [Part(number, etag) for number, etag in parts])  # fmt: skip
+
+    def abort_upload(self, key: str, upload_id: str) -> None:
+        """Drop an unfinished upload and its parts (one already gone is no error)."""
+        try:
+            self._client._abort_multipart_upload(self.bucket, key, upload_id)
+        except S3Error as e:
+            if e.code not in ("NoSuchUpload", "NoSuchKey", "NotFound"):
+                raise StorageError(f"abort of the upload of {key} failed: {e}") from e
+        except (MinioException, OSError, urllib3.exceptions.HTTPError) as e:
+            raise StorageError(f"abort of the upload of {key} failed: {e}") from e
+
+    def get_range(self, key: str, offset: int, length: int) -> bytes:
+        """`length` bytes of `key` from `offset`."""
+        response = None
+        try:
+            response = self._client.get_object(self.bucket, key, offset=offset, length=length)
+            return response.read()
+        except (MinioException, OSError, urllib3.exceptions.HTTPError) as e:
+            raise StorageError(f"read of {key} failed: {e}") from e
+        finally:
+            if response is not None:
+                response.close()
+                response.release_conn()
+
+    def _call(self, what: str, call: Any, *args: Any) -> Any:
+        try:
+            return call(*args)
+        except (MinioException, OSError, urllib3.exceptions.HTTPError) as e:
+            raise StorageError(f"{what} failed: {e}") from e
 
     def download(self, key: str, path: Path) -> StoredObject:
         """Stream object `key` into the file `path` (replaced whole, never left half-written)."""

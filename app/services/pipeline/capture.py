@@ -48,7 +48,7 @@ from app.models import Ingest, Recording, RecordingState
 from app.runtime import Runtime
 from app.services.core import recordings
 from app.services.ids import new_id
-from app.services.pipeline import leases, segments
+from app.services.pipeline import leases, packs, segments
 from webhooks.urlsafety import UnsafeURL
 
 log = logging.getLogger(__name__)
@@ -99,6 +99,7 @@ class _Run:
     # This job continues a recording an earlier job recorded: "handover" (it shut down and released
     # the lease) or "lost" (it died holding it); "" for the first capture. See `_note_resume_gap`.
     resuming: str = ""
+    packer: packs.Packer | None = None  # the segments as the final file's clusters (O(1) finish)
 
     @property
     def recording_id(self) -> str:
@@ -132,6 +133,7 @@ def capture(
         draining=draining or threading.Event(),
         resuming=resuming,
     )
+    run.packer = packs.Packer(rt, recording_id, owner, run.spool)
     try:
         return _capture(run)
     finally:
@@ -327,6 +329,8 @@ def _upload(run: _Run, closed: ClosedSegment) -> bool:
     if not segments.record_captured(rt, run.recording_id, run.owner, segment):
         rt.storage.delete_prefix(key)  # no row will ever name it: do not leave it behind
         return False
+    if run.packer is not None:
+        run.packer.add(seq, closed.path, closed.duration, digest)
     closed.path.unlink(missing_ok=True)
     run.next_seq = seq + 1
     return True

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from app.errors import MediaError
@@ -26,7 +27,7 @@ from app.models import Ingest, Recording, RecordingState, Segment
 from app.runtime import Runtime
 from app.services.core import recordings
 from app.services.ids import new_id
-from app.services.pipeline import frames, leases, segments, timeline
+from app.services.pipeline import compose, frames, leases, packs, segments, timeline
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ PUSH_CLOCK_SLACK = 0.1
 
 
 def final_key(recording_id: str) -> str:
-    return f"{recordings.object_prefix(recording_id)}recording.webm"
+    return packs.final_key(recording_id)
 
 
 def poster_key(recording_id: str) -> str:
@@ -79,6 +80,80 @@ def finalize(rt: Runtime, recording_id: str) -> str:
 
 
 def _finalize(
+    rt: Runtime, recording: Recording, parts: list[Segment], workdir: Path, held: leases.Held
+) -> str:
+    if recording.ingest != Ingest.PULL:
+        return _finish_remuxed(rt, recording, parts, workdir, held)
+    with ThreadPoolExecutor(1) as pool:  # the poster comes from one segment, beside the composition
+        duration = sum(p.duration or 0.0 for p in parts)
+        poster = pool.submit(_poster_from_segments, rt, parts, workdir, workdir / "poster.jpg", duration)
+        composed = compose.compose(rt, recording, parts, workdir)
+        has_poster = poster.result()
+    if composed is not None:
+        return _finish_composed(rt, recording, parts, workdir, held, composed, has_poster)
+    return _finish_remuxed(rt, recording, parts, workdir, held)
+
+
+def _finish_composed(
+    rt: Runtime,
+    recording: Recording,
+    parts: list[Segment],
+    workdir: Path,
+    held: leases.Held,
+    composed: compose.Composed,
+    has_poster: bool,
+) -> str:
+    """Finish a recording whose final object was joined from its packs: frames read from storage."""
+    poster = workdir / "poster.jpg"
+    spans = timeline.from_segments(recording, parts, composed.duration)
+    link = rt.storage.presign_internal(composed.stored.key, 3600)
+    grabbed, skipped = frames.grab_pending(rt, recording.id, link, spans, composed.duration, workdir)
+    if held.lost.is_set():
+        return "lease lost: another finalize took over"
+    if has_poster:
+        rt.storage.put_file(poster_key(recording.id), poster, "image/jpeg")
+    moved = recordings.mark_finished(
+        rt,
+        recording.id,
+        key=composed.stored.key,
+        size=composed.stored.size,
+        sha256=composed.sha256,
+        duration=composed.duration,
+        poster_key=poster_key(recording.id) if has_poster else None,
+        timeline=spans,
+    )
+    if not moved:
+        if recordings.state_of(rt, recording.id) == S.DELETED:
+            rt.storage.delete_prefix(recordings.object_prefix(recording.id))
+        return "discarded: recording no longer stopped"
+    rt.storage.delete_prefix(segments.prefix(recording.id))
+    return (
+        f"finished: {composed.duration:.2f} s, joined ({composed.parts} parts in place)"
+        + (f", {grabbed} event frames" if grabbed else "")
+        + (f", {skipped} skipped over MEETREC_MAX_FRAME_GRABS" if skipped else "")
+    )
+
+
+def _poster_from_segments(
+    rt: Runtime, parts: list[Segment], workdir: Path, output: Path, duration: float
+) -> bool:
+    """The poster 10% in, grabbed from the one segment that holds that moment."""
+    target, start = min(duration * 0.1, max(0.0, duration - 0.1)), 0.0
+    for part in parts:
+        length = part.duration or 0.0
+        if start + length > target or part is parts[-1]:
+            local = _download(rt, part, workdir, "poster-")
+            try:
+                assemble.make_poster(rt.config.ffmpeg_path, local, output, length, at=target - start)
+            except MediaError as e:
+                log.warning("poster failed for segment %s: %s", part.seq, e)
+                return False
+            return output.exists()
+        start += length
+    return False
+
+
+def _finish_remuxed(
     rt: Runtime, recording: Recording, parts: list[Segment], workdir: Path, held: leases.Held
 ) -> str:
     cfg = rt.config
@@ -131,8 +206,8 @@ def _duration(recording: Recording, measured: float) -> float:
     return stopped if abs(stopped - measured) <= PUSH_CLOCK_SLACK else measured
 
 
-def _download(rt: Runtime, part: Segment, workdir: Path) -> Path:
-    path = workdir / f"part-{part.seq:06d}{Path(part.object_key).suffix}"
+def _download(rt: Runtime, part: Segment, workdir: Path, prefix: str = "part-") -> Path:
+    path = workdir / f"{prefix}{part.seq:06d}{Path(part.object_key).suffix}"
     rt.storage.download(part.object_key, path)
     if _sha256(path) != part.sha256:
         raise MediaError(f"segment {part.seq} does not match its recorded SHA-256")
