@@ -7,6 +7,7 @@ SQL. Every composed file is downloaded and decoded whole: seekable, complete, on
 from __future__ import annotations
 
 import csv
+import hashlib
 import subprocess
 from fractions import Fraction
 from pathlib import Path
@@ -20,6 +21,7 @@ from app.media.ebml import doc_type, webm_layout
 from app.models import MediaPack, Recording, RecordingState
 from app.runtime import Runtime
 from app.services.core import recordings
+from app.services.operations import reconciler
 from app.services.pipeline import compose, finalize, leases, packs, segments
 from tests.helpers import join_room, runtime_on_redis_db, wait_for
 from tests.mediaservers import HttpDir
@@ -263,10 +265,29 @@ def test_a_long_capture_is_finished_from_parts_uploaded_while_recording(
     stop(part_rt, recording_id)
     result = finalize.finalize(part_rt, recording_id)
     assert result.startswith("finished") and "joined (4 parts in place)" in result, result
-    check_final(part_rt, recording_id, big_segments, tmp_path)
-    assert recordings.load(part_rt, recording_id).sha256 is None  # nothing here read the joined bytes
+    path = check_final(part_rt, recording_id, big_segments, tmp_path)
     assert segments.for_recording(part_rt, recording_id)  # rows stay; the objects are swept
     assert not list(part_rt.storage.iter_keys(segments.prefix(recording_id)))
+    assert finalize.digest(part_rt, recording_id) == "digested"  # the job the finish enqueued
+    assert recordings.load(part_rt, recording_id).sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert packs_of(part_rt, recording_id) == []
+
+
+def test_a_joined_recording_whose_digest_job_was_lost_gets_one_from_the_reconciler(
+    part_rt, client, auth, big_segments, tmp_path
+):
+    recording_id = capturing(part_rt, client, auth, "compose-digest")
+    capture_segments(part_rt, recording_id, "cap-1", big_segments, tmp_path)
+    stop(part_rt, recording_id)
+    with runtime_on_redis_db(part_rt, 12) as lost:  # the finish enqueued its digest where no one reads
+        assert "joined" in finalize.finalize(lost, recording_id)
+        assert recordings.load(lost, recording_id).sha256 is None
+        lost.redis.flushdb()  # ... and Redis lost it
+        assert reconciler.reconcile(lost).digests_enqueued == 1
+        assert lost.jobs.job_status(finalize.digest_job_id(recording_id)) == "queued"
+        assert reconciler.reconcile(lost).digests_enqueued == 0  # one is waiting: none more
+        assert finalize.digest(lost, recording_id) == "digested"
+    assert recordings.load(part_rt, recording_id).sha256 is not None
 
 
 def test_a_resumed_capture_packs_what_the_crashed_one_left_unpacked(
@@ -350,8 +371,6 @@ def test_a_short_capture_is_finished_in_one_upload_with_its_digest(
     result = finalize.finalize(rt, recording_id)
     assert "joined (0 parts in place)" in result, result
     path = check_final(rt, recording_id, small_segments, tmp_path)
-    import hashlib
-
     assert recordings.load(rt, recording_id).sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
 
 
@@ -422,3 +441,14 @@ def test_a_capture_uploads_parts_while_recording_and_its_finish_joins_them(
     small_parts.storage.download(final.object_key, path)
     assemble.verify(path, final.duration, expect_audio=True)
     assert_continuous(decoded(path)["video"], 1 / 30)
+
+
+def test_deleting_a_recording_aborts_the_upload_of_its_parts(part_rt, client, auth, big_segments, tmp_path):
+    recording_id = capturing(part_rt, client, auth, "compose-deleted")
+    capture_segments(part_rt, recording_id, "cap-1", big_segments[:3], tmp_path)
+    upload_id = next(r.upload_id for r in packs_of(part_rt, recording_id) if r.upload_id)
+    key = packs.final_key(recording_id)
+    assert part_rt.storage.parts(key, upload_id)
+    recording = recordings.load(part_rt, recording_id)
+    recordings.delete(part_rt, recording.project_id, recording_id)
+    assert part_rt.storage.parts(key, upload_id) is None

@@ -157,14 +157,36 @@ class ObjectStore:
         try:
             with ThreadPoolExecutor(max(1, min(LIST_THREADS, len(prefixes)))) as pool:
                 batch = [o for listed in pool.map(self._versions, prefixes) for o in listed]
-            if not batch:
-                return 0
-            errors = list(self._client.remove_objects(self.bucket, iter(batch)))
+            errors = list(self._client.remove_objects(self.bucket, iter(batch))) if batch else []
         except (MinioException, OSError, urllib3.exceptions.HTTPError) as e:
             raise StorageError(f"delete under {len(prefixes)} prefixes failed: {e}") from e
         if errors:
             raise StorageError(f"delete of {errors[0].name} failed: {errors[0]}")
+        self.abort_uploads(prefixes)
         return len(batch)
+
+    def abort_uploads(self, prefixes: list[str]) -> int:
+        """Abort every unfinished multipart upload of a key under `prefixes` (a capture's parts, see
+        app.services.pipeline.packs); return how many. One listing for all of them (their common prefix)."""
+        if not prefixes:
+            return 0
+        common = os.path.commonprefix(prefixes)
+        aborted, key_marker, id_marker = 0, None, None
+        while True:
+            try:
+                listed = self._client._list_multipart_uploads(
+                    self.bucket, prefix=common, key_marker=key_marker, upload_id_marker=id_marker
+                )
+            except (MinioException, OSError, urllib3.exceptions.HTTPError) as e:
+                raise StorageError(f"listing the unfinished uploads under {common} failed: {e}") from e
+            for upload in listed.uploads:
+                name = upload.object_name or ""
+                if upload.upload_id and any(name.startswith(p) for p in prefixes):
+                    self.abort_upload(name, upload.upload_id)
+                    aborted += 1
+            if not listed.is_truncated or not listed.uploads:
+                return aborted
+            key_marker, id_marker = listed.uploads[-1].object_name, listed.uploads[-1].upload_id
 
     def _versions(self, prefix: str) -> list[DeleteObject]:
         listed = self._client.list_objects(self.bucket, prefix=prefix, recursive=True, include_version=True)
@@ -274,6 +296,22 @@ class ObjectStore:
                 raise StorageError(f"abort of the upload of {key} failed: {e}") from e
         except (MinioException, OSError, urllib3.exceptions.HTTPError) as e:
             raise StorageError(f"abort of the upload of {key} failed: {e}") from e
+
+    def sha256_of(self, key: str) -> tuple[str, int]:
+        """(SHA-256 hex, size) of object `key`, read once as a stream in DOWNLOAD_BLOCK pieces."""
+        digest, size, response = hashlib.sha256(), 0, None
+        try:
+            response = self._client.get_object(self.bucket, key)
+            for block in response.stream(DOWNLOAD_BLOCK):
+                digest.update(block)
+                size += len(block)
+        except (MinioException, OSError, urllib3.exceptions.HTTPError) as e:
+            raise StorageError(f"read of {key} failed: {e}") from e
+        finally:
+            if response is not None:
+                response.close()
+                response.release_conn()
+        return digest.hexdigest(), size
 
     def get_range(self, key: str, offset: int, length: int) -> bytes:
         """`length` bytes of `key` from `offset`."""

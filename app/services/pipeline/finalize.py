@@ -21,9 +21,10 @@ import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from app.errors import MediaError
+from app.errors import MediaError, QueueError
 from app.media import assemble
 from app.models import Ingest, Recording, RecordingState, Segment
+from app.queueing import DIGEST
 from app.runtime import Runtime
 from app.services.core import recordings
 from app.services.ids import new_id
@@ -126,6 +127,10 @@ def _finish_composed(
         if recordings.state_of(rt, recording.id) == S.DELETED:
             rt.storage.delete_prefix(recordings.object_prefix(recording.id))
         return "discarded: recording no longer stopped"
+    if composed.sha256 is None:
+        _enqueue_digest(rt, recording.id)
+    else:
+        packs.forget(rt, recording.id)
     rt.storage.delete_prefix(segments.prefix(recording.id))
     return (
         f"finished: {composed.duration:.2f} s, joined ({composed.parts} parts in place)"
@@ -188,6 +193,7 @@ def _finish_remuxed(
         if recordings.state_of(rt, recording.id) == S.DELETED:
             rt.storage.delete_prefix(recordings.object_prefix(recording.id))
         return "discarded: recording no longer stopped"
+    packs.forget(rt, recording.id)
     rt.storage.delete_prefix(segments.prefix(recording.id))
     mode = "copy" if not result.transcoded else "transcoded"
     return (
@@ -195,6 +201,32 @@ def _finish_remuxed(
         + (f", {grabbed} event frames" if grabbed else "")
         + (f", {skipped} skipped over MEETREC_MAX_FRAME_GRABS" if skipped else "")
     )
+
+
+def digest_job_id(recording_id: str) -> str:
+    return f"digest-{recording_id}"
+
+
+def digest(rt: Runtime, recording_id: str) -> str:
+    """Record the SHA-256 of a finished recording whose object the store joined (nothing read its bytes
+    then): one streamed read of it. Its pack rows go with it. A job result, like `finalize`'s."""
+    recording = recordings.load(rt, recording_id)
+    if recording is None or recording.state != S.FINISHED or not recording.object_key:
+        return "skipped: not finished"
+    if recording.sha256 is None:
+        value, size = rt.storage.sha256_of(recording.object_key)
+        if size != recording.size:
+            raise MediaError(f"the object holds {size} bytes, the recording says {recording.size}")
+        recordings.set_digest(rt, recording_id, recording.object_key, value)
+    packs.forget(rt, recording_id)
+    return "digested"
+
+
+def _enqueue_digest(rt: Runtime, recording_id: str) -> None:
+    try:
+        rt.jobs.enqueue(DIGEST, recording_id, job_id=digest_job_id(recording_id))
+    except QueueError as e:  # the reconciler enqueues it once Redis answers
+        log.warning("recording %s: digest not enqueued: %s", recording_id, e)
 
 
 def _duration(recording: Recording, measured: float) -> float:

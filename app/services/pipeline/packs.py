@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from app.db import affected
 from app.errors import MediaError, StorageError
@@ -61,6 +61,29 @@ def for_recording(rt: Runtime, recording_id: str) -> list[MediaPack]:
                 select(MediaPack)
                 .where(MediaPack.recording_id == recording_id)
                 .order_by(MediaPack.part_number)
+            )
+        )
+
+
+def forget(rt: Runtime, recording_id: str) -> None:
+    """Drop a recording's pack rows: its finish used them (or went without), its digest is known."""
+    with rt.db.transaction() as s:
+        s.execute(delete(MediaPack).where(MediaPack.recording_id == recording_id))
+
+
+def awaiting_digest(rt: Runtime, limit: int) -> list[str]:
+    """Finished recordings whose object the store joined and whose SHA-256 is not known yet."""
+    with rt.db.read() as s:
+        return list(
+            s.scalars(
+                select(MediaPack.recording_id)
+                .join(Recording, Recording.id == MediaPack.recording_id)
+                .where(
+                    MediaPack.part_number == 1,
+                    Recording.state == RecordingState.FINISHED,
+                    Recording.sha256.is_(None),
+                )
+                .limit(limit)
             )
         )
 
