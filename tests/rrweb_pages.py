@@ -23,7 +23,7 @@ from typing import Any
 
 from playwright.sync_api import Browser, Page, Playwright, Route
 
-from tests.browser import MISSING, chromium_path, managed_chromium
+from tests.browser import MISSING, chromium_path
 
 ROOT = Path(__file__).resolve().parent.parent
 VENDOR = ROOT / "app" / "static" / "vendor" / "rrweb"
@@ -55,7 +55,8 @@ def launch(playwright: Playwright) -> Browser:
 
     Raises RuntimeError with `tests.browser.MISSING` (how to get one) when there is no Chromium.
     """
-    path = chromium_path() or managed_chromium()
+    managed = playwright.chromium.executable_path  # not `managed_chromium()`: it would nest a Playwright
+    path = chromium_path() or (managed if managed and Path(managed).exists() else None)
     if path is None:
         raise RuntimeError(MISSING)
     return playwright.chromium.launch(executable_path=path, args=["--mute-audio"])

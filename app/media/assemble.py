@@ -204,24 +204,15 @@ def verify(output: Path, expected_seconds: float, expect_audio: bool) -> MediaIn
     return info
 
 
-def make_poster(ffmpeg: str, media: Path, output: Path, duration: float) -> Poster:
-    """A JPEG of `media` about 10% in (within [0, duration - 0.1]); MediaError when none was written."""
-    at = max(0.0, min(duration * 0.1, duration - 0.1))
+def make_poster(ffmpeg: str, media: Path, output: Path, duration: float, at: float | None = None) -> Poster:
+    """A JPEG of `media` at `at` seconds, by default about 10% in (always within [0, duration - 0.1]);
+    MediaError when none was written."""
+    at = max(0.0, min(duration * 0.1 if at is None else at, duration - 0.1))
     output.unlink(missing_ok=True)
     run(poster_argv(ffmpeg, media, output, at), timeout=60)
     if not output.exists() or output.stat().st_size == 0:
         raise MediaError(f"ffmpeg wrote no poster frame at {at:.2f} s of {media.name}")
     return Poster(output, at)
-
-
-def grab_frame(ffmpeg: str, media: Path, output: Path, at: float, duration: float) -> Path:
-    """A JPEG of `media` at `at` seconds (within [0, duration - 0.1]); MediaError when none was written."""
-    at = max(0.0, min(at, duration - 0.1))
-    output.unlink(missing_ok=True)
-    run(poster_argv(ffmpeg, media, output, at), timeout=60)
-    if not output.exists() or output.stat().st_size == 0:
-        raise MediaError(f"ffmpeg wrote no frame at {at:.2f} s of {media.name}")
-    return output
 
 
 def _join(
