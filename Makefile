@@ -33,12 +33,15 @@ lint: $(VENV)/.installed-dev
 bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/api.py --seconds 5 --rate 200
 	$(BIN)/python bench/finalize.py
+	$(BIN)/python bench/finish.py
+	$(BIN)/python bench/frames.py
 	$(BIN)/python bench/pipeline.py
 	$(BIN)/python bench/webhooks.py
 	$(BIN)/python bench/events.py
 	$(BIN)/python bench/replay.py
 	$(BIN)/python bench/posthog.py
 	$(BIN)/python bench/capture.py
+	$(BIN)/python bench/density.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

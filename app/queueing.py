@@ -1,7 +1,8 @@
 """The job queue port: everything meetrec asks of Redis goes through `JobQueue` (`rt.jobs`).
 
 Enqueueing, a job's status, forgetting a job, stop signals, the registered workers, the scheduler's
-ticks and per-tick lock, queue depths and a ping. Every Redis failure leaves as `QueueError`
+ticks and per-tick lock, queue depths, append-only streams drained by a consumer group (`append`,
+`take`, `settle`) and a ping. Every Redis failure leaves as `QueueError`
 (`raise QueueError(...) from e`), so callers import no redis exception and decide what an outage means
 to them (often nothing: SQL is the truth, Redis only carries work and fast paths).
 
@@ -20,9 +21,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from redis import Redis
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 from rq import Queue, Retry, Worker
 from rq.exceptions import NoSuchJobError
 from rq.executions import Execution
@@ -67,13 +69,20 @@ def capture_spec(max_recording_seconds: int) -> JobSpec:
 
 
 FINALIZE = JobSpec("workers.jobs.finalize_recording", "media", 1800, retry_intervals=(5, 30, 120, 600))
+# The SHA-256 of a recording its finish joined in the object store (read once, after `finished`).
+DIGEST = JobSpec("workers.jobs.digest_recording", "media", 1800, retry_intervals=(5, 30, 120, 600))
 PURGE = JobSpec("workers.jobs.purge_expired", "default", 1800)
 # Short-lived results: it runs every few seconds.
 RECONCILE = JobSpec("workers.jobs.reconcile", "default", 120, result_ttl=60, failure_ttl=24 * 3600)
-# One job per delivery attempt: the HTTP timeout (at most 60 s) bounds it; retries are new attempts on
-# meetrec's own schedule, never RQ retries.
+# A pump: sends the due deliveries concurrently until none is left, claiming for at most 10 s and then
+# leaving a successor (about 70 s at worst with the HTTP timeout); retries are new attempts on meetrec's
+# own schedule, never RQ retries.
 DELIVER_WEBHOOK = JobSpec("workers.webhook_jobs.deliver_webhook", "webhooks", 120, result_ttl=600)
 DISPATCH_WEBHOOKS = JobSpec("workers.webhook_jobs.dispatch_webhooks", "webhooks", 300)
+# The link audit's stream into SQL, every few seconds: short-lived results.
+DRAIN_LINK_ISSUANCES = JobSpec(
+    "workers.jobs.drain_link_issuances", "default", 120, result_ttl=60, failure_ttl=24 * 3600
+)
 
 
 @dataclass(frozen=True)
@@ -95,6 +104,16 @@ class WorkerState:
     current_job: str | None
     pid: int | None
     hostname: str | None
+
+
+@dataclass(frozen=True)
+class StreamEntry:
+    """One entry of a stream as `take` hands it out; `reclaimed` when another consumer had taken it
+    and never settled it (it crashed, maybe after doing the work)."""
+
+    id: str
+    fields: dict[str, str]
+    reclaimed: bool = False
 
 
 @dataclass(frozen=True)
@@ -206,6 +225,57 @@ class JobQueue:
             counts = iter(pipe.execute())
         return {q.name: {status: next(counts) for status in JOB_COUNT_STATUSES} for q in queues}
 
+    def append(self, stream: str, fields: dict[str, str]) -> str:
+        """Add an entry to `stream` (XADD) and return its id. Acknowledged means held by Redis, and
+        written to its append-only file when it keeps one (fsync'ed within a second: `everysec`)."""
+        with _failing(f"append to {stream}"):
+            return _text(self.redis.xadd(stream, fields))  # type: ignore[arg-type]
+
+    def take(
+        self, stream: str, group: str, consumer: str, count: int, reclaim_idle_ms: int
+    ) -> list[StreamEntry]:
+        """Up to `count` entries of `stream` for `consumer` of `group` (made on first use, from the
+        stream's start): first those another consumer took at least `reclaim_idle_ms` ago and never
+        settled (a crashed consumer's), then new ones. Each stays pending until `settle`d."""
+        with _failing(f"reading {stream}"):
+            try:
+                return self._take(stream, group, consumer, count, reclaim_idle_ms)
+            except ResponseError as e:
+                if "NOGROUP" not in str(e):
+                    raise
+                self._make_group(stream, group)  # first use, or a Redis that restarted empty
+                return self._take(stream, group, consumer, count, reclaim_idle_ms)
+
+    def settle(self, stream: str, group: str, entry_ids: list[str]) -> None:
+        """Acknowledge and delete entries whose work is done (committed): they are never handed out
+        again."""
+        if not entry_ids:
+            return
+        with _failing(f"settling {len(entry_ids)} entries of {stream}"):
+            pipe = self.redis.pipeline(transaction=True)
+            pipe.xack(stream, group, *entry_ids)
+            pipe.xdel(stream, *entry_ids)
+            pipe.execute()
+
+    def _take(
+        self, stream: str, group: str, consumer: str, count: int, reclaim_idle_ms: int
+    ) -> list[StreamEntry]:
+        claimed: Any = self.redis.xautoclaim(stream, group, consumer, reclaim_idle_ms, "0-0", count=count)
+        # (XACK and XDEL go together in `settle`, so no pending entry lacks its fields.)
+        found = [_entry(raw, reclaimed=True) for raw in claimed[1] if raw[0] is not None]
+        if len(found) < count:
+            read: Any = self.redis.xreadgroup(group, consumer, {stream: ">"}, count=count - len(found))
+            for entries in read.values() if isinstance(read, dict) else [e for _, e in read or ()]:
+                found += [_entry(raw, reclaimed=False) for raw in entries]  # (RESP3 answers a dict)
+        return found
+
+    def _make_group(self, stream: str, group: str) -> None:
+        try:
+            self.redis.xgroup_create(stream, group, id="0", mkstream=True)
+        except ResponseError as e:
+            if "BUSYGROUP" not in str(e):  # another consumer made it meanwhile
+                raise
+
     def ping(self) -> None:
         """Return when Redis answers; raise QueueError otherwise."""
         with _failing("ping"):
@@ -214,6 +284,16 @@ class JobQueue:
 
 def stop_signal_key(recording_id: str) -> str:
     return f"meetrec:stop:{recording_id}"
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _entry(raw: tuple, reclaimed: bool) -> StreamEntry:
+    """A stream entry as redis-py returns it; an entry deleted while pending has no fields."""
+    entry_id, fields = raw
+    return StreamEntry(_text(entry_id), {_text(k): _text(v) for k, v in (fields or {}).items()}, reclaimed)
 
 
 def _options(spec: JobSpec) -> dict[str, object]:

@@ -10,9 +10,10 @@ no auth, database, schema, logging or metrics. Each case is measured twice per a
   counts from the moment a request was due, so queueing shows): p50 and p99.
 
 Cases: `GET /recordings/{id}` of a started recording and of a finished one (the finished one signs a
-fresh download link and writes its audit row on every read), and a start/stop pair
-(`POST` then `DELETE /rooms/{access_key}/recording`, one op = two requests). Targets: ours/bare rps
-ratio >= 0.5 and p99 < 50 ms at 200 requests/s.
+fresh download link and appends its audit entry to a Redis stream on every read; no SQL write), and a
+start/stop pair (`POST` then `DELETE /rooms/{access_key}/recording`, one op = two requests; each is at
+most two SQL transactions, the start's capture enqueued after its commit). Targets: ours/bare rps
+ratio >= 0.7 for the reads and >= 0.3 for the pair, p99 < 50 ms at 200 requests/s.
 
     .venv/bin/python bench/api.py [--seconds 5] [--rate 200] [--connections 8] [--case started]
 """
@@ -48,7 +49,7 @@ from tests.helpers import make_recording  # noqa: E402
 
 GUNICORN = [sys.executable, "-m", "gunicorn", "-c", "python:app.gunicorn_conf"]
 OPEN_LOOP_CLIENTS = 16
-RATIO_TARGET, P99_TARGET_MS = 0.5, 50.0
+READ_RATIO_TARGET, PAIR_RATIO_TARGET, P99_TARGET_MS = 0.7, 0.3, 50.0
 
 # One request (or pair) on a connection: returns when answered; raises on an unexpected status.
 Op = Callable[[http.client.HTTPConnection, int], None]
@@ -61,6 +62,7 @@ class Case:
     ours: Op
     bare: Op
     bodies: dict[str, str]
+    target: float = READ_RATIO_TARGET  # ours/bare requests/s
 
 
 @dataclass
@@ -215,7 +217,8 @@ def prepare(config: Config, clients: int) -> list[Case]:
         path = f"/recordings/{rec_id}"
         body = {"GET": json.dumps(client.get(path, headers=auth).get_json())}
         cases.append(Case(f"GET /recordings/{{id}} ({label})", 1, get(path, auth), get(path, {}), body))
-    cases.append(Case("start/stop pair", 2, start_stop(access_keys), start_stop(access_keys), bodies))
+    pairs = start_stop(access_keys)
+    cases.append(Case("start/stop pair", 2, pairs, pairs, bodies, PAIR_RATIO_TARGET))
     rt.db.engine.dispose()
     return cases
 
@@ -270,8 +273,9 @@ def run(tmp: Path, redis_url: str, args) -> None:  # type: ignore[no-untyped-def
             f"{case.name:38} {ours[0].rps:9.0f} {bare[0].rps:9.0f} {ratio:6.2f} {ours[0].ms():>13} "
             f"{bare[0].ms():>13} | {'':14}{ours[1].ms():>13} {bare[1].ms():>13}"
         )
-        verdicts.append((case.name, ratio >= RATIO_TARGET, ours[1].p99_ms < P99_TARGET_MS))
-    print(f"(latencies in ms per op; a start/stop op is two requests; targets: ratio >= {RATIO_TARGET}, "
+        verdicts.append((case.name, ratio >= case.target, ours[1].p99_ms < P99_TARGET_MS))
+    targets = f"ratio >= {READ_RATIO_TARGET} reads, >= {PAIR_RATIO_TARGET} pairs"
+    print(f"(latencies in ms per op; a start/stop op is two requests; targets: {targets}, "
           f"p99 < {P99_TARGET_MS:.0f} ms at {args.rate:.0f} req/s)")  # fmt: skip
     for name, ratio_ok, p99_ok in verdicts:
         print(f"  {name}: ratio {'met' if ratio_ok else 'MISSED'}, p99 {'met' if p99_ok else 'MISSED'}")

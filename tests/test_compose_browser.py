@@ -6,7 +6,10 @@ import pytest
 
 from app.services.core import recordings
 from app.services.pipeline import finalize
-from tests.test_compose import big_segments, capture_segments, capturing, part_rt, stop  # noqa: F401
+from tests import test_compose
+from tests.test_compose import capture_segments, capturing, stop
+
+big_segments, part_rt = test_compose.big_segments, test_compose.part_rt  # the fixtures, shared
 
 
 def test_a_joined_recording_plays_and_seeks_in_a_browser(

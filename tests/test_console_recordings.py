@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from app.models import LinkIssuance
-from app.services.access import keys
+from app.services.access import keys, links
 from app.services.core import recordings
 from tests.console import (
     ADMIN,
@@ -139,6 +139,7 @@ def test_the_detail_page_plays_a_finished_recording_through_a_fresh_link(rt, sig
 def test_the_players_link_goes_to_the_link_audit(rt, signed):
     rec = make_recording(rt, signed.project_id)
     signed.client.get(f"/console/recordings/{rec}")
+    links.drain(rt)  # the page logged it to the audit stream; the drain writes it to SQL
     with rt.db.read() as s:
         purposes = list(s.scalars(select(LinkIssuance.purpose).where(LinkIssuance.recording_id == rec)))
     assert purposes == ["console"]

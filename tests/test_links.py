@@ -10,15 +10,16 @@ from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
-from app.models import Recording, Room, WebhookEvent, utcnow
+from app.models import LinkIssuance, Recording, Room, WebhookEvent, utcnow
 from app.runtime import Runtime
 from app.services.access import keys, links
 from app.services.core import recordings
 from app.services.outbox import deliveries, outbox
 from tests.conftest import _free_port
 from tests.helpers import make_recording
+from tests.sqlcount import counting
 from tests.webhook_receiver import Receiver
 
 
@@ -218,3 +219,68 @@ def with_poster(rt: Runtime, rec_id: str) -> str:
     with rt.db.transaction() as s:
         s.execute(update(Recording).where(Recording.id == rec_id).values(poster_key=key))
     return rec_id
+
+
+def sql_issuances(rt: Runtime, rec_id: str) -> list[str]:
+    """The purposes of a recording's audit rows in SQL now, with no drain first."""
+    with rt.db.read() as s:
+        return list(s.scalars(select(LinkIssuance.purpose).where(LinkIssuance.recording_id == rec_id)))
+
+
+def test_a_read_writes_no_sql_and_the_drain_writes_its_audit_row(client, rt, project, auth):
+    rec_id = make_recording(rt, project.id)
+    with counting(rt) as read:
+        assert client.get(f"/recordings/{rec_id}", headers=auth).get_json()["links"]["download"]
+    assert not [s for s in read.statements if not s.startswith("SELECT")], read.statements
+    assert sql_issuances(rt, rec_id) == []
+    assert links.drain(rt) >= 1
+    assert sql_issuances(rt, rec_id) == ["api"]
+
+
+def test_a_drainer_that_died_before_its_commit_leaves_entries_the_next_one_reclaims(rt, project):
+    rec_id = make_recording(rt, project.id)
+    links.record(rt, [recordings.load(rt, rec_id)], links.API, None)
+    taken = rt.jobs.take(links.STREAM, links.GROUP, "died-" + rec_id, 1000, 0)  # then it died
+    assert any(rec_id in e.fields["v"] for e in taken)
+    links.drain(rt, consumer="next", reclaim_idle_ms=60_000)
+    assert sql_issuances(rt, rec_id) == []  # not idle long enough: maybe still being written
+    links.drain(rt, consumer="next", reclaim_idle_ms=0)
+    assert sql_issuances(rt, rec_id) == ["api"]
+
+
+def test_a_drainer_that_died_after_its_commit_writes_no_duplicate(rt, project, monkeypatch):
+    rec_id = make_recording(rt, project.id)
+    links.record(rt, [recordings.load(rt, rec_id)], links.DOWNLOAD, None)
+
+    def died(*_args: object) -> None:
+        raise SystemExit("killed between the commit and settling")
+
+    with monkeypatch.context() as m:
+        m.setattr(rt.jobs, "settle", died)
+        with pytest.raises(SystemExit):
+            links.drain(rt, consumer="died")
+    assert sql_issuances(rt, rec_id) == ["download"]
+    links.drain(rt, consumer="next", reclaim_idle_ms=0)
+    assert sql_issuances(rt, rec_id) == ["download"]
+    assert rt.jobs.take(links.STREAM, links.GROUP, "after", 1000, 0) == []  # settled: nothing left
+
+
+def test_with_redis_down_a_read_writes_its_audit_row_to_sql_at_once(rt, config, project, auth):
+    rec_id = make_recording(rt, project.id)
+    offline = Runtime(dataclasses.replace(config, redis_url=f"redis://127.0.0.1:{_free_port()}/0"))
+    offline.__dict__.update(db=rt.db, storage=rt.storage)
+    links.record(offline, [recordings.load(rt, rec_id)], links.API, None)
+    assert sql_issuances(rt, rec_id) == ["api"]
+    links.drain(rt)  # nothing of it waits in the stream: no second row
+    assert sql_issuances(rt, rec_id) == ["api"]
+
+
+def test_rows_of_a_recording_gone_before_the_drain_are_dropped_not_blocking(rt, project):
+    rec_id, gone_id = make_recording(rt, project.id), make_recording(rt, project.id)
+    kept, gone = recordings.load(rt, rec_id), recordings.load(rt, gone_id)
+    links.record(rt, [kept, gone], links.API, None)
+    with rt.db.transaction() as s:  # as if a cascade had removed the recording
+        s.execute(delete(Recording).where(Recording.id == gone_id))
+    links.drain(rt)
+    assert sql_issuances(rt, rec_id) == ["api"]
+    assert sql_issuances(rt, gone_id) == []

@@ -35,5 +35,5 @@ def test_the_next_tick_enqueues_again(rt):
 def test_timetable_entries_coalesce_and_never_overlap(rt):
     scheduler = build(rt)
     jobs = scheduler.get_jobs()
-    assert [j.id for j in jobs] == ["retention-purge", "reconcile", "webhook-dispatch"]
+    assert [j.id for j in jobs] == ["retention-purge", "reconcile", "webhook-dispatch", "link-audit-drain"]
     assert all(j.coalesce and j.max_instances == 1 for j in jobs)

@@ -19,7 +19,7 @@ import requests
 import standardwebhooks
 from sqlalchemy import select, update
 
-from app.models import WebhookDelivery, WebhookEndpoint
+from app.models import WebhookDelivery, WebhookEndpoint, utcnow
 from app.runtime import Runtime
 from app.services.access import keys
 from app.services.core import rooms
@@ -61,8 +61,21 @@ def delivery_log(client, auth, hook_id: str) -> list[dict]:  # type: ignore[no-u
 
 
 def offline_runtime(config, **changes) -> Runtime:  # type: ignore[no-untyped-def]
-    """A runtime whose Redis is unreachable: nothing it emits reaches the workers."""
+    """A runtime whose Redis is unreachable: nothing it emits wakes a worker."""
     return Runtime(dataclasses.replace(config, redis_url=f"redis://127.0.0.1:{_free_port()}/0", **changes))
+
+
+def held_runtime(config) -> Runtime:  # type: ignore[no-untyped-def]
+    """An offline runtime an hour ahead: what it emits is due in an hour, so no delivery job started
+    for another test's events sends it either."""
+    ahead = offline_runtime(config)
+    ahead.clock = lambda: utcnow() + timedelta(hours=1)
+    return ahead
+
+
+def make_due(rt, delivery_id: str) -> None:  # type: ignore[no-untyped-def]
+    with rt.db.transaction() as s:
+        s.execute(update(WebhookDelivery).where(WebhookDelivery.id == delivery_id).values(due_at=rt.now()))
 
 
 def record_pushed_meeting(client, auth, room_id: str, media: bytes) -> str:  # type: ignore[no-untyped-def]
@@ -202,19 +215,21 @@ def test_with_redis_down_the_change_commits_and_the_event_waits_in_the_outbox(
 ):
     hook = register(client, auth, receiver.url)
     project_id = keys.authenticate(rt, auth["Authorization"]).project_id
-    offline = offline_runtime(config)
-    rooms.join(offline, project_id, rooms.JoinRequest(user_name="Jane", room_key="outbox"))
+    rooms.join(held_runtime(config), project_id, rooms.JoinRequest(user_name="Jane", room_key="outbox"))
     assert client.get("/rooms/outbox/recordings", headers=auth).status_code == 200  # the meeting runs
-    assert [d["state"] for d in delivery_log(client, auth, hook["id"])] == ["pending"]
+    [waiting] = delivery_log(client, auth, hook["id"])
+    assert waiting["state"] == "pending"
+    make_due(rt, waiting["id"])
     assert outbox.dispatch_pending(rt) >= 1
     (got,) = receiver.wait_for(1)
     assert verify(got, hook["secret"], auth["Authorization"])["room"]["id"] == "outbox"
 
 
 def pending_delivery(client, auth, rt, config, hook: dict, room_id: str) -> str:  # type: ignore[no-untyped-def]
-    """An event for `hook` that no worker sees (emitted with Redis unreachable); its delivery's id."""
+    """An event for `hook` that no worker sends (emitted with Redis unreachable, due in an hour); its
+    delivery's id."""
     project_id = keys.authenticate(rt, auth["Authorization"]).project_id
-    rooms.join(offline_runtime(config), project_id, rooms.JoinRequest(user_name="Jane", room_key=room_id))
+    rooms.join(held_runtime(config), project_id, rooms.JoinRequest(user_name="Jane", room_key=room_id))
     return delivery_log(client, auth, hook["id"])[0]["id"]
 
 

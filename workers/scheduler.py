@@ -14,7 +14,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from app.config import Config
-from app.queueing import DISPATCH_WEBHOOKS, PURGE, RECONCILE, JobSpec
+from app.queueing import DISPATCH_WEBHOOKS, DRAIN_LINK_ISSUANCES, PURGE, RECONCILE, JobSpec
 from app.runtime import Runtime
 
 log = logging.getLogger("meetrec.scheduler")
@@ -33,6 +33,8 @@ TIMETABLE = (
     Entry("reconcile", RECONCILE, 5),
     # Webhook deliveries whose enqueue failed (Redis was down) or whose job was lost.
     Entry("webhook-dispatch", DISPATCH_WEBHOOKS, 30),
+    # The link audit: issuances logged by reads (a Redis stream) written to SQL in batches.
+    Entry("link-audit-drain", DRAIN_LINK_ISSUANCES, 5),
 )
 
 

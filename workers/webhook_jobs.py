@@ -3,15 +3,16 @@ ffmpeg or the capture pipeline, so neither can break or slow the other."""
 
 from __future__ import annotations
 
-from app.services.outbox import deliveries, outbox
+from app.services.outbox import outbox, pump
 from workers.context import runtime
 
 
-def deliver_webhook(delivery_id: str) -> str:
-    """One webhook delivery attempt."""
-    return deliveries.deliver(runtime(), delivery_id)
+def deliver_webhook(delivery_id: str | None = None) -> str:
+    """Send the due webhook deliveries, concurrently, until none is left. `delivery_id` names the retry
+    this job was scheduled for (it goes out with the others)."""
+    return pump.run(runtime(), delivery_id)
 
 
 def dispatch_webhooks() -> int:
-    """Enqueue the webhook deliveries that are due but not queued (the scheduler runs it every 30 s)."""
+    """Wake a delivery job when deliveries are due but none is queued (the scheduler, every 30 s)."""
     return outbox.dispatch_pending(runtime())

@@ -19,7 +19,7 @@ from app.errors import Unprocessable
 from app.models import Recording
 from app.runtime import Runtime
 from app.services.access import links
-from app.services.core import recordings, retention
+from app.services.core import display, recordings, retention
 from app.services.pipeline import ingest
 
 blp = Blueprint("recordings", __name__, url_prefix="/recordings", description="Eyeson-compatible recordings")
@@ -43,7 +43,7 @@ class RecordingById(MethodView):
     )
     def get(self, recording_id: str):
         """Get a recording or session; duration and links.download tell started, stopped and finished apart"""
-        recording = recordings.get(rt(), current_key().project_id, recording_id)
+        recording = display.recording(rt(), current_key().project_id, recording_id)
         return stream.session(rt(), recording, current_key().id)
 
     @require("recording:write")

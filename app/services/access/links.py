@@ -1,51 +1,181 @@
 """Download links: every link handed out is signed afresh, valid `link_ttl_seconds` (one hour), and
-written to the `link_issuances` audit log in one INSERT per answer (however many recordings it lists).
+logged in the `link_issuances` audit.
 
 Nothing stores a link: `GET /recordings/{id}`, the list endpoints, the download redirect and every
 webhook attempt sign a new one, so no job has to re-issue links before they expire.
+
+A read writes nothing to SQL: `record` appends the answer's issuances to a Redis stream (one XADD per
+answer, however many recordings it lists), and `drain` (a job the scheduler enqueues every few seconds,
+and the audit listing before it reads) moves them into SQL, one multi-row INSERT per batch, settling
+the entries only after the commit. A drainer that dies mid-batch leaves its entries pending in the
+consumer group; the next drain reclaims them and skips the rows that did commit. When Redis refuses
+the append, the rows are written to SQL at once instead: an outage slows reads down, it loses nothing.
+An acknowledged entry is as durable as a queued job: it survives a crash of any meetrec process and a
+restart of Redis (its append-only file), and a crash of Redis's host can take the last second of them
+(`appendfsync everysec`).
 """
 
 from __future__ import annotations
 
+import json
+import logging
+import os
+import socket
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, tuple_
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.errors import Conflict, NotFound
-from app.models import LinkIssuance, Recording, RecordingState
+from app.errors import Conflict, NotFound, QueueError
+from app.models import ApiKey, LinkIssuance, Recording, RecordingState
+from app.queueing import StreamEntry
 from app.runtime import Runtime
 from app.wire import RecordingLinks
 
+log = logging.getLogger(__name__)
+
 API, WEBHOOK, DOWNLOAD = "api", "webhook", "download"
 PAGE_SIZE = 50
+STREAM, GROUP = "meetrec:link-issuances", "link-audit"
+DRAIN_BATCH = 1000  # entries per INSERT (an entry holds one answer's rows)
+ROWS_PER_INSERT = 500  # 3,000 bound values: within SQLite's and PostgreSQL's limits per statement
+DRAIN_MAX_BATCHES = 50  # per call, so a drain job stays short whatever the backlog
+# An entry taken this long ago and still unsettled belongs to a drainer that died.
+RECLAIM_IDLE_MS = 30_000
+
+Row = dict[str, Any]
 
 
 def record(
     rt: Runtime, issued: Iterable[Recording], purpose: str, api_key_id: str | None, s: Session | None = None
 ) -> None:
-    """Log one issuance per recording in `issued` (in `s`'s transaction when given), in one INSERT."""
+    """Log one issuance per recording in `issued`: in `s`'s transaction when given, else appended to
+    the audit stream (SQL at once when Redis refuses it)."""
     now = rt.now()
+    found = [(r.id, r.project_id) for r in issued]
+    if not found:
+        return
     expires = now + timedelta(seconds=rt.config.link_ttl_seconds)
-    rows = [
+    if s is not None:
+        s.execute(insert(LinkIssuance), _rows(found, api_key_id, purpose, now, expires))
+        return
+    entry = {"k": api_key_id or "", "p": purpose, "i": now.isoformat(), "e": expires.isoformat()}
+    try:
+        rt.jobs.append(STREAM, {"v": json.dumps({**entry, "r": found})})
+    except QueueError as e:
+        log.warning("link audit: %s; writing %d issuances to SQL directly", e, len(found))
+        with rt.db.transaction() as tx:
+            tx.execute(insert(LinkIssuance), _rows(found, api_key_id, purpose, now, expires))
+
+
+def drain(
+    rt: Runtime,
+    consumer: str | None = None,
+    batch: int = DRAIN_BATCH,
+    reclaim_idle_ms: int = RECLAIM_IDLE_MS,
+) -> int:
+    """Move the audit stream into SQL, one multi-row INSERT per `batch` entries, each entry settled
+    (acknowledged and deleted) only after its rows committed; return the rows written. QueueError when
+    Redis is down (nothing is lost: the entries wait, or `record` wrote to SQL itself)."""
+    consumer = consumer or f"{socket.gethostname()}:{os.getpid()}"
+    written = 0
+    for _ in range(DRAIN_MAX_BATCHES):
+        entries = rt.jobs.take(STREAM, GROUP, consumer, batch, reclaim_idle_ms)
+        if not entries:
+            break
+        written += _write(rt, entries)
+        rt.jobs.settle(STREAM, GROUP, [e.id for e in entries])
+        if len(entries) < batch:
+            break
+    return written
+
+
+def _rows(
+    found: Iterable[tuple[str, str]],
+    api_key_id: str | None,
+    purpose: str,
+    issued: datetime,
+    expires: datetime,
+) -> list[Row]:
+    return [
         {
-            "recording_id": r.id,
-            "project_id": r.project_id,
+            "recording_id": recording_id,
+            "project_id": project_id,
             "api_key_id": api_key_id,
             "purpose": purpose,
-            "issued_at": now,
+            "issued_at": issued,
             "expires_at": expires,
         }
-        for r in issued
+        for recording_id, project_id in found
     ]
+
+
+def _decoded(entry: StreamEntry) -> list[Row]:
+    v = json.loads(entry.fields["v"])
+    issued, expires = datetime.fromisoformat(v["i"]), datetime.fromisoformat(v["e"])
+    return _rows(v["r"], v["k"] or None, v["p"], issued, expires)
+
+
+def _write(rt: Runtime, entries: list[StreamEntry]) -> int:
+    """Insert the entries' rows in one transaction, a multi-row INSERT per `ROWS_PER_INSERT`; rows of
+    reclaimed entries that already committed (their drainer died between its commit and settling) are
+    left out."""
+    fresh = [row for e in entries if not e.reclaimed for row in _decoded(e)]
+    reclaimed = [row for e in entries if e.reclaimed for row in _decoded(e)]
+    try:
+        with rt.db.transaction() as s:
+            return _insert(s, fresh + _not_written(s, reclaimed))
+    except IntegrityError:  # a recording or key gone since the read: keep what still can be kept
+        with rt.db.transaction() as s:
+            return _insert(s, _still_valid(s, fresh + _not_written(s, reclaimed)))
+
+
+def _insert(s: Session, rows: list[Row]) -> int:
+    for at in range(0, len(rows), ROWS_PER_INSERT):
+        s.execute(insert(LinkIssuance).values(rows[at : at + ROWS_PER_INSERT]))
+    return len(rows)
+
+
+def _key(row: Row) -> tuple[Any, ...]:
+    return (row["recording_id"], row["api_key_id"], row["purpose"], row["issued_at"])
+
+
+def _not_written(s: Session, rows: list[Row]) -> list[Row]:
     if not rows:
-        return
-    if s is not None:
-        s.execute(insert(LinkIssuance), rows)
-        return
-    with rt.db.transaction() as tx:
-        tx.execute(insert(LinkIssuance), rows)
+        return []
+    done = {
+        tuple(r)
+        for r in s.execute(
+            select(
+                LinkIssuance.recording_id,
+                LinkIssuance.api_key_id,
+                LinkIssuance.purpose,
+                LinkIssuance.issued_at,
+            ).where(
+                tuple_(LinkIssuance.recording_id, LinkIssuance.issued_at).in_(
+                    list({(r["recording_id"], r["issued_at"]) for r in rows})
+                )
+            )
+        )
+    }
+    return [r for r in rows if _key(r) not in done]
+
+
+def _still_valid(s: Session, rows: list[Row]) -> list[Row]:
+    """The rows whose recording still exists, with the key unset where the key is gone (as its
+    foreign key's ON DELETE SET NULL would have done)."""
+    recordings = set(
+        s.scalars(select(Recording.id).where(Recording.id.in_({r["recording_id"] for r in rows})))
+    )
+    keys = set(s.scalars(select(ApiKey.id).where(ApiKey.id.in_({r["api_key_id"] for r in rows}))))
+    return [
+        {**r, "api_key_id": r["api_key_id"] if r["api_key_id"] in keys else None}
+        for r in rows
+        if r["recording_id"] in recordings
+    ]
 
 
 def download(rt: Runtime, recording: Recording, api_key_id: str) -> str:
@@ -85,8 +215,13 @@ def screenshot_link(rt: Runtime, key: str | None) -> str | None:
 
 
 def issuances(rt: Runtime, project_id: str, recording_id: str, page: int = 1) -> list[LinkIssuance]:
-    """A recording's link issuances, newest first, `PAGE_SIZE` a page. Deleted recordings keep theirs
-    (an audit outlives the media); 404 for unknown or foreign ids."""
+    """A recording's link issuances, newest first, `PAGE_SIZE` a page, the audit stream drained first
+    (with Redis down, what SQL holds). Deleted recordings keep theirs (an audit outlives the media);
+    404 for unknown or foreign ids."""
+    try:
+        drain(rt)
+    except QueueError as e:
+        log.warning("link audit: not drained before listing (%s)", e)
     with rt.db.read() as s:
         owner = s.scalar(select(Recording.project_id).where(Recording.id == recording_id))
         if owner != project_id:

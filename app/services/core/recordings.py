@@ -44,9 +44,12 @@ def create(
     """Add a started recording of any kind and its `recording_update` event to `s`'s transaction.
 
     `media_source` is a checked pull URL, "push", or None for a recording of events only. The external
-    id defaults to the recording's own id; one the client made must be unique in its project.
+    id defaults to the recording's own id; one the client made must be unique in its project. A pull
+    recording carries its capture's job id from the start: `enqueue_capture` enqueues it after the
+    commit.
     """
     recording_id = recording_id or new_id()
+    ingest = ingest_of(media_source)
     recording = Recording(
         id=recording_id,
         external_id=external_id or recording_id,
@@ -55,7 +58,8 @@ def create(
         participant_id=participant_id,
         state=S.STARTED,
         media_source=media_source,
-        ingest=ingest_of(media_source),
+        ingest=ingest,
+        job_id=capture_job_id(recording_id) if ingest == Ingest.PULL else None,
         description=description,
         created_at=rt.now(),
     )
@@ -71,17 +75,22 @@ def ingest_of(media_source: str | None) -> Ingest:
     return Ingest.PUSH if is_push(media_source) else Ingest.PULL
 
 
+def capture_job_id(recording_id: str) -> str:
+    return f"capture-{recording_id}"
+
+
 def enqueue_capture(rt: Runtime, recording: Recording) -> None:
-    """Enqueue the capture of a new pull recording; 503 (and the recording failed) when Redis is down."""
+    """Enqueue the capture of a new pull recording, once the transaction that made it has committed
+    (a job must find its row). The row names the job already, so when this process dies before the
+    enqueue the reconciler finds no such job and enqueues one. 503 (and the recording failed) when
+    Redis refuses it."""
     try:
-        job = rt.jobs.enqueue(
-            capture_spec(rt.config.max_recording_seconds), recording.id, job_id=f"capture-{recording.id}"
+        rt.jobs.enqueue(
+            capture_spec(rt.config.max_recording_seconds), recording.id, job_id=capture_job_id(recording.id)
         )
     except QueueError as e:  # Redis unreachable: do not leave a recording nobody will capture
         fail(rt, recording.id, f"could not enqueue the capture: {e}")
         raise Unavailable("the job queue is unavailable, try again") from e
-    with rt.db.transaction() as s:
-        s.execute(update(Recording).where(Recording.id == recording.id).values(job_id=job.id))
 
 
 def resume_capture(rt: Runtime, recording_id: str) -> bool:
@@ -101,17 +110,29 @@ def resume_capture(rt: Runtime, recording_id: str) -> bool:
     return True
 
 
-def stop_recording(rt: Runtime, recording_id: str, reason: str | None = None) -> None:
+def stop_recording(rt: Runtime, recording_id: str, reason: str | None = None) -> Recording | None:
     """Stop a recording: a capture is signalled (it moves the recording to stopped itself), a pushed
-    recording is stopped here. `reason` is kept when something other than a stop call stops it."""
-    if request_stop(rt, recording_id) and reason:
-        with rt.db.transaction() as s:
-            s.execute(update(Recording).where(Recording.id == recording_id).values(stop_reason=reason[:200]))
-    recording = load(rt, recording_id)
-    if recording is not None and recording.ingest == Ingest.PUSH:
+    recording is stopped here. `reason` is kept when something other than a stop call stops it.
+    Returns the recording as it stands after (None when unknown)."""
+    with rt.db.transaction() as s:
+        ask_stop(rt, s, recording_id, reason)
+        recording = s.get(Recording, recording_id)
+    return carry_out_stop(rt, recording)
+
+
+def carry_out_stop(rt: Runtime, recording: Recording | None) -> Recording | None:
+    """What follows a committed stop request (`ask_stop`): the capture is signalled through Redis, a
+    pushed or events-only recording is stopped here. Returns the recording as it stands after."""
+    if recording is None:
+        return None
+    _signal_stop(rt, recording.id)
+    if recording.ingest == Ingest.PUSH:
         _finish_push(rt, recording)
-    elif recording is not None and recording.ingest == Ingest.NONE:
+    elif recording.ingest == Ingest.NONE:
         finish_events_only(rt, recording)
+    else:
+        return recording  # the capture moves it on; nothing else changed here
+    return load(rt, recording.id)
 
 
 def finish_events_only(rt: Runtime, recording: Recording) -> None:
@@ -150,22 +171,37 @@ def _has_media(rt: Runtime, recording_id: str) -> bool:
 def request_stop(rt: Runtime, recording_id: str) -> bool:
     """Record the stop request in SQL, free the room, and signal the capture through Redis."""
     with rt.db.transaction() as s:
-        changed = affected(
-            s,
-            update(Recording)
-            .where(
-                Recording.id == recording_id,
-                Recording.state == S.STARTED,
-                Recording.stop_requested_at.is_(None),
-            )
-            .values(stop_requested_at=rt.now()),
+        changed = ask_stop(rt, s, recording_id)
+    _signal_stop(rt, recording_id)
+    return changed
+
+
+def ask_stop(rt: Runtime, s: Session, recording_id: str, reason: str | None = None) -> bool:
+    """Record the stop request (and `reason`) of a started recording in `s`'s transaction and free its
+    room; False when it was not started or its stop was asked for already. The caller signals the
+    capture after the commit (`carry_out_stop`)."""
+    values: dict[str, object] = {"stop_requested_at": rt.now()}
+    if reason:
+        values["stop_reason"] = reason[:200]
+    changed = affected(
+        s,
+        update(Recording)
+        .where(
+            Recording.id == recording_id,
+            Recording.state == S.STARTED,
+            Recording.stop_requested_at.is_(None),
         )
-        lifecycle.free_rooms(s, [recording_id])  # the room may record again while this one stops
+        .values(**values),
+    )
+    lifecycle.free_rooms(s, [recording_id])  # the room may record again while this one stops
+    return bool(changed)
+
+
+def _signal_stop(rt: Runtime, recording_id: str) -> None:
     try:
         rt.jobs.signal_stop(recording_id)
     except QueueError:  # the capture also polls SQL, Redis only makes it faster
         pass
-    return bool(changed)
 
 
 def stop_requested(rt: Runtime, recording_id: str) -> bool:
@@ -232,7 +268,7 @@ def mark_finished(
     *,
     key: str,
     size: int,
-    sha256: str,
+    sha256: str | None,
     duration: float,
     poster_key: str | None = None,
     timeline: list[list[float]] | None = None,
@@ -252,6 +288,14 @@ def mark_finished(
         poster_key=poster_key,
         timeline=timeline,
     )
+
+
+def set_digest(rt: Runtime, recording_id: str, object_key: str, sha256: str) -> bool:
+    """Record the SHA-256 of a finished recording's object, read after its finish; False when the row
+    names another object by now, or knows its digest."""
+    named = (Recording.id == recording_id, Recording.object_key == object_key, Recording.sha256.is_(None))
+    with rt.db.transaction() as s:
+        return bool(affected(s, update(Recording).where(*named).values(sha256=sha256)))
 
 
 def fail(rt: Runtime, recording_id: str, reason: str) -> bool:

@@ -28,7 +28,9 @@ PAGE_SIZE = 25
 def start(
     rt: Runtime, access_key: str, media_source: str | None = None, api_key: ApiKey | None = None
 ) -> Recording:
-    """Start recording the participant's meeting and enqueue its capture.
+    """Start recording the participant's meeting and enqueue its capture: one read (the access key)
+    and one transaction (the room claimed, the recording and its webhook event written), then the
+    enqueue (see `recordings.enqueue_capture`).
 
     A `media_source` other than the room's own needs `api_key`, a key of the room's project with the
     room:write scope: an access key is every participant's, and must not pick what meetrec records.
@@ -56,7 +58,7 @@ def start(
     recording_id = new_id()
     with rt.db.transaction() as s:
         _claim(s, room, recording_id)
-        recordings.create(
+        recording = recordings.create(
             rt,
             s,
             room.project_id,
@@ -65,7 +67,6 @@ def start(
             room_id=room.id,
             participant_id=participant.id,
         )
-    recording = recordings.get(rt, room.project_id, recording_id)
     if recording.ingest == Ingest.PULL:  # pushed media is uploaded by the meeting app: nothing to capture
         recordings.enqueue_capture(rt, recording)
     return recording
@@ -100,13 +101,18 @@ def _claim(s: Session, room: Room, recording_id: str) -> None:
 
 
 def stop(rt: Runtime, access_key: str) -> Recording:
-    """Ask the running recording of the participant's meeting to stop. NotFound when none runs."""
-    participant = rooms.by_access_key(rt, access_key)
-    recording_id = participant.room.active_recording_id
-    if recording_id is None:
+    """Ask the running recording of the participant's meeting to stop (the room found and the stop
+    asked in one transaction); the recording as it stands after. NotFound when none runs."""
+    with rt.db.transaction() as s:
+        recording_id = rooms.holding(s, access_key).room.active_recording_id
+        if recording_id is None:
+            raise NotFound("no recording is running in this room")
+        recordings.ask_stop(rt, s, recording_id)
+        asked = s.get(Recording, recording_id)
+    recording = recordings.carry_out_stop(rt, asked)
+    if recording is None:  # the room named a recording that is not there: never after a claim
         raise NotFound("no recording is running in this room")
-    recordings.stop_recording(rt, recording_id)
-    return recordings.get(rt, participant.room.project_id, recording_id)
+    return recording
 
 
 def list_for_room(

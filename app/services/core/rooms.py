@@ -109,9 +109,12 @@ def _add_participant(rt: Runtime, s: Session, room: Room, req: JoinRequest) -> t
 def by_access_key(rt: Runtime, access_key: str) -> Participant:
     """The participant holding `access_key` (404 unknown, 410 when its meeting shut down)."""
     with rt.db.read() as s:
-        participant = s.scalar(
-            select(Participant).where(Participant.access_key_hash == hash_secret(access_key))
-        )
+        return holding(s, access_key)
+
+
+def holding(s: Session, access_key: str) -> Participant:
+    """`by_access_key` in `s`'s transaction, its room loaded with it (one SELECT)."""
+    participant = s.scalar(select(Participant).where(Participant.access_key_hash == hash_secret(access_key)))
     if participant is None:
         raise NotFound("unknown access key")
     if participant.room.shutdown:

@@ -23,8 +23,7 @@ def start(
     """Start a session; with `media_source` its capture is enqueued (422 unsafe source, 503 no queue)."""
     source = checked_source(rt.config, media_source) if media_source else None
     with rt.db.transaction() as s:
-        recording_id = recordings.create(rt, s, project_id, source, description=description).id
-    recording = recordings.get(rt, project_id, recording_id)
+        recording = recordings.create(rt, s, project_id, source, description=description)
     if recording.ingest == Ingest.PULL:
         recordings.enqueue_capture(rt, recording)
     return recording
@@ -34,8 +33,8 @@ def stop(rt: Runtime, project_id: str, recording_id: str) -> Recording:
     """Stop one of the project's recordings, whichever API started it; stopping again is a no-op."""
     recording = recordings.get(rt, project_id, recording_id)
     if recording.state == S.STARTED:
-        recordings.stop_recording(rt, recording_id)
-    return recordings.get(rt, project_id, recording_id)
+        return recordings.stop_recording(rt, recording_id) or recording
+    return recording
 
 
 def ids(rt: Runtime, project_id: str, limit: int | None = None, offset: int = 0) -> list[str]:

@@ -7,6 +7,8 @@ few seconds), so "is anyone on it?" is a column read: a live lease means yes. Ea
   worker) gets a new capture job, which resumes into new segments; after `MEETREC_MAX_RECONNECTS` lost
   captures it fails with the reason;
 - a `stopped` recording nobody finalizes, and whose finalize job is not waiting, gets a finalize job;
+- a recording finished by joining its parts in the store whose SHA-256 is still unknown, and whose
+  digest job is neither waiting nor running, gets a digest job;
 - a recording running past the maximum duration (plus a minute) is stopped;
 - a pushed or events-only recording whose stop was asked for but never carried out (the api died between
   the two steps of its stop) is stopped now; a capture carries out its own stop.
@@ -25,10 +27,11 @@ from sqlalchemy import or_, select, update
 
 from app.db import affected
 from app.models import Ingest, Recording, RecordingState
-from app.queueing import JobState
+from app.queueing import DIGEST, JobState
 from app.runtime import Runtime
 from app.services.core import recordings
 from app.services.interactions import replays
+from app.services.pipeline import finalize, packs
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +48,7 @@ class Report:
     captures_resumed: int = 0
     captures_failed: int = 0
     finalizes_enqueued: int = 0
+    digests_enqueued: int = 0
     overdue_stopped: int = 0
     stops_completed: int = 0
     idle_replays_finished: int = 0
@@ -57,6 +61,7 @@ def reconcile(rt: Runtime) -> Report:
     _complete_stops(rt, report)
     _revive_captures(rt, report)
     _revive_finalizes(rt, report)
+    _revive_digests(rt, report)
     report.idle_replays_finished = len(replays.finish_idle(rt, rt.config.replay_idle_seconds))
     if any(vars(report).values()):
         log.info("reconcile: %s", report)
@@ -115,6 +120,17 @@ def _revive_finalizes(rt: Runtime, report: Report) -> None:
         recordings.enqueue_finalize(rt, recording_id)
         log.warning("recording %s: finalize lost; enqueued again", recording_id)
         report.finalizes_enqueued += 1
+
+
+def _revive_digests(rt: Runtime, report: Report) -> None:
+    """A recording joined in the store whose digest job was lost (Redis lost it, or refused it)."""
+    for recording_id in packs.awaiting_digest(rt, BATCH):
+        job_id = finalize.digest_job_id(recording_id)
+        if rt.jobs.job_status(job_id) in {*WAITING, "started"}:
+            continue
+        rt.jobs.forget_job(job_id)
+        rt.jobs.enqueue(DIGEST, recording_id, job_id=job_id)
+        report.digests_enqueued += 1
 
 
 def _stop_overdue(rt: Runtime, report: Report) -> None:

@@ -2,8 +2,9 @@
 
 An event is written in the same transaction as the state change it describes, with one pending
 delivery per subscribed endpoint: no state change commits without its event, and none waits on a
-receiver or on Redis. The delivery jobs are enqueued after the commit; a delivery that could not be
-enqueued (Redis down) stays pending until `dispatch_pending` (every 30 s from the scheduler) enqueues it.
+receiver or on Redis. After the commit a delivery job is woken (`wake`: one job sends every due
+delivery, see `pump`); a delivery whose job could not be enqueued (Redis down) stays pending until
+`dispatch_pending` (every 30 s from the scheduler) wakes one.
 
 Each resource (a recording, a room) numbers its events from 1 in `seq`. The conditional update that
 moves the resource locks its row until the commit, so two changes of one resource cannot take the
@@ -13,7 +14,8 @@ same number.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+import threading
+import time
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,7 +24,6 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from app import wire
-from app.errors import QueueError
 from app.models import (
     DeliveryState,
     Recording,
@@ -46,7 +47,8 @@ D = DeliveryState
 # slack for its SQL writes belongs to a worker that died; at most STALE_SENDING after the attempt began.
 SENDING_SLACK = timedelta(seconds=30)
 STALE_SENDING = timedelta(minutes=5)
-DISPATCH_BATCH = 5000
+# A delivery job enqueued this long ago and still queued is not relied on to run soon (see `wake`).
+COALESCE_SECONDS = 10.0
 
 
 def recording_changed(rt: Runtime, s: Session, recording_id: str) -> None:
@@ -115,85 +117,81 @@ def emit(rt: Runtime, s: Session, project_id: str, type_: str, resource_id: str,
 
 
 def enqueue_after_commit(rt: Runtime, s: Session, delivery_ids: list[str]) -> None:
-    """Enqueue these deliveries once `s` commits (never before: a job must find its row)."""
+    """Wake a delivery job once `s` commits (never before: the job must find the rows)."""
     if not delivery_ids:
         return
-    pending = s.info.get("webhook_deliveries")
-    if pending is None:
-        pending = s.info["webhook_deliveries"] = []
+    if not s.info.get("webhook_deliveries"):
+        s.info["webhook_deliveries"] = True
         sa_event.listen(
-            s, "after_commit", lambda session: enqueue(rt, session.info.pop("webhook_deliveries", ()))
+            s, "after_commit", lambda session: session.info.pop("webhook_deliveries", None) and wake(rt)
         )
         sa_event.listen(s, "after_rollback", lambda session: session.info.pop("webhook_deliveries", None))
-    pending.extend(delivery_ids)
 
 
 def job_id(delivery_id: str) -> str:
+    """The job id of the delivery job scheduled for a retry."""
     return f"webhook-{delivery_id}"
 
 
-def enqueue(rt: Runtime, delivery_ids: Iterable[str]) -> int:
-    """Enqueue a job per delivery; returns how many were enqueued. Never raises: with Redis down the
-    deliveries stay pending and `dispatch_pending` enqueues them later."""
-    done = 0
-    for delivery_id in delivery_ids:
-        try:
-            rt.jobs.enqueue(DELIVER_WEBHOOK, delivery_id, job_id=job_id(delivery_id))
-        except Exception as e:  # noqa: BLE001 - Redis down: the outbox keeps the delivery
-            log.warning("webhook delivery %s stays pending: cannot enqueue (%s)", delivery_id, e)
-            break
-        done += 1
-    return done
+class _Queued:
+    """The last delivery job this process enqueued, per Redis: while it waits in the queue it will see
+    whatever was committed before it starts, so a commit need not enqueue another."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.jobs: dict[str, tuple[str, float]] = {}  # redis url -> (job id, when enqueued)
+
+
+_queued = _Queued()
+
+
+def wake(rt: Runtime, *, force: bool = False) -> bool:
+    """Make sure a delivery job starts after this moment (see `pump`); False when Redis refused (the
+    deliveries wait in the outbox for `dispatch_pending`). Never raises.
+
+    A job this process enqueued that is still queued (not started) will claim everything committed
+    before it starts, so no other is enqueued unless `force`; one queued longer than COALESCE_SECONDS
+    is not trusted (its worker may have died holding it).
+    """
+    with _queued.lock:
+        last = _queued.jobs.get(rt.config.redis_url)
+    try:
+        if not force and last and time.monotonic() - last[1] < COALESCE_SECONDS:
+            if rt.jobs.job_status(last[0]) == "queued":
+                return True
+        pump_id = f"webhook-pump-{new_id()}"
+        rt.jobs.enqueue(DELIVER_WEBHOOK, job_id=pump_id)
+    except Exception as e:  # noqa: BLE001 - Redis down (QueueError) or worse: the outbox keeps them
+        log.warning("webhook deliveries stay pending: cannot enqueue (%s)", e)
+        return False
+    with _queued.lock:
+        _queued.jobs[rt.config.redis_url] = (pump_id, time.monotonic())
+    return True
 
 
 def _resend_interrupted(rt: Runtime, now: datetime) -> None:
-    """Make attempts a dead worker left "sending" pending again, and forget their jobs: RQ keeps such a
-    job "started" for minutes (until it notices the worker is gone), and a live job is not enqueued again."""
+    """Make attempts a dead worker left "sending" pending again."""
     stale = now - min(STALE_SENDING, timedelta(seconds=rt.config.webhook_timeout) + SENDING_SLACK)
     interrupted = (WebhookDelivery.state == D.SENDING.value, WebhookDelivery.attempted_at < stale)
     with rt.db.transaction() as s:
-        ids = s.scalars(select(WebhookDelivery.id).where(*interrupted).limit(DISPATCH_BATCH)).all()
-        if ids:
-            s.execute(
-                update(WebhookDelivery)
-                .where(WebhookDelivery.id.in_(ids), *interrupted)
-                .values(state=D.PENDING.value, due_at=now, error="the attempt was interrupted; sending again")
-            )
-    for delivery_id in ids:
-        try:
-            rt.jobs.forget_job(job_id(delivery_id))
-        except QueueError:  # Redis down: nothing is enqueued now either; RQ's cleanup frees the job later
-            break
+        s.execute(
+            update(WebhookDelivery)
+            .where(*interrupted)
+            .values(state=D.PENDING.value, due_at=now, error="the attempt was interrupted; sending again")
+        )
 
 
 def dispatch_pending(rt: Runtime) -> int:
-    """(Re)enqueue what is due: each endpoint's oldest undelivered event of each resource (its later
-    events wait for it), and manual redeliveries. Attempts interrupted by a dead worker are made
-    pending again first. Returns how many jobs were enqueued."""
+    """Wake a delivery job when deliveries are due (those Redis was down for, retries whose job was
+    lost), after making attempts interrupted by a dead worker pending again. Returns how many are due."""
     now = rt.now()
     _resend_interrupted(rt, now)
     with rt.db.read() as s:
-        rows = s.execute(
-            select(
-                WebhookDelivery.id,
-                WebhookDelivery.endpoint_id,
-                WebhookDelivery.manual,
-                WebhookDelivery.state,
-                WebhookDelivery.due_at,
-                WebhookEvent.type,
-                WebhookEvent.resource_id,
-            )
-            .join(WebhookEvent, WebhookDelivery.event_id == WebhookEvent.id)
-            .where(WebhookDelivery.state.in_([D.PENDING.value, D.SENDING.value]))
-            .order_by(WebhookEvent.seq, WebhookDelivery.attempt)
-            .limit(DISPATCH_BATCH)
-        ).all()
-    heads: dict[object, Any] = {}
-    for row in rows:
-        heads.setdefault(row.id if row.manual else (row.endpoint_id, row.type, row.resource_id), row)
-    due = [
-        r.id
-        for r in heads.values()
-        if r.state == D.PENDING.value and r.due_at <= now and not rt.jobs.job_is_live(job_id(r.id))
-    ]
-    return enqueue(rt, due)
+        due = s.scalar(
+            select(func.count())
+            .select_from(WebhookDelivery)
+            .where(WebhookDelivery.state == D.PENDING.value, WebhookDelivery.due_at <= now)
+        )
+    if due:
+        wake(rt, force=True)
+    return due or 0

@@ -1,0 +1,38 @@
+"""Count what a block asks of the database: transactions begun and statements run (SQLAlchemy events)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import event
+
+
+@dataclass
+class Counted:
+    transactions: int = 0
+    statements: list[str] = field(default_factory=list)  # each statement's first 120 characters
+
+
+@contextmanager
+def counting(rt: Any) -> Iterator[Counted]:
+    """Count the transactions begun (read sessions included) and the statements run on `rt`'s engine
+    inside the block, in this process."""
+    counted = Counted()
+    engine = rt.db.engine
+
+    def began(_conn: Any) -> None:
+        counted.transactions += 1
+
+    def ran(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        counted.statements.append(" ".join(statement.split())[:120])
+
+    event.listen(engine, "begin", began)
+    event.listen(engine, "before_cursor_execute", ran)
+    try:
+        yield counted
+    finally:
+        event.remove(engine, "begin", began)
+        event.remove(engine, "before_cursor_execute", ran)

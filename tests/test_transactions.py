@@ -1,0 +1,86 @@
+"""Round trips of the hot write paths, on SQLite and PostgreSQL: a start and a stop each run in at most
+two SQL transactions (the read that finds the room or recording included), and the capture's enqueue
+happens after the commit, its job id already on the row, so a lost enqueue is rebuilt by the
+reconciler."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import timedelta
+
+import pytest
+from rq.job import Job
+from sqlalchemy import update
+
+from app.errors import Unavailable
+from app.models import Recording
+from app.runtime import Runtime
+from app.services.core import recordings, room_recordings
+from app.services.operations import reconciler
+from tests.helpers import free_port, join_room
+from tests.sqlcount import counting
+
+SYNTHETIC = "synthetic://meeting"
+
+
+def test_a_room_recordings_start_and_stop_take_at_most_two_transactions_each(client, rt, auth):
+    room = join_room(client, auth, "tx-room", **{"options[media_source]": SYNTHETIC})
+    path = f"/rooms/{room['access_key']}/recording"
+    with counting(rt) as start:
+        assert client.post(path).status_code == 201
+    with counting(rt) as stop:
+        assert client.delete(path).status_code == 200
+    assert start.transactions <= 2, start.statements
+    assert stop.transactions <= 2, stop.statements
+
+
+def test_a_sessions_start_and_stop_take_at_most_two_transactions_each(client, rt, auth):
+    client.get("/active_sessions", headers=auth)  # the key is authenticated once, then cached
+    with counting(rt) as start:
+        resp = client.post("/recordings", json={"media_source": SYNTHETIC}, headers=auth)
+    assert resp.status_code == 201, resp.get_json()
+    with counting(rt) as stop:
+        assert (
+            client.post(f"/recordings/{resp.get_json()['session_id']}/stop", headers=auth).status_code == 200
+        )
+    assert start.transactions <= 2, start.statements
+    assert stop.transactions <= 2, stop.statements
+
+
+def test_the_capture_is_enqueued_under_the_job_id_the_row_names(client, rt, auth):
+    room = join_room(client, auth, "tx-job", **{"options[media_source]": SYNTHETIC})
+    assert client.post(f"/rooms/{room['access_key']}/recording").status_code == 201
+    rec_id = client.get("/rooms/tx-job/recordings", headers=auth).get_json()[0]["id"]
+    job_id = recordings.load(rt, rec_id).job_id
+    assert job_id == recordings.capture_job_id(rec_id)
+    assert Job.fetch(job_id, connection=rt.redis).args == (rec_id,)
+    recordings.request_stop(rt, rec_id)
+
+
+def test_a_capture_whose_enqueue_was_lost_after_the_commit_is_rebuilt_by_the_reconciler(client, rt, auth):
+    room = join_room(client, auth, "tx-lost", **{"options[media_source]": SYNTHETIC})
+    assert client.post(f"/rooms/{room['access_key']}/recording").status_code == 201
+    rec_id = client.get("/rooms/tx-lost/recordings", headers=auth).get_json()[0]["id"]
+    rt.jobs.forget_job(recordings.capture_job_id(rec_id))  # as if the api died before its enqueue
+    with rt.db.transaction() as s:  # and the capture's lease grace has passed
+        s.execute(
+            update(Recording).where(Recording.id == rec_id).values(created_at=rt.now() - timedelta(minutes=1))
+        )
+    try:
+        assert reconciler.reconcile(rt).captures_resumed >= 1
+        job_id = recordings.load(rt, rec_id).job_id
+        assert Job.fetch(job_id, connection=rt.redis).func_name == "workers.jobs.capture_recording"
+    finally:
+        recordings.request_stop(rt, rec_id)
+
+
+def test_with_redis_down_a_start_answers_503_and_leaves_no_recording_running(client, rt, config, auth):
+    room = join_room(client, auth, "tx-down", **{"options[media_source]": SYNTHETIC})
+    offline = Runtime(dataclasses.replace(config, redis_url=f"redis://127.0.0.1:{free_port()}/0"))
+    offline.__dict__.update(db=rt.db)
+    with pytest.raises(Unavailable):
+        room_recordings.start(offline, room["access_key"])
+    [failed] = client.get("/rooms/tx-down/recordings", headers=auth).get_json()
+    assert failed["state"] == "failed"
+    assert client.post(f"/rooms/{room['access_key']}/recording").status_code == 201  # the room is free
+    recordings.request_stop(rt, client.get("/rooms/tx-down/recordings", headers=auth).get_json()[0]["id"])
