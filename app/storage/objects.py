@@ -13,7 +13,7 @@ import os
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 from urllib.parse import urlsplit
@@ -26,6 +26,7 @@ from minio.error import MinioException, S3Error
 
 from app.config import Config
 from app.errors import StorageError
+from app.storage import presign
 
 PART_SIZE = 16 * 1024 * 1024  # minio-py holds ~4-6 parts in memory: 16 MiB keeps a worker near 130 MB
 # Parts in flight for put_file_multipart. Measured on a 1 GiB upload with 16 MiB parts: peak RSS grew by
@@ -36,6 +37,7 @@ UPLOAD_THREADS = 2
 LIST_THREADS = 8
 DOWNLOAD_BLOCK = 1024 * 1024
 AMBIGUOUS = ("", -1)  # `parts`: a part number whose uploads disagree
+MAX_LINK_TTL = 7 * 24 * 3600  # SigV4's limit on X-Amz-Expires
 CONNECT_TIMEOUT = 5  # seconds: a loopback or LAN S3 server accepts at once
 
 
@@ -84,6 +86,27 @@ def _retry(config: Config) -> urllib3.Retry:
     )
 
 
+def _fast_signer(config: Config, public: Minio) -> presign.PathStyleSigner | None:
+    """The path-style signer for the public endpoint, when it signs exactly as minio-py does there
+    (checked once on a probe link); None keeps minio-py's signer (virtual-host endpoints, no region)."""
+    parts = urlsplit(config.s3_public_endpoint)
+    if not config.s3_region or not presign.path_style(parts.netloc):
+        return None
+    signer = presign.PathStyleSigner(
+        parts.scheme, parts.netloc, config.s3_region, config.s3_access_key, config.s3_secret_key
+    )
+    probe_key, when = "probe/a b~é+%.webm", datetime(2020, 1, 2, 3, 4, 5, tzinfo=UTC)
+    disposition = {"response-content-disposition": 'attachment; filename="a b.webm"'}
+    ours = signer.get(config.s3_bucket, probe_key, 3600, when, disposition)
+    try:
+        theirs = public.presigned_get_object(
+            config.s3_bucket, probe_key, timedelta(hours=1), dict[str, Any](disposition), when
+        )
+    except (MinioException, ValueError):
+        return None
+    return signer if ours == theirs else None
+
+
 class ObjectStore:
     """Put, stat, delete and presign objects in one bucket."""
 
@@ -93,6 +116,7 @@ class ObjectStore:
         # Signing needs no network call when the region is given, so a public endpoint that is not
         # reachable from here (a CDN, another hostname) still yields valid links.
         self._public = _client(config.s3_public_endpoint, config)
+        self._signer = _fast_signer(config, self._public)
 
     def ensure_bucket(self) -> None:
         """Create the bucket if it does not exist."""
@@ -196,15 +220,17 @@ class ObjectStore:
         self, key: str, ttl: int, filename: str | None = None, issued_at: datetime | None = None
     ) -> str:
         """A GET link on the public endpoint, valid for `ttl` seconds from `issued_at` (default: now)."""
-        headers: dict[str, str | list[str] | tuple[str]] | None = (
+        headers: dict[str, str] | None = (
             {"response-content-disposition": f'attachment; filename="{filename}"'} if filename else None
         )
+        if self._signer is not None and 1 <= ttl <= MAX_LINK_TTL:
+            return self._signer.get(self.bucket, key, ttl, issued_at or datetime.now(UTC), headers)
         try:
             return self._public.presigned_get_object(
                 self.bucket,
                 key,
                 expires=timedelta(seconds=ttl),
-                response_headers=headers,
+                response_headers=headers,  # type: ignore[arg-type]
                 request_date=issued_at,
             )
         except (MinioException, ValueError) as e:
