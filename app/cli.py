@@ -1,20 +1,16 @@
-"""`meetrec` command line: up, api, worker, scheduler, migrate, health, keys, signing-keys."""
+"""`meetrec` command line: up, api, worker, scheduler, migrate, health, keys, recordings, signing-keys."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
-from app.config import Config
-from app.errors import ConfigError, NotFound, Unprocessable
-
-
-def _config() -> Config:
-    try:
-        return Config.from_env()
-    except ConfigError as e:
-        print(f"meetrec: {e}", file=sys.stderr)
-        raise SystemExit(2) from e
+from app.commands import keys as keys_commands
+from app.commands import recordings as recordings_commands
+from app.commands.base import RAW, group, subcommand
+from app.commands.base import config as _config
+from app.errors import ConfigError, NotFound
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -72,22 +68,6 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_keys_create(args: argparse.Namespace) -> int:
-    from app.runtime import Runtime
-    from app.services.access import keys
-
-    rt = Runtime(_config())
-    project_id = args.project or keys.bootstrap_project_id(rt)
-    scopes = tuple(args.scope or (["admin"] if args.admin else list(keys.DEFAULT_SCOPES)))
-    try:
-        _, raw = keys.create_key(rt, project_id, scopes, name=args.name, origins=tuple(args.origin or ()))
-    except Unprocessable as e:
-        print(f"meetrec: {e.message}", file=sys.stderr)
-        return 2
-    print(raw)
-    return 0
-
-
 def cmd_signing_keys(args: argparse.Namespace) -> int:
     from app.runtime import Runtime
     from app.services.access import keys, signing
@@ -110,48 +90,62 @@ def cmd_signing_keys(args: argparse.Namespace) -> int:
     return 0
 
 
+EXAMPLES = """examples:
+  meetrec up                        everything on this machine
+  meetrec keys list                 the first project's API keys
+  meetrec recordings list --json    its recent recordings, for scripts
+
+Run `meetrec COMMAND --help` for each command."""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="meetrec", description=__doc__)
-    sub = p.add_subparsers(dest="command", required=True)
-    sub.add_parser("up", help="run the whole product on this machine").set_defaults(func=cmd_up)
-    api = sub.add_parser("api", help="serve the HTTP API under gunicorn")
+    p = argparse.ArgumentParser(prog="meetrec", description=__doc__, epilog=EXAMPLES, formatter_class=RAW)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _command(sub, "up", "run the whole product on this machine", "meetrec up", cmd_up)
+    api = _command(sub, "api", "serve the HTTP API under gunicorn", "meetrec api --workers 4", cmd_api)
     api.add_argument("--workers", type=int, help="gunicorn workers (default: MEETREC_API_WORKERS, 2)")
     api.add_argument("--threads", type=int, help="threads per worker (default: MEETREC_API_THREADS, 4)")
-    api.set_defaults(func=cmd_api)
-    worker = sub.add_parser("worker", help="run an RQ worker")
+    worker = _command(sub, "worker", "run an RQ worker", "meetrec worker capture", cmd_worker)
     worker.add_argument("queues", nargs="*", help="capture, media, webhooks, default (all by default)")
     worker.add_argument("--burst", action="store_true", help="exit when the queues are empty")
-    worker.set_defaults(func=cmd_worker)
-    sub.add_parser("scheduler", help="run the scheduler").set_defaults(func=cmd_scheduler)
-    sub.add_parser("migrate", help="migrate the database, create the bucket").set_defaults(func=cmd_migrate)
-    health = sub.add_parser("health", help="exit 0 when this role is healthy (container healthchecks)")
+    _command(sub, "scheduler", "run the scheduler", "meetrec scheduler", cmd_scheduler)
+    _command(sub, "migrate", "migrate the database, create the bucket", "meetrec migrate", cmd_migrate)
+    health = _command(
+        sub,
+        "health",
+        "exit 0 when this role is healthy (container healthchecks)",
+        "meetrec health worker || echo unhealthy",
+        cmd_health,
+    )
     health.add_argument("role", choices=["api", "worker", "scheduler"])
-    health.set_defaults(func=cmd_health)
-    keys = sub.add_parser("keys", help="manage API keys").add_subparsers(dest="keys_command", required=True)
-    create = keys.add_parser("create", help="mint an API key and print it once")
-    create.add_argument("--project", help="project id (default: the first project)")
-    create.add_argument("--admin", action="store_true", help="an admin key")
-    create.add_argument("--scope", action="append", help="a scope (repeatable)")
-    create.add_argument("--name", default="cli")
-    create.add_argument(
-        "--origin",
-        action="append",
-        help="a page origin (https://shop.example) a browser may use the key from (repeatable; none: any)",
+    keys_commands.register(sub)
+    recordings_commands.register(sub)
+    signing_sub = group(
+        sub,
+        "signing-keys",
+        "the keys presigned URLs are signed with (rotate: create, later retire the old)",
+        "Manage the keys presigned download links are signed with.",
+        "meetrec signing-keys create && meetrec signing-keys list",
+        dest="signing_command",
     )
-    create.set_defaults(func=cmd_keys_create)
-    signing_keys = sub.add_parser(
-        "signing-keys", help="the keys presigned URLs are signed with (rotate: create, later retire the old)"
-    )
-    signing_sub = signing_keys.add_subparsers(dest="signing_command", required=True)
     for name, text in (("list", "list them"), ("create", "create one; new links are signed with it")):
-        one = signing_sub.add_parser(name, help=text)
+        one = _command(signing_sub, name, text, f"meetrec signing-keys {name}", cmd_signing_keys)
         one.add_argument("--project", help="project id (default: the first project)")
-        one.set_defaults(func=cmd_signing_keys)
-    retire = signing_sub.add_parser("retire", help="retire one: links signed with it stop working")
+    retire = _command(
+        signing_sub,
+        "retire",
+        "retire one: links signed with it stop working",
+        "meetrec signing-keys retire 4e5f6a7b8c9d0e1f2a3b4c5d",
+        cmd_signing_keys,
+    )
     retire.add_argument("key_id")
     retire.add_argument("--project", help="project id (default: the first project)")
-    retire.set_defaults(func=cmd_signing_keys)
     return p
+
+
+def _command(sub: Any, name: str, text: str, example: str, func: Any) -> argparse.ArgumentParser:
+    """A subcommand whose epilog is one example."""
+    return subcommand(sub, name, text, f"example:\n  {example}", func)
 
 
 def main(argv: list[str] | None = None) -> int:

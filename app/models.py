@@ -109,6 +109,8 @@ class ApiKey(Base):
     scopes: Mapped[str] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None]
+    # When the key last authenticated, to within `key_use.RECORD_EVERY` (not written on every request).
+    last_used_at: Mapped[datetime | None]
     # Space-separated origins (scheme://host[:port]) a browser may use this key from; empty: any origin.
     # Checked where a browser sends it (CORS ingest, WebSocket handshakes), so a public key shipped in
     # one site's pages cannot be used from another site's.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -19,15 +20,19 @@ class Counted:
 @contextmanager
 def counting(rt: Any) -> Iterator[Counted]:
     """Count the transactions begun (read sessions included) and the statements run on `rt`'s engine
-    inside the block, in this process."""
+    inside the block by the calling thread (a request served by a test client runs on it; background
+    threads such as the key-use writer are not the block's doing)."""
     counted = Counted()
     engine = rt.db.engine
+    mine = threading.get_ident()
 
     def began(_conn: Any) -> None:
-        counted.transactions += 1
+        if threading.get_ident() == mine:
+            counted.transactions += 1
 
     def ran(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        counted.statements.append(" ".join(statement.split())[:120])
+        if threading.get_ident() == mine:
+            counted.statements.append(" ".join(statement.split())[:120])
 
     event.listen(engine, "begin", began)
     event.listen(engine, "before_cursor_execute", ran)

@@ -32,6 +32,12 @@ def signed(rt, client):  # type: ignore[no-untyped-def]
     return SimpleNamespace(client=client, project_id=project_id, key=key)
 
 
+def section(page: str, role: str) -> str:
+    """The element of `page` marked data-role=`role`, up to the end of its list."""
+    start = page.index(f'data-role="{role}"')
+    return page[start : page.index("</ol>", start)]
+
+
 def listed(client, **query: str) -> list[str]:  # type: ignore[no-untyped-def]
     """The recording ids the list shows for `query`, in order."""
     resp = client.get("/console/recordings", query_string=query)
@@ -113,7 +119,9 @@ def test_live_states_answer_this_projects_recordings(rt, signed):
     started = add_recording(rt, signed.project_id, state="started", duration=None, size=None)
     foreign = add_recording(rt, project_with_key(rt)[0])
     body = signed.client.get("/console/recordings/states", query_string={"ids": f"{started},{foreign}"}).json
-    assert body == {started: {"state": "started", "duration": None, "size": None}}
+    assert body == {
+        started: {"state": "started", "duration": None, "size": None, "capture_attempts": 0, "reconnects": 0}
+    }
 
 
 def test_live_states_show_a_deleted_recording_gone(rt, signed):
@@ -156,8 +164,9 @@ def test_the_detail_page_shows_the_state_timeline(rt, signed):
     recordings.request_stop(rt, rec)
     recordings.fail(rt, rec, "the source went away")
     page = text(signed.client.get(f"/console/recordings/{rec}"))
-    assert page.index("Created") < page.index("Stop requested") < page.index("Failed")
-    assert "the source went away" in page
+    timeline = section(page, "state-timeline")
+    assert timeline.index("Created") < timeline.index("Stop requested") < timeline.index("Failed")
+    assert "the source went away" in timeline
 
 
 def test_another_projects_recording_is_404(rt, signed):

@@ -57,7 +57,7 @@ def row_of(page: str, rec_id: str) -> str:
 
 
 def cell(row: str, role: str) -> str:
-    found = re.search(rf'<td data-role="{role}">(.*?)</td>', row, re.S).group(1)
+    found = re.search(rf'<(td|span|small)[^>]*\sdata-role="{role}"[^>]*>(.*?)</\1>', row, re.S).group(2)
     return re.sub(r"<[^>]+>", "", found).strip()
 
 

@@ -138,3 +138,15 @@ def test_the_list_shows_the_replay_beside_the_video(page: Page, made: SimpleName
     expect(web).to_be_visible()
     web.get_by_role("link", name=made.replay).click()
     expect(page.get_by_role("heading", name="Web replay")).to_be_visible()
+
+
+def test_the_replay_page_fits_a_phone(browser: Browser, made: SimpleNamespace):
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    narrow = context.new_page()
+    narrow.goto(f"{made.base_url}/console/sign-in")
+    narrow.get_by_label("API key").fill(made.key)
+    narrow.get_by_label("API key").press("Enter")
+    open_replay(narrow, made)
+    assert narrow.evaluate("document.documentElement.scrollWidth") <= 390
+    shot(narrow, "replay-narrow")
+    context.close()

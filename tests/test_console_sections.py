@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from types import SimpleNamespace
 
 import pytest
@@ -23,6 +24,7 @@ from tests.console import (
 )
 from tests.helpers import add_recording, make_recording
 
+MOMENT = r'<time datetime="[^"]+" title="\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC">[^<]+</time>'
 HOOK_URL = "http://127.0.0.1:9/hook"  # loopback: allow-listed by the test config; nothing listens
 
 
@@ -156,3 +158,33 @@ def test_the_system_page_shows_queues_and_storage_used(rt, client):
     for heading in ("Queues", "Workers", "Scheduler", "Storage used"):
         assert f">{heading}</h2>" in page
     assert "capture" in page and "3.0 MiB" in page
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/console/rooms",
+        "/console/rooms/timed",
+        "/console/webhooks",
+        "/console/webhooks/{hook}",
+        "/console/system",
+        "/console/recordings",
+        "/console/recordings/{rec}",
+    ],
+)
+def test_every_page_shows_moments_one_way(rt, hooked, path):
+    keys_ = keys.create_key(rt, hooked.project_id, ("admin",))[1]
+    add_recording(rt, hooked.project_id, meeting(rt, hooked.project_id, "timed"))
+    sign_in(hooked.client, keys_)
+    page = text(hooked.client.get(path.format(hook=hooked.endpoint.id, rec=hooked.recording)))
+    moments = re.findall(r"<time [^>]*>.*?</time>", page)
+    assert all(re.fullmatch(MOMENT, m) for m in moments), moments
+    bare = re.sub(r"<time [^>]*>.*?</time>|<[^>]+>", "", page)
+    assert not re.search(r"\d\d:\d\d:\d\d|\d{4}-\d\d-\d\dT", bare)  # no time outside a <time>
+
+
+def test_the_system_page_says_how_many_captures_run(rt, client):
+    project_id, key = project_with_key(rt, *ADMIN)
+    sign_in(client, key)
+    page = text(client.get("/console/system"))
+    assert re.search(r"\d+ recordings? started, \d+ of them captured by a running ffmpeg now", page)

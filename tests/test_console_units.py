@@ -74,7 +74,7 @@ def test_event_rows_use_the_events_video_offset():
 
 def test_event_rows_without_an_offset_count_from_the_video_start():
     rows = steps.event_rows([{"id": "e1", "type": "key", "timestamp": 1012.5, "key": "Enter"}], 1000.0)
-    assert rows[0].offset == 12.5 and rows[0].summary == "key: Enter"
+    assert rows[0].offset == 12.5 and rows[0].fields == (("key", "Enter"),)
 
 
 def test_an_event_before_the_video_starts_is_shown_at_zero():
@@ -92,10 +92,107 @@ def test_the_event_list_renders_one_seek_button_per_event(app):
     with app.test_request_context("/console/recordings/r1"):
         html = render_template("console/_events.html", events=rows, media={"video": "http://v"})
     assert html.count("data-seek=") == 2
-    assert 'data-seek="1.000"' in html and 'data-seek="63.500"' in html and "x: 10, y: 20" in html
+    assert 'data-seek="1.000"' in html and 'data-seek="63.500"' in html
 
 
 def test_without_events_the_list_says_so(app):
     with app.test_request_context("/console/recordings/r1"):
         html = render_template("console/_events.html", events=[], media={"video": None})
     assert "no session events" in html
+
+
+@pytest.mark.parametrize(
+    ("offset", "shown"),
+    [
+        (timedelta(seconds=-2), "just now"),
+        (timedelta(seconds=-42), "42 s ago"),
+        (timedelta(minutes=-3, seconds=-50), "3 min ago"),
+        (timedelta(hours=-5), "5 h ago"),
+        (timedelta(days=-1, hours=-2), "1 day ago"),
+        (timedelta(days=13, hours=23), "in 13 days"),
+        (timedelta(seconds=30), "in 30 s"),
+        (timedelta(days=-60), "on 2024-12-31"),
+    ],
+)
+def test_moments_read_relative_to_now(offset, shown):
+    assert filters.relative(T0 + offset, T0) == shown
+
+
+def test_a_moment_is_a_time_element_with_the_utc_time_on_hover():
+    html = filters.when(T0 - timedelta(minutes=4) + timedelta(microseconds=123456), T0)
+    assert (
+        html == '<time datetime="2025-03-01T11:56:00+00:00" title="2025-03-01 11:56:00 UTC">3 min ago</time>'
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "unit"),
+    [
+        (T0, "s"),
+        (T0.replace(tzinfo=None), "s"),
+        ("2025-03-01T12:00:00Z", "s"),
+        (T0.timestamp(), "s"),
+        (int(T0.timestamp() * 1000), "ms"),
+    ],
+)
+def test_every_kind_of_moment_reads_the_same(value, unit):
+    assert filters.moment(value, unit) == T0
+
+
+@pytest.mark.parametrize("value", [None, "", "yesterday", 10**20])
+def test_no_moment_is_a_dash(value):
+    assert filters.when(value, T0) == "—"
+
+
+def test_event_fields_flatten_nested_data_to_their_names():
+    data = {"coordinates": {"x": 100, "y": 200}, "click_data": {"button": "left", "pressed": True}}
+    assert steps.fields(data) == (("x", "100"), ("y", "200"), ("button", "left"), ("pressed", "yes"))
+
+
+def test_event_fields_spell_out_the_path_where_names_repeat():
+    data = {"from": {"x": 1}, "to": {"x": 2}, "name": "drag"}
+    assert steps.fields(data) == (("from.x", "1"), ("to.x", "2"), ("name", "drag"))
+
+
+def test_event_fields_list_scalars_and_number_nested_items():
+    data = {"keys": ["Shift", "A"], "touches": [{"x": 1}, {"x": 2}], "none": None, "zero": 0}
+    assert steps.fields(data) == (
+        ("keys", "Shift, A"),
+        ("touches.1.x", "1"),
+        ("touches.2.x", "2"),
+        ("zero", "0"),
+    )
+
+
+def test_event_fields_are_bounded():
+    many = steps.fields({f"k{n}": "v" * 500 for n in range(30)})
+    assert len(many) == steps.MAX_FIELDS and many[-1] == ("…", "19 more")
+    assert len(many[0][1]) == steps.MAX_VALUE and many[0][1].endswith("…")
+
+
+def test_the_event_list_shows_fields_not_python_reprs(app):
+    rows = steps.event_rows(
+        [
+            {
+                "id": "c1",
+                "type": "click",
+                "timestamp": 101.0,
+                "click_data": {"button": "left", "pressed": True},
+            }
+        ],
+        100.0,
+    )
+    with app.test_request_context("/console/recordings/r1"):
+        html = render_template("console/_events.html", events=rows, media={"video": "http://v"})
+    assert "{" not in html and "True" not in html
+    assert '<span class="field-name">button:</span> left' in html
+
+
+def test_a_screenshot_sits_in_its_events_row(app):
+    rows = steps.event_rows(
+        [{"id": "c1", "type": "click", "timestamp": 1.0, "screenshot_path": "http://s/1.png"}], 0
+    )
+    with app.test_request_context("/console/recordings/r1"):
+        html = render_template("console/_events.html", events=rows, media={"video": "http://v"})
+    row = html[html.index("<li") : html.index("</li>")]
+    assert 'href="http://s/1.png"' in row and 'data-seek="1.000"' in row

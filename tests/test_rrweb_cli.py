@@ -8,17 +8,7 @@ import pytest
 
 from app.cli import main
 from app.services.access import keys, signing
-
-
-@pytest.fixture
-def cli_env(config, monkeypatch):  # type: ignore[no-untyped-def]
-    for name, value in {
-        "DATABASE_URL": config.database_url,
-        "MEETREC_SECRET_KEY": config.secret_key,
-        "MEETREC_DATA_DIR": str(config.data_dir),
-        "REDIS_URL": config.redis_url,
-    }.items():
-        monkeypatch.setenv(name, value)
+from tests.cli import cli_env  # noqa: F401 - a fixture
 
 
 @pytest.fixture

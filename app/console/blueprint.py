@@ -29,6 +29,7 @@ NAV = (
     ("console.capture", "Record web pages", "recording:read"),
     ("console.webhooks", "Webhooks", "webhook:write"),
     ("console.system", "System", "admin"),
+    ("console.keys", "API keys", "admin"),
 )
 
 

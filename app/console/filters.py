@@ -1,16 +1,28 @@
-"""Jinja filters for the console: durations, byte sizes and UTC timestamps in human form."""
+"""Jinja filters for the console: durations, byte sizes and moments in human form.
+
+Every moment on a console page goes through `console_when`: relative text ("3 min ago", "in 13 days")
+in a `<time>` element whose `datetime` is machine-readable and whose `title` is the absolute UTC time,
+shown on hover. It takes datetimes, ISO 8601 strings and Unix times (seconds, or milliseconds with
+`unit="ms"`), so no page formats a moment of its own.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from flask import Blueprint
+from flask import Blueprint, current_app
+from markupsafe import Markup
+
+DASH = "—"
+MINUTE, HOUR, DAY = 60, 3600, 86400
+# Past this, a relative figure says less than the date itself.
+RELATIVE_DAYS = 45
 
 
 def duration(seconds: float | None) -> str:
     """`75.9` -> `1:15`, `3725` -> `1:02:05`; an em dash when unknown."""
     if seconds is None:
-        return "—"
+        return DASH
     total = int(seconds)  # as players show it: 4.6 s is 0:04
     hours, rest = divmod(total, 3600)
     minutes, secs = divmod(rest, 60)
@@ -20,7 +32,7 @@ def duration(seconds: float | None) -> str:
 def size(count: int | None) -> str:
     """`1536` -> `1.5 KiB`; an em dash when unknown."""
     if count is None:
-        return "—"
+        return DASH
     value = float(count)
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
         if value < 1024 or unit == "TiB":
@@ -29,30 +41,63 @@ def size(count: int | None) -> str:
     return f"{count} B"
 
 
-def utc(ts: datetime | None) -> str:
-    """A timestamp as `2025-01-31 14:05:09 UTC`; an em dash when unset."""
-    if ts is None:
-        return "—"
-    return ts.strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def unix_ms(ms: int | None) -> str:
-    """An event's Unix-ms timestamp as `utc` shows it, with milliseconds; an em dash when unset or
-    past what a date can hold."""
-    if ms is None:
-        return "—"
+def moment(value: datetime | str | float | None, unit: str = "s") -> datetime | None:
+    """`value` as an aware UTC datetime: a datetime (naive ones are UTC), an ISO 8601 string, or a Unix
+    time in seconds (milliseconds with `unit="ms"`); None when unset or not a moment."""
+    if value is None or value == "" or isinstance(value, bool):
+        return None
     try:
-        moment = datetime.fromtimestamp(ms / 1000, UTC)
+        if isinstance(value, datetime):
+            found = value
+        elif isinstance(value, str):
+            found = datetime.fromisoformat(value)
+        else:
+            found = datetime.fromtimestamp(float(value) / (1000 if unit == "ms" else 1), UTC)
     except (OverflowError, OSError, ValueError):
-        return "—"
-    return moment.strftime("%Y-%m-%d %H:%M:%S.") + f"{ms % 1000:03d} UTC"
+        return None
+    return found.replace(tzinfo=UTC) if found.tzinfo is None else found.astimezone(UTC)
 
 
-def iso(ts: datetime | None) -> str:
-    """A timestamp for `<time datetime=...>`."""
-    return ts.isoformat(timespec="seconds") if ts else ""
+def relative(at: datetime, now: datetime) -> str:
+    """`at` seen from `now`: "just now", "42 s ago", "3 min ago", "in 13 days"; past RELATIVE_DAYS, the
+    date."""
+    delta = (at - now).total_seconds()
+    gone = abs(delta)
+    if gone >= RELATIVE_DAYS * DAY:
+        return f"on {at:%Y-%m-%d}"
+    if gone < 5:
+        return "just now" if delta <= 0 else "in a moment"
+    if gone < MINUTE:
+        amount = f"{int(gone)} s"
+    elif gone < HOUR:
+        amount = f"{int(gone // MINUTE)} min"
+    elif gone < DAY:
+        amount = f"{int(gone // HOUR)} h"
+    else:
+        days = int(gone // DAY)
+        amount = f"{days} day" if days == 1 else f"{days} days"
+    return f"{amount} ago" if delta < 0 else f"in {amount}"
+
+
+def utc(at: datetime) -> str:
+    """`2025-01-31 14:05:09 UTC`."""
+    return at.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def when(value: datetime | str | float | None, now: datetime, unit: str = "s") -> Markup:
+    """`<time datetime="..." title="... UTC">3 min ago</time>`, or an em dash when unset."""
+    at = moment(value, unit)
+    if at is None:
+        return Markup(DASH)
+    return Markup('<time datetime="{}" title="{}">{}</time>').format(
+        at.isoformat(timespec="seconds"), utc(at), relative(at, now)
+    )
+
+
+def _when(value: datetime | str | float | None, unit: str = "s") -> Markup:
+    return when(value, current_app.extensions["meetrec"].now(), unit)
 
 
 def register(bp: Blueprint) -> None:
-    for name, fn in (("duration", duration), ("size", size), ("utc", utc), ("ms", unix_ms), ("iso", iso)):
+    for name, fn in (("duration", duration), ("size", size), ("when", _when)):
         bp.add_app_template_filter(fn, f"console_{name}")

@@ -289,19 +289,29 @@ def room_keys(rt: Runtime, project_id: str, limit: int = 500) -> list[str]:
         )
 
 
+LIVE_COLUMNS = (
+    Recording.state,
+    Recording.duration,
+    Recording.size,
+    Recording.capture_attempts,
+    Recording.reconnects,
+)
+
+
 def states(rt: Runtime, project_id: str, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """State, duration and size of the project's recordings among `ids` (at most 100); deleted ones
+    """State, duration, size, capture jobs and interruptions of the project's recordings among `ids`
+    (at most 100), so a page shows a capture handed over or reconnected while it is open; deleted ones
     answer "deleted" so a page can show them gone; unknown and foreign ids are left out."""
     ids = list(dict.fromkeys(ids))[:MAX_STATE_IDS]
     if not ids:
         return {}
     with rt.db.read() as s:
         rows = s.execute(
-            select(Recording.id, Recording.state, Recording.duration, Recording.size).where(
+            select(Recording.id, *LIVE_COLUMNS).where(
                 Recording.id.in_(ids), Recording.project_id == project_id
             )
         ).all()
-    return {r.id: {"state": r.state, "duration": r.duration, "size": r.size} for r in rows}
+    return {r.id: {c.key: getattr(r, c.key) for c in LIVE_COLUMNS} for r in rows}
 
 
 def deliveries_for_recording(

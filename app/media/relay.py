@@ -90,7 +90,7 @@ class Relay:
         finally:
             reader.stdout.close()  # the writer holds the read end now: if it dies, the reader sees EPIPE
         reader.lower_log_level()  # the description is read: from now on errors only, as the writer logs
-        log.info(
+        log.debug(
             "ffmpeg %s relays %s (%s) to ffmpeg %s",
             reader.pid,
             self.info.format_name,

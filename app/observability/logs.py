@@ -4,6 +4,10 @@ The ids live in a context variable bound by the request hooks (`app.observabilit
 worker around each job, so every line a service logs while handling them carries them without passing
 them around. `configure()` sets up the root logger of a process; gunicorn gets the same configuration
 as a `logconfig_dict` (see `app/gunicorn_conf.py`).
+
+An idle stack is quiet at INFO: what ticks while nothing happens (the scheduler's runs, RQ's account of
+every job, the worker's job starts, gunicorn's worker recycling) is shown at DEBUG by `Routine`, and the
+domain logs one line per thing that happened (a recording's state change, a failure, a restart).
 """
 
 from __future__ import annotations
@@ -86,6 +90,46 @@ class TextFormatter(logging.Formatter):
         return head + " [" + " ".join(f"{k}={v}" for k, v in ids.items()) + "]" + sep + tail
 
 
+# Loggers of machinery whose INFO lines tick while nothing happens: APScheduler's run of each timetable
+# entry, RQ's dequeue / "Job OK" / result TTL / registry cleaning of every job, the worker's "job starting"
+# line, gunicorn's worker boots and exits. Their warnings and errors keep their level.
+ROUTINE_LOGGERS = ("apscheduler", "rq.worker", "rq.scheduler", "meetrec.worker", "gunicorn.error")
+# Lines of those loggers that stay INFO: a process (re)started, or stopping.
+KEPT_INFO = frozenset(
+    {
+        "Worker %s: started with PID %d, version %s",  # rq: a worker process started
+        "Worker %s [PID %d]: warm shut down requested",  # rq: a worker stopping
+        "Listening at: %s (%s)",  # gunicorn: the api's master started
+        "Handling signal: %s",  # gunicorn: why the master stops or reloads (term, int, hup)
+        "Shutting down: %s",  # gunicorn: the api's master stopping
+    }
+)
+
+
+class Routine(logging.Filter):
+    """Shows the routine INFO lines of ROUTINE_LOGGERS at DEBUG, and drops every line below `level`.
+
+    A handler filter, because the loggers it tames belong to libraries (RQ even sets its own logger's
+    level): it sees each record after its logger let it through."""
+
+    def __init__(self, level: str | int = "INFO") -> None:
+        super().__init__()
+        self.level = logging.getLevelNamesMapping()[level.upper()] if isinstance(level, str) else level
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.INFO and is_routine(record):
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return record.levelno >= self.level
+
+
+def is_routine(record: logging.LogRecord) -> bool:
+    """An INFO line of machinery ticking (see ROUTINE_LOGGERS), not one of KEPT_INFO."""
+    name = record.name
+    if not any(name == logger or name.startswith(logger + ".") for logger in ROUTINE_LOGGERS):
+        return False
+    return not (isinstance(record.msg, str) and record.msg in KEPT_INFO)
+
+
 def resolve_format(log_format: str) -> str:
     """ "auto" is text on a terminal and JSON everywhere else (containers, files, supervisors)."""
     if log_format != "auto":
@@ -95,15 +139,21 @@ def resolve_format(log_format: str) -> str:
 
 def dict_config(log_format: str = "auto", level: str = "INFO") -> dict[str, Any]:
     """A `logging.config.dictConfig` for a meetrec process: one stderr handler on the root logger, the
-    chosen formatter, gunicorn's error log sent through it and its access log off, alembic's chatter kept
-    at WARNING."""
+    chosen formatter, routine lines shown at DEBUG (`Routine`), gunicorn's error log sent through it and
+    its access log off, alembic's chatter kept at WARNING."""
     formatter = JsonFormatter if resolve_format(log_format) == "json" else TextFormatter
     return {
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"meetrec": {"()": f"{formatter.__module__}.{formatter.__qualname__}"}},
+        "filters": {"routine": {"()": f"{__name__}.Routine", "level": level.upper()}},
         "handlers": {
-            "stderr": {"class": "logging.StreamHandler", "formatter": "meetrec", "stream": "ext://sys.stderr"}
+            "stderr": {
+                "class": "logging.StreamHandler",
+                "formatter": "meetrec",
+                "filters": ["routine"],
+                "stream": "ext://sys.stderr",
+            }
         },
         "root": {"level": level.upper(), "handlers": ["stderr"]},
         "loggers": {

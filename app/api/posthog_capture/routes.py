@@ -67,13 +67,48 @@ _CAPTURE_BODY = {
     "content": {
         "application/json": {
             "schema": {"type": "array", "items": {"type": "object"}},
-            "example": [
-                {
-                    "event": "$pageview",
-                    "properties": {"token": "phc_...", "$session_id": "0193a6f0-1c2d", "distinct_id": "u-1"},
-                    "timestamp": "2026-12-03T10:00:00.000Z",
-                }
-            ],
+            "examples": {
+                "pageview": {
+                    "summary": "An event: kept with its session's replay as an rrweb Custom event",
+                    "value": [
+                        {
+                            "event": "$pageview",
+                            "properties": {
+                                "token": "phc_...",
+                                "$session_id": "0193a6f0-1c2d",
+                                "distinct_id": "u-1",
+                            },
+                            "timestamp": "2026-12-03T10:00:00.000Z",
+                        }
+                    ],
+                },
+                "snapshot": {
+                    "summary": "Recorded rrweb events of a session (`$snapshot_data`)",
+                    "value": [
+                        {
+                            "event": "$snapshot",
+                            "properties": {
+                                "token": "phc_...",
+                                "$session_id": "0193a6f0-1c2d",
+                                "$window_id": "0193a6f0-9e8f",
+                                "distinct_id": "u-1",
+                                "$snapshot_data": [
+                                    {
+                                        "type": 4,
+                                        "timestamp": 1796292000000,
+                                        "data": {"href": "https://shop.example/"},
+                                    },
+                                    {
+                                        "type": 3,
+                                        "timestamp": 1796292001000,
+                                        "data": {"source": 2, "type": 2, "id": 12, "x": 100, "y": 200},
+                                    },
+                                ],
+                            },
+                        }
+                    ],
+                },
+            },
         },
         "text/plain": {"schema": {"type": "string", "format": "binary"}},
         "application/x-www-form-urlencoded": {

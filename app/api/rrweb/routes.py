@@ -10,6 +10,7 @@ to the batch ingest with `?key=`, a text/plain body and stream positioning.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from itertools import chain
@@ -23,6 +24,8 @@ from app.api.blueprint import Blueprint
 from app.api.rrweb import access, script
 from app.api.rrweb.access import project_id, require, rt
 from app.api.rrweb.schemas import (
+    EXAMPLE_REPLAY,
+    INGEST_EXAMPLES,
     EventSchema,
     IngestArgs,
     ListArgs,
@@ -43,18 +46,23 @@ _META_FILTER = re.compile(r"^meta\[(.+)\]$")
 _BROWSER_ROUTES = re.compile(r"^/rrweb/recordings/[^/]+/(ingest|meta)/?$")
 _STREAM_CHUNK = 64 * 1024
 _BATCH_BODY = {
-    "description": "rrweb events `{type, timestamp, data}`: a JSON array, an object with `events`, or "
-    "NDJSON; optionally compressed (`Content-Encoding: gzip | br | zstd`, or `?contentEncoding=` where "
-    "no header can be set). An `Idempotency-Key` header makes a retried batch a no-op; so does stream "
-    "positioning (`?stream=&after=&frames=`: the batch is frames after+1..after+frames of that WebSocket "
-    "stream, stored only if the stream holds exactly `after`).",
+    "description": "rrweb events `{type, timestamp, data}` (`type` 0-255: 0 DomContentLoaded, 1 Load, 2 "
+    "FullSnapshot, 3 IncrementalSnapshot, 4 Meta, 5 Custom, 6 Plugin; `timestamp` Unix ms; `data` an "
+    "object, stored as recorded): a JSON array, an object with `events`, or NDJSON; optionally "
+    "compressed (`Content-Encoding: gzip | br | zstd`, or `?contentEncoding=` where no header can be "
+    "set). An `Idempotency-Key` header makes a retried batch a no-op; so does stream positioning "
+    "(`?stream=&after=&frames=`: the batch is frames after+1..after+frames of that WebSocket stream, "
+    "stored only if the stream holds exactly `after`).",
     "required": True,
     "content": {
         "application/json": {
             "schema": {"type": "array", "items": {"type": "object"}},
-            "example": [{"type": 4, "timestamp": 1764700000000, "data": {"href": "https://example.com/"}}],
+            "examples": INGEST_EXAMPLES,
         },
-        "application/x-ndjson": {"schema": {"type": "string"}},
+        "application/x-ndjson": {
+            "schema": {"type": "string"},
+            "example": "\n".join(json.dumps(event) for event in EXAMPLE_REPLAY[:3]),
+        },
         "text/plain": {
             "schema": {"type": "string"},
             "description": "JSON or NDJSON, told apart by its content (what a beacon can send)",

@@ -9,6 +9,48 @@ from app.services.interactions.replays import EXTERNAL_ID
 
 F = ma.fields
 
+# A short web replay as rrweb records it (`{type, timestamp: Unix ms, data}`): Meta (4), FullSnapshot (2),
+# IncrementalSnapshot (3) with a MouseInteraction click (source 2, type 2) and an Input (source 5), a
+# Custom event (5) and a console error from the rrweb/console@1 plugin (6). The OpenAPI examples of the
+# batch ingest; README.md describes the same; tests/test_readme_examples.py feeds them to the parser.
+EXAMPLE_REPLAY: list[dict] = [
+    {
+        "type": 4,
+        "timestamp": 1764700000000,
+        "data": {"href": "https://shop.example/", "width": 1280, "height": 720},
+    },
+    {
+        "type": 2,
+        "timestamp": 1764700000010,
+        "data": {
+            "node": {"type": 0, "id": 1, "childNodes": [{"type": 1, "id": 2, "name": "html"}]},
+            "initialOffset": {"left": 0, "top": 0},
+        },
+    },
+    {"type": 3, "timestamp": 1764700001000, "data": {"source": 2, "type": 2, "id": 12, "x": 100, "y": 200}},
+    {
+        "type": 3,
+        "timestamp": 1764700001500,
+        "data": {"source": 5, "id": 15, "text": "jane", "isChecked": False},
+    },
+    {"type": 5, "timestamp": 1764700002000, "data": {"tag": "checkout", "payload": {"cart": 3}}},
+    {
+        "type": 6,
+        "timestamp": 1764700002500,
+        "data": {
+            "plugin": "rrweb/console@1",
+            "payload": {"level": "error", "payload": ['"boom"'], "trace": []},
+        },
+    },
+]
+INGEST_EXAMPLES = {
+    "replay": {
+        "summary": "A page view: meta, snapshot, a click, input, custom, console",
+        "value": EXAMPLE_REPLAY,
+    },
+    "wrapped": {"summary": "The same under `events`", "value": {"events": EXAMPLE_REPLAY[:3]}},
+}
+
 
 class ListArgs(ma.Schema):
     class Meta:

@@ -18,6 +18,8 @@ from app.api.blueprint import Blueprint
 from app.api.sessions import events as event_batch
 from app.api.sessions import stream
 from app.api.sessions.schemas import (
+    EVENTS_EXAMPLES,
+    START_EXAMPLES,
     ActionsSchema,
     AppendedSchema,
     EventBatchSchema,
@@ -48,7 +50,7 @@ def rt() -> Runtime:
 @blp.route("/recordings")
 class Sessions(MethodView):
     @require("recording:write")
-    @blp.arguments(StartSessionArgs, location="eyeson", required=False)
+    @blp.arguments(StartSessionArgs, location="eyeson", required=False, examples=START_EXAMPLES)
     @blp.response(201, SessionIdSchema, description="the session runs and takes events")
     @blp.errors(
         e400="malformed JSON",
@@ -94,7 +96,7 @@ def stop(recording_id: str):
         "description": 'A list of events, or {"events": [...]}; multipart: an `events` field with that '
         "JSON and screenshot file parts named by the events' `screenshot` values",
         "content": {
-            "application/json": {"schema": EventBatchSchema},
+            "application/json": {"schema": EventBatchSchema, "examples": EVENTS_EXAMPLES},
             "multipart/form-data": {
                 "schema": {"type": "object", "properties": {"events": {"type": "string"}}}
             },

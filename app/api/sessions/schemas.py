@@ -12,6 +12,58 @@ F = ma.fields
 MAX_LIMIT = 10_000
 MAX_OFFSET = 1_000_000_000  # far below SQL's 64-bit integers, which a larger offset overflows
 
+# One event of each type, as `POST /recordings/{id}/events` takes them (the OpenAPI examples; README.md
+# shows the same, and tests/test_readme_examples.py feeds them to the parser).
+EXAMPLE_EVENTS: list[dict] = [
+    {
+        "id": "c1",
+        "type": "click",
+        "timestamp": 1796200000.25,
+        "coordinates": {"x": 100, "y": 200},
+        "click_data": {"button": "left", "pressed": True},
+    },
+    {
+        "id": "k1",
+        "type": "key",
+        "timestamp": 1796200001,
+        "key_data": {"key": "A", "modifiers": ["Shift"], "pressed": True},
+    },
+    {"id": "s1", "type": "scroll", "timestamp": 1796200002, "scroll_data": {"x": 0, "y": 640, "dy": 640}},
+    {
+        "id": "t1",
+        "type": "text",
+        "timestamp": 1796200003,
+        "text_data": {"text": "jane@example.com", "target": "#email"},
+    },
+    {"id": "u1", "type": "custom", "timestamp": 1796200004, "name": "checkout", "custom_data": {"cart": 3}},
+]
+EVENTS_EXAMPLES = {
+    "one-of-each": {"summary": "One event of each type", "value": EXAMPLE_EVENTS},
+    "wrapped": {"summary": "The same list under `events`", "value": {"events": EXAMPLE_EVENTS[:2]}},
+    "screenshot": {
+        "summary": "A click with its screenshot (base64 or a data: URL)",
+        "value": [{**EXAMPLE_EVENTS[0], "id": "c2", "screenshot": "data:image/png;base64,iVBORw0KGgo..."}],
+    },
+    "no-frame": {
+        "summary": "A click that needs no frame of the video; a key press that does",
+        "value": [
+            {**EXAMPLE_EVENTS[0], "id": "c3", "grab_frame": False},
+            {**EXAMPLE_EVENTS[1], "id": "k2", "grab_frame": True},
+        ],
+    },
+}
+START_EXAMPLES = {
+    "events": {"summary": "Interaction events only", "value": {"description": "checkout"}},
+    "push": {
+        "summary": "With video the app uploads",
+        "value": {"description": "checkout", "media_source": "push"},
+    },
+    "pull": {
+        "summary": "With video captured from a source",
+        "value": {"description": "support call", "media_source": "rtmp://media.example/live/call-42"},
+    },
+}
+
 
 class WireNumber(F.Float):
     """A number shown as stored: an integral one (a whole-second timestamp, a pixel) stays an integer,
@@ -32,7 +84,7 @@ class StartSessionArgs(ma.Schema):
         load_default=None,
         allow_none=True,
         validate=ma.validate.Length(max=2000),
-        metadata={"example": "demo"},
+        metadata={"description": "Free text shown with the session", "example": "checkout"},
     )
     media_source = F.String(
         load_default=None,
@@ -40,7 +92,8 @@ class StartSessionArgs(ma.Schema):
         validate=ma.validate.Length(min=1, max=2000),
         metadata={
             "description": "Record video too: a pull URL (srt, rtmp(s), rtsp(s), http(s)) or `push` to "
-            "upload MediaRecorder chunks to PUT /recordings/{id}/media/{seq}"
+            "upload MediaRecorder chunks to PUT /recordings/{id}/media/{seq}; absent: events only",
+            "example": "push",
         },
     )
 
@@ -77,29 +130,73 @@ class StopSchema(ma.Schema):
 
 
 class CoordinatesSchema(ma.Schema):
-    x = WireNumber(required=True)
-    y = WireNumber(required=True)
+    x = WireNumber(required=True, metadata={"description": "CSS pixels from the left", "example": 100})
+    y = WireNumber(required=True, metadata={"description": "CSS pixels from the top", "example": 200})
 
 
 class EventSchema(ma.Schema):
-    id = F.String(metadata={"description": "The client's id (1-64 of A-Za-z0-9._:-) or a generated UUID"})
-    type = F.String(required=True, metadata={"description": "click, key, scroll, text or custom"})
-    timestamp = WireNumber(required=True, metadata={"description": "Unix seconds, fractions allowed"})
+    """An interaction event; the fields besides id, type and timestamp are those of its type."""
+
+    id = F.String(
+        metadata={
+            "description": "The client's id (1-64 of A-Za-z0-9._:-) or a generated UUID; a retried "
+            "batch stores an id once",
+            "example": "c1",
+        }
+    )
+    type = F.String(
+        required=True, metadata={"description": "click, key, scroll, text or custom", "example": "click"}
+    )
+    timestamp = WireNumber(
+        required=True,
+        metadata={
+            "description": "Unix seconds (after 2001), fractions allowed; milliseconds are refused",
+            "example": 1796200000.25,
+        },
+    )
     coordinates = F.Nested(CoordinatesSchema, metadata={"description": "click (required), scroll"})
-    click_data = F.Dict(metadata={"description": 'click: {"button": left|middle|right, "pressed": bool}'})
-    key_data = F.Dict(metadata={"description": 'key: {"key", "modifiers"?: [str], "pressed"?: bool}'})
-    scroll_data = F.Dict(metadata={"description": 'scroll: {"x", "y", "dx"?, "dy"?}'})
-    text_data = F.Dict(metadata={"description": 'text: {"text", "target"?}'})
-    name = F.String(metadata={"description": "custom: a name"})
-    custom_data = F.Raw(metadata={"description": "custom: any JSON value up to 16 KiB"})
+    click_data = F.Dict(
+        metadata={
+            "description": 'click: {"button": left|middle|right (left), "pressed": bool (true)}',
+            "example": {"button": "left", "pressed": True},
+        }
+    )
+    key_data = F.Dict(
+        metadata={
+            "description": 'key: {"key": 1-64 characters, "modifiers"?: [str], "pressed"?: bool}',
+            "example": {"key": "A", "modifiers": ["Shift"], "pressed": True},
+        }
+    )
+    scroll_data = F.Dict(
+        metadata={
+            "description": 'scroll: {"x", "y", "dx"?, "dy"?}: numbers, the position after and the change',
+            "example": {"x": 0, "y": 640, "dy": 640},
+        }
+    )
+    text_data = F.Dict(
+        metadata={
+            "description": 'text: {"text": up to 10,000 characters, "target"?: up to 500 (a selector)}',
+            "example": {"text": "jane@example.com", "target": "#email"},
+        }
+    )
+    name = F.String(metadata={"description": "custom: a name (up to 200 characters)", "example": "checkout"})
+    custom_data = F.Raw(
+        metadata={"description": "custom (required): any JSON value up to 16 KiB", "example": {"cart": 3}}
+    )
 
 
 class EventInSchema(EventSchema):
     screenshot = F.String(
-        metadata={"description": "base64 PNG/JPEG/WebP (or a data: URL); in multipart, a file part's name"}
+        metadata={
+            "description": "base64 PNG/JPEG/WebP (or a data: URL); in multipart, a file part's name",
+            "example": "data:image/png;base64,iVBORw0KGgo...",
+        }
     )
     grab_frame = F.Boolean(
-        metadata={"description": "Take a frame of the session's video at the timestamp (default: clicks)"}
+        metadata={
+            "description": "Take a frame of the session's video at the timestamp (default: clicks)",
+            "example": False,
+        }
     )
 
 
@@ -109,7 +206,7 @@ class EventOutSchema(EventSchema):
 
 
 class EventBatchSchema(ma.Schema):
-    events = F.List(F.Nested(EventInSchema), metadata={"description": "Up to 1000 events"})
+    events = F.List(F.Nested(EventInSchema), metadata={"description": "Up to 1000 events, all or nothing"})
 
 
 class AppendedSchema(ma.Schema):

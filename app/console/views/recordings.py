@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from flask import Response, flash, jsonify, redirect, render_template, request, url_for
 
-from app.console import auth, blueprint, player, queries, replay, steps
+from app.console import auth, blueprint, facts, player, queries, replay, steps
 from app.console.auth import current_key, rt
 from app.console.blueprint import bp
 from app.errors import DomainError, NotFound, StorageError
+from app.models import RecordingState
 from app.services.access import links
-from app.services.core import recordings, retention
+from app.services.core import recordings, retention, sessions
 
 
 @bp.get("/recordings", endpoint="recordings")
@@ -19,7 +20,15 @@ def recordings_list():
     f = queries.RecordingFilter.from_args(request.args)
     pid = current_key().project_id
     page = queries.recordings(rt(), pid, f)
-    return render_template("console/recordings.html", f=f, page=page, room_keys=queries.room_keys(rt(), pid))
+    return render_template(
+        "console/recordings.html",
+        f=f,
+        page=page,
+        room_keys=queries.room_keys(rt(), pid),
+        posters={row.rec.id: links.poster_link(rt(), row.rec) for row in page.items},
+        retention=facts.retention(rt(), pid),
+        media_words=facts.MEDIA,
+    )
 
 
 @bp.get("/recordings/states")
@@ -39,17 +48,17 @@ def recording(recording_id: str):
     web = replay.facts(rt(), key.project_id, rec.id)
     if web is not None:
         blueprint.allow_replay_content()
-    media = player.sources(rt(), rec, key.id)
-    events = steps.event_rows(player.events(rt(), rec), rec.created_at.timestamp())
     deliveries = queries.deliveries_for_recording(rt(), key, rec.id) if auth.may("webhook:write") else None
     return render_template(
         "console/recording.html",
         rec=rec,
-        media=media,
+        media=player.sources(rt(), rec, key.id),
         replay=web,
         steps=steps.states(rec),
-        events=events,
+        events=steps.event_rows(player.events(rt(), rec), rec.created_at.timestamp()),
         deliveries=deliveries,
+        kept=facts.retention(rt(), key.project_id).of(rec),
+        ingested=facts.ingested(rt(), rec),
     )
 
 
@@ -72,6 +81,31 @@ def download(recording_id: str):
     key = current_key()
     recording = recordings.get(rt(), key.project_id, recording_id)
     return redirect(links.download(rt(), recording, key.id), code=302)
+
+
+@bp.post("/recordings/<recording_id>/stop")
+@auth.signed_in("recording:write")
+def stop(recording_id: str):
+    """Stop a running recording as the API's stop does: a capture closes its last segment and the
+    recording is finalized; pushed and events-only recordings stop at once."""
+    pid = current_key().project_id
+    rec = recordings.get(rt(), pid, recording_id)
+    if rec.state != RecordingState.STARTED:
+        flash(f"Not stopped: the recording is {rec.state} already.", "error")
+    else:
+        with _Reported():
+            flash(STOPPED[sessions.stop(rt(), pid, recording_id).state], "info")
+    return redirect(url_for(".recording", recording_id=recording_id), code=303)
+
+
+STOPPED = {
+    RecordingState.STARTED: (
+        "Stop requested: the capture closes its last segment, then the video is finalized."
+    ),
+    RecordingState.STOPPED: "Recording stopped: the video is being finalized.",
+    RecordingState.FINISHED: "Recording stopped and finished.",
+    RecordingState.FAILED: "Recording stopped, and it failed: see why below.",
+}
 
 
 @bp.post("/recordings/<recording_id>/persist")

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+from typing import Any
+
 from flask import render_template
 
 from app.console import auth, queries
 from app.console.auth import current_key, rt
 from app.console.blueprint import bp
 from app.errors import QueueError
+from app.services.operations import counts
 from app.services.operations import system as system_service
 
 
@@ -23,4 +27,20 @@ def system_page():
         "all": queries.storage_used(rt()),
         "project": queries.storage_used(rt(), current_key().project_id),
     }
-    return render_template("console/system.html", status=status, redis_error=redis_error, storage=storage)
+    return render_template(
+        "console/system.html",
+        status=status,
+        redis_error=redis_error,
+        storage=storage,
+        ticks=_ticks(status),
+        captures=counts.captures_running(rt()),
+    )
+
+
+def _ticks(status: dict[str, Any] | None) -> list[tuple[str, datetime, str]]:
+    """Each timetable entry's last tick as (entry, when, by process), the service giving seconds ago."""
+    if status is None:
+        return []
+    now = rt().now()
+    found = status["scheduler"]["last_ticks"]
+    return [(entry, now - timedelta(seconds=t["seconds_ago"]), t["by"]) for entry, t in sorted(found.items())]

@@ -1,4 +1,4 @@
-"""Projects and API keys: creation, bootstrap, authentication and revocation."""
+"""Projects and API keys: creation, listing, bootstrap, authentication and revocation."""
 
 from __future__ import annotations
 
@@ -12,31 +12,14 @@ from sqlalchemy.orm import Session
 
 from app import sealing
 from app.db import affected
-from app.errors import SealError, Unprocessable
+from app.errors import NotFound, SealError, Unprocessable
 from app.models import ApiKey, Project
 from app.runtime import Runtime
+from app.services.access import key_use
+from app.services.access.scopes import DEFAULT_SCOPES, SCOPES
 from app.services.ids import hash_secret, new_id, new_secret
 
-# PostHog's scope names are scopes too: a key may be limited to, say, session_recording:read. The
-# PostHog routes also accept the meetrec scope each maps to (app.api.posthog.access.SCOPE_MAP).
-POSTHOG_SCOPES = frozenset(
-    {
-        "session_recording:read",
-        "session_recording:write",
-        "session_recording_playlist:read",
-        "session_recording_playlist:write",
-        "sharing_configuration:read",
-        "sharing_configuration:write",
-        "project:read",
-        "project:write",
-    }
-)
-SCOPES = (
-    frozenset({"recording:read", "recording:write", "room:write", "ingest", "webhook:write", "admin"})
-    | POSTHOG_SCOPES
-)
 PUBLIC_TOKEN_NAME = "project api token"
-DEFAULT_SCOPES = ("recording:read", "recording:write", "room:write", "webhook:write", "ingest")
 
 # Keys that authenticated, by hash, for KEY_CACHE_SECONDS: every API request authenticates, and the SQL
 # lookup was a fifth of a `GET /recordings/{id}`. `forget_cached` drops a key from this process's cache at
@@ -69,6 +52,8 @@ def create_key(
     """Mint a key for `project_id` (or store `raw` when given); return the row and the raw key once.
 
     `origins` (scheme://host[:port]) are the only pages a browser may use the key from; none: any."""
+    if not scopes:
+        raise Unprocessable("a key needs at least one scope")
     unknown = set(scopes) - SCOPES
     if unknown:
         raise Unprocessable(f"unknown scopes: {', '.join(sorted(unknown))}")
@@ -92,14 +77,16 @@ def create_key(
 
 
 def authenticate(rt: Runtime, raw: str) -> ApiKey | None:
-    """The live key whose hash matches `raw`, or None. The row is shared by the requests of the next
-    KEY_CACHE_SECONDS (detached, its project loaded): read it, never change it."""
+    """The live key whose hash matches `raw`, or None; its use is noted (`key_use.note`). The row is
+    shared by the requests of the next KEY_CACHE_SECONDS (detached, its project loaded): read it, never
+    change it."""
     if not raw or len(raw) > 200:
         return None
     slot = (rt.config.database_url, hash_secret(raw))
     now = time.monotonic()
     hit = _cache.get(slot)
     if hit is not None and hit[0] > now:
+        key_use.note(rt, hit[1].id)
         return hit[1]
     with rt.db.read() as s:
         key = s.scalar(select(ApiKey).where(ApiKey.key_hash == slot[1], ApiKey.revoked_at.is_(None)))
@@ -108,7 +95,32 @@ def authenticate(rt: Runtime, raw: str) -> ApiKey | None:
             if len(_cache) >= KEY_CACHE_SIZE:
                 _cache.clear()
             _cache[slot] = (now + KEY_CACHE_SECONDS, key)
+        key_use.note(rt, key.id)
     return key
+
+
+def list_keys(rt: Runtime, project_id: str, include_revoked: bool = True) -> list[ApiKey]:
+    """The project's keys, newest first; revoked ones too unless `include_revoked` is False."""
+    query = select(ApiKey).where(ApiKey.project_id == project_id)
+    if not include_revoked:
+        query = query.where(ApiKey.revoked_at.is_(None))
+    with rt.db.read() as s:
+        return list(s.scalars(query.order_by(ApiKey.created_at.desc(), ApiKey.id)))
+
+
+def project_key(rt: Runtime, project_id: str, key_id: str) -> ApiKey:
+    """One of the project's keys, revoked or not; NotFound for unknown ids and other projects' keys."""
+    with rt.db.read() as s:
+        key = s.scalar(select(ApiKey).where(ApiKey.id == key_id, ApiKey.project_id == project_id))
+    if key is None:
+        raise NotFound(f"no API key {key_id} in this project")
+    return key
+
+
+def by_secret(rt: Runtime, raw: str) -> ApiKey | None:
+    """The key whose secret is `raw`, revoked or not, read from SQL (no cache, no use noted)."""
+    with rt.db.read() as s:
+        return s.scalar(select(ApiKey).where(ApiKey.key_hash == hash_secret(raw)))
 
 
 def public_token(rt: Runtime, project_id: str) -> str:

@@ -50,12 +50,32 @@
     if (current) current.setAttribute("aria-current", "true");
   }
 
+  // The bar under the video: its marks (events, gaps) placed by `data-at`, the position shown, a click
+  // seeks. Positions are set here rather than in style attributes, which the page's policy refuses.
+  function setUpTimeline(video) {
+    var bar = document.querySelector("[data-role=video-timeline]");
+    if (!bar) return function () {};
+    var length = Number(bar.dataset.duration) || 0;
+    function share(seconds) { return length ? Math.min(100, Math.max(0, (seconds / length) * 100)) : 0; }
+    bar.querySelectorAll("[data-at]").forEach(function (mark) {
+      mark.style.left = share(Number(mark.dataset.at)) + "%";
+    });
+    bar.addEventListener("click", function (event) {
+      var box = bar.getBoundingClientRect();
+      if (box.width) seek(((event.clientX - box.left) / box.width) * length);
+    });
+    var progress = bar.querySelector("[data-role=video-progress]");
+    return function (seconds) { if (progress) progress.style.width = share(seconds) + "%"; };
+  }
+
   function setUpPlayer() {
     var video = player();
     if (!video) return;
     var position = document.getElementById("player-position");
+    var showOnTimeline = setUpTimeline(video);
     video.addEventListener("timeupdate", function () {
       if (position) position.textContent = clock(video.currentTime);
+      showOnTimeline(video.currentTime);
       markCurrentEvent(video.currentTime);
     });
     document.addEventListener("click", function (event) {
@@ -107,13 +127,19 @@
     window.setTimeout(tick, POLL_MS);
   }
 
-  // The detail page of a running recording reloads once its state changes (the player appears at finish).
+  // The detail page of a running recording reloads once its state changes (the player appears at finish)
+  // or its capture changes hands or reconnects (the page then says what happened).
   function liveDetail(box) {
     if (!IN_FLIGHT[box.dataset.state]) return;
+    function changed(now) {
+      return now.state !== box.dataset.state ||
+        String(now.capture_attempts) !== box.dataset.captureAttempts ||
+        String(now.reconnects) !== box.dataset.reconnects;
+    }
     function tick() {
       fetchStates(box.dataset.statesUrl, [box.dataset.recordingId]).then(function (states) {
         var now = states[box.dataset.recordingId];
-        if (now && now.state !== box.dataset.state) { window.location.reload(); return; }
+        if (now && changed(now)) { window.location.reload(); return; }
         window.setTimeout(tick, POLL_MS);
       }).catch(function () { window.setTimeout(tick, POLL_MS); });
     }
@@ -133,10 +159,19 @@
     });
   }
 
+  // On a phone the recordings filters start folded unless one is in use: the list comes first.
+  function foldFilters() {
+    var box = document.querySelector("details[data-role=filters]");
+    if (box && !box.hasAttribute("data-active") && window.matchMedia("(max-width: 48rem)").matches) {
+      box.open = false;
+    }
+  }
+
   window.meetrecConsole = { seek: seek, clock: clock };
 
   document.addEventListener("DOMContentLoaded", function () {
     setUpPlayer();
+    foldFilters();
     document.querySelectorAll("button[data-copy]").forEach(copyButton);
     document.querySelectorAll("table[data-states-url]").forEach(liveTable);
     var box = document.querySelector(".recording[data-states-url]");
