@@ -7,18 +7,25 @@ SQL. Every composed file is downloaded and decoded whole: seekable, complete, on
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
+import logging
+import os
+import re
 import subprocess
+import sys
 from fractions import Fraction
 from pathlib import Path
 
 import av
 import pytest
+from rq.job import Job
 from sqlalchemy import select, update
 
 from app.media import assemble, webm_compose
 from app.media.ebml import doc_type, webm_layout
 from app.models import MediaPack, Recording, RecordingState
+from app.queueing import DIGEST
 from app.runtime import Runtime
 from app.services.core import recordings
 from app.services.operations import reconciler
@@ -27,6 +34,7 @@ from tests.helpers import join_room, runtime_on_redis_db, wait_for
 from tests.mediaservers import HttpDir
 
 MIB = 1024 * 1024
+ROOT = Path(__file__).resolve().parent.parent
 SECONDS = 5.5  # 1 s segments over 5 MiB each and a last one of 0.5 s: with 5 MiB parts, packs 1..5, a tail
 
 
@@ -290,6 +298,40 @@ def test_a_joined_recording_whose_digest_job_was_lost_gets_one_from_the_reconcil
     assert recordings.load(part_rt, recording_id).sha256 is not None
 
 
+def run_worker_once(rt: Runtime, queue: str) -> None:
+    """A real `meetrec worker --burst` on `rt`'s Redis database: it runs what waits in `queue`, then exits."""
+    worker = [sys.executable, "-m", "app.cli", "worker", "--burst", queue]
+    env = {**os.environ, **rt.config.child_env()}
+    subprocess.run(worker, cwd=ROOT, env=env, check=True, timeout=120, capture_output=True)
+
+
+def test_a_joined_recording_whose_digest_job_failed_for_good_is_given_up_once(
+    part_rt, client, auth, big_segments, tmp_path, caplog
+):
+    recording_id = capturing(part_rt, client, auth, "compose-digest-failed")
+    capture_segments(part_rt, recording_id, "cap-1", big_segments, tmp_path)
+    stop(part_rt, recording_id)
+    job_id = finalize.digest_job_id(recording_id)
+    with runtime_on_redis_db(part_rt, 12) as own:
+        assert "joined" in finalize.finalize(own, recording_id)
+        # The object no longer holds what the row says, so the job fails however often it runs; a real
+        # worker runs it with no retry left, as after DIGEST's last one: RQ gives up on it.
+        own.storage.put_bytes(packs.final_key(recording_id), b"other bytes", "video/webm")
+        own.jobs.forget_job(job_id)
+        own.jobs.enqueue(dataclasses.replace(DIGEST, retry_intervals=()), recording_id, job_id=job_id)
+        run_worker_once(own, "media")
+        assert own.jobs.job_status(job_id) == "failed"
+        caplog.set_level(logging.INFO, logger=reconciler.__name__)
+        passes = [reconciler.reconcile(own) for _ in range(3)]
+        assert own.jobs.job_status(job_id) == "failed"  # never enqueued again; kept for the operator
+    assert [(p.digests_given_up, p.digests_enqueued) for p in passes] == [(1, 0), (0, 0), (0, 0)]
+    said = [r for r in caplog.records if r.name == reconciler.__name__ and recording_id in r.getMessage()]
+    assert [r.levelname for r in said] == ["ERROR"] and job_id in said[0].getMessage()
+    assert packs_of(part_rt, recording_id) == []
+    final = recordings.load(part_rt, recording_id)
+    assert final.state == "finished" and final.sha256 is None
+
+
 def test_a_resumed_capture_packs_what_the_crashed_one_left_unpacked(
     part_rt, client, auth, big_segments, tmp_path
 ):
@@ -434,13 +476,17 @@ def test_a_capture_uploads_parts_while_recording_and_its_finish_joins_them(
             timeout=120,
         )
     assert final.state == "finished", final.error
-    rows = packs_of(small_parts, recording_id)
-    assert any(r.etag for r in rows), "no part was uploaded while recording"
-    assert final.sha256 is None  # joined by the store: nothing read its bytes
+    finish = Job.fetch(recordings.finalize_job_id(recording_id), connection=small_parts.redis)
+    joined = re.search(r"joined \((\d+) parts in place\)", str(finish.return_value()))
+    assert joined and int(joined[1]) >= 1, f"no part was uploaded while recording: {finish.return_value()}"
     path = tmp_path / "final.webm"
     small_parts.storage.download(final.object_key, path)
     assemble.verify(path, final.duration, expect_audio=True)
     assert_continuous(decoded(path)["video"], 1 / 30)
+    # Joined by the store, so nothing read its bytes at the finish: the worker's digest job does, once.
+    digest = wait_for(lambda: recordings.load(small_parts, recording_id).sha256, timeout=60)
+    assert digest == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert packs_of(small_parts, recording_id) == []
 
 
 def test_deleting_a_recording_aborts_the_upload_of_its_parts(part_rt, client, auth, big_segments, tmp_path):

@@ -278,6 +278,47 @@ def test_supervisor_kills_a_child_that_ignores_sigterm(tmp_path: Path) -> None:
     assert 0.4 < elapsed < 5
 
 
+def test_supervisor_waits_out_a_slow_orderly_stop_and_says_so(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger=SUPERVISOR_LOG)
+    ready = tmp_path / "ready"
+    code = (
+        "import pathlib, signal, sys, time; "
+        "signal.signal(signal.SIGTERM, lambda *_: (time.sleep(2.5), sys.exit(0))); "
+        f"pathlib.Path({str(ready)!r}).touch(); time.sleep(60)"
+    )
+    supervisor = Supervisor([python_child("unhurried", code, stop_timeout=10)])
+    supervisor.start()
+    wait_for(ready.exists, timeout=10)
+    supervisor.stop()
+    proc = supervisor.process("unhurried")
+    assert proc is not None and proc.returncode == 0
+    said = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == SUPERVISOR_LOG]
+    assert said[-2][0] == "INFO" and said[-2][1].startswith("waiting for unhurried to stop (at most")
+    assert not [line for level, line in said if level != "INFO"], said
+
+
+@pytest.mark.slow  # weed's orderly stop takes about 15 s
+def test_a_clean_stop_lets_the_s3_server_exit_by_itself_without_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger=SUPERVISOR_LOG)
+    server = S3Server(free_weed_ports(), tmp_path, "AKTESTKEY", "test-secret-key-123")
+    supervisor = Supervisor([server.child_spec()])
+    supervisor.start(ready_timeout=60)
+    try:
+        client = s3_client(server, server.access_key, server.secret_key)
+        client.make_bucket("used")
+        client.put_object("used", "a.txt", io.BytesIO(b"hello"), 5)
+        weed = supervisor.process("weed")
+        supervisor.stop()
+    finally:
+        server.remove_local_sockets()
+    assert weed is not None and weed.returncode == 0  # its own orderly exit, not a SIGKILL
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
+
+
 def test_supervisor_run_returns_and_stops_children_when_asked_from_another_thread() -> None:
     supervisor = Supervisor([python_child("sleeper", "import time; time.sleep(60)")], poll_interval=0.01)
     supervisor.start()

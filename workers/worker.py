@@ -7,8 +7,10 @@ RQ's cold shutdown: the horse is killed, and the reconciler gives its recording 
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
+from collections.abc import Iterable
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -28,6 +30,19 @@ log = logging.getLogger("meetrec.worker")
 # a worker at a few deliveries a second.
 IN_PROCESS_QUEUES = frozenset({"webhooks"})
 REDIS_AWAY = (RedisConnectionError, RedisTimeoutError)
+# Where each queue's job functions live (app.queueing names them by dotted path). A worker imports those
+# of its queues before its first job, so every work horse it forks runs the code the worker started
+# with. Left to RQ, each horse imported them from disk, beside the modules its worker had loaded at start
+# (the runtime and its ports): code changed under a running worker (a deploy, a `git pull` under `make
+# run`) ran half old, half new, and its jobs failed on every retry until the worker restarted (a digest
+# job found no `ObjectStore.sha256_of`; every job failed as "Invalid attribute name" when a new module
+# imported a name an old one lacked).
+JOB_MODULES = {
+    "capture": ("workers.jobs",),
+    "media": ("workers.jobs",),
+    "default": ("workers.jobs",),
+    "webhooks": ("workers.webhook_jobs",),  # a delivery imports nothing of the media pipeline
+}
 
 
 class MeetrecWorker(Worker):
@@ -92,7 +107,14 @@ class MeetrecWorker(Worker):
                 pass
 
 
+def load_jobs(queues: Iterable[str]) -> None:
+    """Import the job modules of `queues` into this process, so the horses it forks inherit them."""
+    for module in sorted({m for q in queues for m in JOB_MODULES.get(q, ())}):
+        importlib.import_module(module)
+
+
 def run_worker(config: Config, queues: list[str], burst: bool = False) -> int:
+    load_jobs(queues)  # before anything else: a job module that cannot be imported stops the start
     rt = context.init(config)
     config.spool_dir.mkdir(parents=True, exist_ok=True)
     shutdown.ignore_drain_signal()

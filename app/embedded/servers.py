@@ -30,6 +30,14 @@ from app.errors import ConfigError, MeetrecError
 LOOPBACK = "127.0.0.1"
 # Seconds between readiness probes: short, because `meetrec up` and the test session wait on them.
 _POLL = 0.1
+# weed's orderly stop on SIGTERM (or SIGINT: the same) took 15.1-15.3 s, measured on an idle server and
+# on one that had stored a recording: its filer waits out its own 15 s bound on a graceful gRPC stop (the
+# metadata subscriptions of its S3 gateway and of its own aggregator never end by themselves: "gRPC
+# server graceful stop timed out after 15s, forcing stop"), then closes its filer and volume stores in
+# about 0.2 s. No flag shortens it. `meetrec up` waits that long (a WARNING and a SIGKILL on every clean
+# Ctrl-C taught operators to ignore both) and kills a weed still there after this bound (slack for a
+# slow disk).
+WEED_STOP_SECONDS = 25.0
 
 if TYPE_CHECKING:
     import redis
@@ -301,7 +309,7 @@ class S3Server(_ServiceProcess):
         return ChildSpec(
             self.name,
             self.argv(),
-            stop_timeout=5.0,  # see `stop`
+            stop_timeout=WEED_STOP_SECONDS,
             log_path=self.log_path,
             prepare=self.prepare,
             ready=self.ready,
@@ -326,8 +334,9 @@ class S3Server(_ServiceProcess):
     def stop(self, timeout: float = 5.0) -> None:
         """SIGTERM, then SIGKILL after `timeout`.
 
-        weed's own graceful stop lingers about 16 s after its last log line; everything it wrote is already
-        in the OS (volume files, the filer's leveldb journal), so a short timeout loses nothing.
+        For throw-away servers (the test session's): weed's orderly stop takes about 15 s (see
+        WEED_STOP_SECONDS), and everything it acknowledged is already in the OS (volume files, the
+        filer's leveldb journal), so a short timeout loses nothing a test reads again.
         """
         super().stop(timeout)
         if self.process is not None:

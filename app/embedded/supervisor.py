@@ -23,6 +23,9 @@ from pathlib import Path
 from app.errors import MeetrecError
 
 logger = logging.getLogger(__name__)
+# A child still stopping after this long is named once, so a long orderly stop (weed's takes about 15 s)
+# does not look like a hang to whoever pressed Ctrl-C.
+STOP_NOTICE_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -167,6 +170,8 @@ class Supervisor:
 
     def _spawn(self, child: _Child) -> None:
         spec = child.spec
+        # A restart was announced by the warning that scheduled it: its start is a detail.
+        level = logging.INFO if child.process is None else logging.DEBUG
         env = None if spec.env is None else dict(spec.env)
         if spec.prepare is not None:
             spec.prepare()
@@ -187,7 +192,7 @@ class Supervisor:
                 )
         child.started_at = time.monotonic()
         child.restart_at = None
-        self.log.info("started %s (pid %d)", spec.name, child.process.pid)
+        self.log.log(level, "started %s (pid %d)", spec.name, child.process.pid)
 
     def _wait_ready(self, child: _Child, timeout: float) -> None:
         ready, proc = child.spec.ready, child.process
@@ -209,15 +214,25 @@ class Supervisor:
     def _reap(self, child: _Child, deadline: float) -> None:
         proc = child.process
         assert proc is not None
-        try:
-            proc.wait(max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            self.log.warning(
-                "child %s ignored SIGTERM for %.0fs; killing it", child.spec.name, child.spec.stop_timeout
-            )
+        if not _exited_by(proc, min(deadline, time.monotonic() + STOP_NOTICE_SECONDS)):
+            if (left := deadline - time.monotonic()) > 0:
+                self.log.info("waiting for %s to stop (at most %.0fs more)", child.spec.name, left)
+            if not _exited_by(proc, deadline):
+                self.log.warning(
+                    "child %s ignored SIGTERM for %.0fs; killing it", child.spec.name, child.spec.stop_timeout
+                )
         _kill_session(child)
         proc.wait()
         self.log.info("stopped %s (%s)", child.spec.name, _describe(proc.returncode))
+
+
+def _exited_by(proc: subprocess.Popen[bytes], deadline: float) -> bool:
+    """Wait for `proc` to exit until `deadline` (monotonic); False when it still runs then."""
+    try:
+        proc.wait(max(0.0, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired:
+        return False
+    return True
 
 
 def _terminate(proc: subprocess.Popen[bytes]) -> None:

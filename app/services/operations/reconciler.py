@@ -8,7 +8,8 @@ few seconds), so "is anyone on it?" is a column read: a live lease means yes. Ea
   captures it fails with the reason;
 - a `stopped` recording nobody finalizes, and whose finalize job is not waiting, gets a finalize job;
 - a recording finished by joining its parts in the store whose SHA-256 is still unknown, and whose
-  digest job is neither waiting nor running, gets a digest job;
+  digest job is neither waiting nor running, gets a digest job; one whose digest job RQ gave up on (it
+  failed on every retry) keeps no SHA-256: its pack rows go, and one ERROR says so;
 - a recording running past the maximum duration (plus a minute) is stopped;
 - a pushed or events-only recording whose stop was asked for but never carried out (the api died between
   the two steps of its stop) is stopped now; a capture carries out its own stop.
@@ -49,6 +50,7 @@ class Report:
     captures_failed: int = 0
     finalizes_enqueued: int = 0
     digests_enqueued: int = 0
+    digests_given_up: int = 0
     overdue_stopped: int = 0
     stops_completed: int = 0
     idle_replays_finished: int = 0
@@ -63,8 +65,8 @@ def reconcile(rt: Runtime) -> Report:
     _revive_finalizes(rt, report)
     _revive_digests(rt, report)
     report.idle_replays_finished = len(replays.finish_idle(rt, rt.config.replay_idle_seconds))
-    if any(vars(report).values()):
-        log.info("reconcile: %s", report)
+    if any(vars(report).values()):  # each action is logged where it is taken: this is the tally
+        log.debug("reconcile: %s", report)
     return report
 
 
@@ -123,13 +125,29 @@ def _revive_finalizes(rt: Runtime, report: Report) -> None:
 
 
 def _revive_digests(rt: Runtime, report: Report) -> None:
-    """A recording joined in the store whose digest job was lost (Redis lost it, or refused it)."""
+    """A recording joined in the store whose digest job was lost (Redis lost it, or refused it) gets one
+    again. One whose job failed on every retry is given up: run again, it would fail again, every pass.
+    The recording stays finished and playable, its SHA-256 unknown (null, as the API allows), and its
+    pack rows go, so it is no longer awaiting a digest; the failed job stays in RQ's failed registry
+    (DIGEST's failure TTL) with its exception, which the worker's log also holds."""
     for recording_id in packs.awaiting_digest(rt, BATCH):
         job_id = finalize.digest_job_id(recording_id)
-        if rt.jobs.job_status(job_id) in {*WAITING, "started"}:
+        status = rt.jobs.job_status(job_id)
+        if status in {*WAITING, "started"}:
+            continue
+        if status == "failed":
+            if packs.forget(rt, recording_id):  # once, even when two passes run at the same time
+                log.error(
+                    "recording %s: its SHA-256 stays unknown: digest job %s failed on every retry "
+                    "(its exception is in the worker's log and RQ's failed registry)",
+                    recording_id,
+                    job_id,
+                )
+                report.digests_given_up += 1
             continue
         rt.jobs.forget_job(job_id)
         rt.jobs.enqueue(DIGEST, recording_id, job_id=job_id)
+        log.warning("recording %s: digest %s; enqueued again", recording_id, status or "lost")
         report.digests_enqueued += 1
 
 

@@ -91,7 +91,7 @@ class _Run:
     spool: Path
     next_seq: int = 0
     attempts: int = 0
-    lost_at: float = 0.0  # monotonic time the last ffmpeg run stopped making progress
+    lost_at: float = 0.0  # monotonic time the last attempt stopped making progress (began: made none)
     mode: str = ""  # "copy" or "transcode", decided by each attempt from what its connection carries
     gaps: list[dict[str, object]] = field(default_factory=list)
     draining: threading.Event = field(default_factory=threading.Event)  # set: the worker shuts down
@@ -185,6 +185,10 @@ def _record_once(run: _Run) -> Attempt:
     if remaining < 1:
         return Attempt(Outcome.ENDED, "the maximum recording duration was reached")
     run.attempts += 1
+    # An attempt is lost from its start until its media advances (as `Relay.seconds_since_progress`
+    # counts): one that ends before ffmpeg runs (its source's name does not resolve) leaves this, so its
+    # gap is measured from it, not from an earlier attempt's loss or from 0.0 (the machine's uptime).
+    run.lost_at = time.monotonic()
     spool = run.spool / f"{run.owner}-{run.attempts:04d}"  # sorted names keep the order for adoption
     spool.mkdir(parents=True, exist_ok=True)
     options: SegmentOptions = {
@@ -219,7 +223,7 @@ def _run_attempt(
             lambda info: relay_writer_argv(cfg.ffmpeg_path, spool, mode=_mode(run, info), **options)
         ).start(relay_reader_argv(cfg.ffmpeg_path, egress.source), env=egress.env)
     listing = SegmentList(spool)
-    log.info("recording %s: ffmpeg %s capturing into %s", run.recording_id, process.pids, spool)
+    log.debug("recording %s: ffmpeg %s capturing into %s", run.recording_id, process.pids, spool)
     last_sql = last_renew = time.monotonic()
     try:
         while process.alive:

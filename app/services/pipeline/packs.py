@@ -65,10 +65,11 @@ def for_recording(rt: Runtime, recording_id: str) -> list[MediaPack]:
         )
 
 
-def forget(rt: Runtime, recording_id: str) -> None:
-    """Drop a recording's pack rows: its finish used them (or went without), its digest is known."""
+def forget(rt: Runtime, recording_id: str) -> bool:
+    """Drop a recording's pack rows: its finish used them (or went without), its digest is known (or
+    given up). False when it had none left (another caller dropped them first)."""
     with rt.db.transaction() as s:
-        s.execute(delete(MediaPack).where(MediaPack.recording_id == recording_id))
+        return bool(affected(s, delete(MediaPack).where(MediaPack.recording_id == recording_id)))
 
 
 def awaiting_digest(rt: Runtime, limit: int) -> list[str]:
