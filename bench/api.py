@@ -107,18 +107,38 @@ def start_stop(access_keys: list[str]) -> Op:
     return op
 
 
+_CLOSED = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
+
+
+class Client:
+    """A keep-alive connection that reconnects and sends again when the server closed it between two
+    requests (gunicorn replacing a worker after MEETREC_API_MAX_REQUESTS), as an HTTP client library does."""
+
+    def __init__(self, port: int):
+        self.port = port
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+
+    def run(self, op: Op, client: int) -> None:
+        try:
+            op(self.conn, client)
+        except _CLOSED:
+            self.conn.close()
+            self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+            op(self.conn, client)
+
+
 def closed_loop(port: int, op: Op, per_op: int, clients: int, seconds: float) -> Figures:
     """`clients` keep-alive connections, each running `op` back to back for `seconds`."""
     latencies: list[list[float]] = [[] for _ in range(clients)]
     stop = time.monotonic() + seconds
 
     def client(i: int) -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn = Client(port)
         while time.monotonic() < stop:
             began = time.perf_counter()
-            op(conn, i)
+            conn.run(op, i)
             latencies[i].append(time.perf_counter() - began)
-        conn.close()
+        conn.conn.close()
 
     began = time.monotonic()
     _run_threads(client, clients)
@@ -135,7 +155,7 @@ def open_loop(port: int, op: Op, per_op: int, rate: float, seconds: float) -> Fi
     latencies: list[float] = []
 
     def client(i: int) -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn = Client(port)
         while True:
             with lock:
                 n = next_op[0]
@@ -146,9 +166,9 @@ def open_loop(port: int, op: Op, per_op: int, rate: float, seconds: float) -> Fi
             delay = due - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)
-            op(conn, i)
+            conn.run(op, i)
             latencies.append(time.perf_counter() - due)
-        conn.close()
+        conn.conn.close()
 
     _run_threads(client, OPEN_LOOP_CLIENTS)
     return Figures(total * per_op / seconds, latencies)
