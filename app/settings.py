@@ -172,7 +172,9 @@ class ServerFields:
     api_keepalive: int = setting("MEETREC_API_KEEPALIVE", 5, "seconds an idle keep-alive connection lives")
     # A worker's boot costs ~1.3 s of CPU (imports, the app): replaced every 10,000 requests, that was
     # ~130 us a request at full load, and its open WebSockets were closed every few seconds.
-    api_max_requests: int = setting("MEETREC_API_MAX_REQUESTS", 100000, "requests before a worker is replaced")
+    api_max_requests: int = setting(
+        "MEETREC_API_MAX_REQUESTS", 100_000, "requests before a worker is replaced"
+    )
     api_max_requests_jitter: int = setting("MEETREC_API_MAX_REQUESTS_JITTER", 10000, "jitter of that")
     log_format: str = setting("MEETREC_LOG_FORMAT", "auto", "json, text, or auto (text on a terminal)")
     log_level: str = setting("MEETREC_LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING or ERROR")
