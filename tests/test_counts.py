@@ -77,7 +77,7 @@ def test_console_system_and_metrics_show_the_same_in_flight_numbers(rt, one_of_e
     def shown() -> dict[str, tuple[int, int]]:
         page = text(console.get("/console/system"))
         capturing, finalizing = re.search(
-            r"In flight: (\d+) recordings? capturing, (\d+) finalizing", page
+            r"In flight: (\d+) recordings? started, .*?; (\d+) waiting to be finalized", page
         ).groups()
         system = api.get("/system", headers={"Authorization": key}).get_json()["recordings"]
         metrics = samples(api.get("/metrics").get_data(as_text=True))
