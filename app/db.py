@@ -3,19 +3,28 @@
 SQLite runs in WAL mode with a busy timeout so the api and several workers can share one file;
 PostgreSQL needs nothing special. Engines are disposed in forked children (RQ forks a work horse per
 job) so a pooled connection is never shared across processes.
+
+For the hot paths (a room recording's start and stop, the webhook outbox): Core statements built once
+and run in a session's transaction (`run`), rows made into detached instances without the ORM loader
+(`CoreRows`), and work queued for after the commit (`after_commit`).
 """
 
 from __future__ import annotations
 
 import os
+import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Generic, TypeVar, cast
 
-from sqlalchemy import CursorResult, Engine, Executable, create_engine, event
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import CursorResult, Engine, Executable, Table, create_engine, event, exc
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.orm import Session, instrumentation, make_transient_to_detached, sessionmaker
+from sqlalchemy.orm.attributes import set_committed_value
+
+T = TypeVar("T")
 
 _engines: weakref.WeakSet[Engine] = weakref.WeakSet()
 
@@ -37,9 +46,43 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
-        engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+        engine = create_engine(url, pool_size=5, max_overflow=10)
+        _ping_when_idle(engine)
     _engines.add(engine)
     return engine
+
+
+# A pooled connection idle longer than this is pinged before use (see `_ping_when_idle`).
+PING_AFTER_IDLE_SECONDS = 1.0
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """SQLAlchemy's pre-ping, only for connections idle longer than PING_AFTER_IDLE_SECONDS.
+
+    A ping is one more round trip on every checkout, beside the five or six of a start or a stop call
+    (BEGIN, three or four statements, COMMIT). A connection given back a moment ago was alive then; one
+    that died since (a server restart under load) fails its statement instead, and SQLAlchemy then
+    drops every connection as old as it, as a failed ping does. Idle ones (after a quiet spell, a
+    restart, an idle-session timeout) are pinged, and on a dead one the pool is renewed before use.
+    """
+    dialect = engine.dialect
+
+    def checked_in(_dbapi_conn: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    def checked_out(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("idle_since")
+        if since is None or time.monotonic() - since < PING_AFTER_IDLE_SECONDS:
+            return  # fresh, or in use a moment ago
+        try:
+            dialect.do_ping(dbapi_conn)
+        except dialect.loaded_dbapi.Error as e:
+            if dialect.is_disconnect(e, dbapi_conn, None):
+                raise exc.InvalidatePoolError() from e  # the pool reconnects and renews the others
+            raise
+
+    event.listen(engine.pool, "checkin", checked_in)
+    event.listen(engine.pool, "checkout", checked_out)
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
@@ -71,6 +114,74 @@ class Database:
             yield session
 
 
+def after_commit(s: Session, key: str, item: Any, run: Callable[[list[Any]], object]) -> None:
+    """Call `run` with the items queued under `key` once `s`'s transaction commits (one call per key,
+    items in the order queued); a rollback drops them. For what must follow a commit and never
+    precede it: a job that must find the rows, a log line of a change that happened."""
+    queued = s.info.setdefault(_AFTER_COMMIT, {})
+    if key not in queued:
+        queued[key] = (run, [])
+    queued[key][1].append(item)
+
+
+_AFTER_COMMIT = "meetrec.after_commit"
+
+
+def _committed(session: Session) -> None:
+    for run, items in (session.info.pop(_AFTER_COMMIT, None) or {}).values():
+        run(items)
+
+
+def _rolled_back(session: Session) -> None:
+    session.info.pop(_AFTER_COMMIT, None)
+
+
+# Once for every session of the process: a listener added per session cost more than the SQL it
+# followed, and a session made outside `Database` runs its queued work all the same.
+event.listen(Session, "after_commit", _committed)
+event.listen(Session, "after_rollback", _rolled_back)
+
+
 def affected(s: Session, statement: Executable) -> int:
     """Run an UPDATE or DELETE in `s`; return how many rows it changed (0: a guard said no)."""
     return cast("CursorResult[Any]", s.execute(statement)).rowcount
+
+
+def run(s: Session, statement: Executable, params: Any = None) -> CursorResult[Any]:
+    """Run a Core statement (built once, with bind parameters) on `s`'s connection, in its transaction.
+
+    For the hot paths: none of the ORM's bookkeeping (no identity map, no unit of work, no syncing of
+    loaded objects after an UPDATE), which costs more than the SQL itself. Objects `s` holds are not
+    updated to match.
+    """
+    return s.connection().execute(statement, params)
+
+
+def table_of(cls: type[Any]) -> Table:
+    """The table a mapped class is mapped to, typed for Core's insert() and update()."""
+    return cast(Table, cls.__table__)
+
+
+class CoreRows(Generic[T]):
+    """The columns of a mapped class, to select (or return) its rows with Core and make instances of
+    them as a session that loaded them and closed would leave them: detached, nothing to flush, for a
+    small part of the ORM loader's cost (for the hot paths)."""
+
+    def __init__(self, cls: type[T]):
+        attrs = sa_inspect(cls).column_attrs
+        self.cls = cls
+        self.keys = tuple(a.key for a in attrs)
+        self.columns = tuple(a.columns[0] for a in attrs)
+
+    def labelled(self, prefix: str) -> list[Any]:
+        """The columns labelled `<prefix>__<key>`, to select beside another table's."""
+        return [c.label(f"{prefix}__{key}") for key, c in zip(self.keys, self.columns, strict=True)]
+
+    def load(self, row: Sequence[Any], at: int = 0, **related: Any) -> T:
+        """An instance holding the columns of `row` from position `at`, and the `related` objects."""
+        obj: T = instrumentation.manager_of_class(self.cls).new_instance()
+        obj.__dict__.update(zip(self.keys, row[at : at + len(self.keys)], strict=True))
+        for name, value in related.items():
+            set_committed_value(obj, name, value)
+        make_transient_to_detached(obj)  # relationships not given are expired: reading one raises
+        return obj

@@ -135,9 +135,16 @@ class JobQueue:
         return Queue(name, connection=self.redis)
 
     def enqueue(self, spec: JobSpec, *args: object, job_id: str) -> Job:
-        """Enqueue `spec` with `args`; the job id makes a repeated enqueue of the same work visible."""
-        with _failing(f"enqueue of {job_id}"):
-            return self.queue(spec.queue).enqueue(spec.func, *args, job_id=job_id, **_options(spec))
+        """Enqueue `spec` with `args`; the job id makes a repeated enqueue of the same work visible.
+
+        One round trip: RQ's writes (the queue registered, the job saved, its id pushed) go in one
+        MULTI/EXEC pipeline of ours; left to itself RQ sends them as two."""
+        with _failing(f"enqueue of {job_id}"), self.redis.pipeline() as pipe:
+            job = self.queue(spec.queue).enqueue(
+                spec.func, *args, job_id=job_id, pipeline=pipe, **_options(spec)
+            )
+            pipe.execute()
+            return job
 
     def enqueue_at(self, spec: JobSpec, when: datetime, *args: object, job_id: str) -> Job:
         """Enqueue `spec` to run at `when` (a worker started with its scheduler moves it to the queue)."""

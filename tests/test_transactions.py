@@ -1,7 +1,7 @@
 """Round trips of the hot write paths, on SQLite and PostgreSQL: a start and a stop each run in at most
-two SQL transactions (the read that finds the room or recording included), and the capture's enqueue
-happens after the commit, its job id already on the row, so a lost enqueue is rebuilt by the
-reconciler."""
+two SQL transactions (the read that finds the room or recording included; a room recording's start and
+stop in one each), and the capture's enqueue happens after the commit, its job id already on the row,
+so a lost enqueue is rebuilt by the reconciler."""
 
 from __future__ import annotations
 
@@ -23,15 +23,17 @@ from tests.sqlcount import counting
 SYNTHETIC = "synthetic://meeting"
 
 
-def test_a_room_recordings_start_and_stop_take_at_most_two_transactions_each(client, rt, auth):
+def test_a_room_recordings_start_and_stop_take_one_transaction_each(client, rt, auth):
     room = join_room(client, auth, "tx-room", **{"options[media_source]": SYNTHETIC})
     path = f"/rooms/{room['access_key']}/recording"
     with counting(rt) as start:
         assert client.post(path).status_code == 201
     with counting(rt) as stop:
         assert client.delete(path).status_code == 200
-    assert start.transactions <= 2, start.statements
-    assert stop.transactions <= 2, stop.statements
+    # start: the access key's room, the claim, the recording, its event (returning who subscribed)
+    assert (start.transactions, start.checkouts, len(start.statements)) == (1, 1, 4), start.statements
+    # stop: the access key's room, the stop asked (returning the recording), the room freed
+    assert (stop.transactions, stop.checkouts, len(stop.statements)) == (1, 1, 3), stop.statements
 
 
 def test_a_sessions_start_and_stop_take_at_most_two_transactions_each(client, rt, auth):
@@ -43,8 +45,8 @@ def test_a_sessions_start_and_stop_take_at_most_two_transactions_each(client, rt
         assert (
             client.post(f"/recordings/{resp.get_json()['session_id']}/stop", headers=auth).status_code == 200
         )
-    assert start.transactions <= 2, start.statements
-    assert stop.transactions <= 2, stop.statements
+    assert max(start.transactions, start.checkouts) <= 2, start.statements
+    assert max(stop.transactions, stop.checkouts) <= 2, stop.statements
 
 
 def test_the_capture_is_enqueued_under_the_job_id_the_row_names(client, rt, auth):
@@ -68,8 +70,9 @@ def test_a_capture_whose_enqueue_was_lost_after_the_commit_is_rebuilt_by_the_rec
         )
     try:
         assert reconciler.reconcile(rt).captures_resumed >= 1
-        job_id = recordings.load(rt, rec_id).job_id
-        assert Job.fetch(job_id, connection=rt.redis).func_name == "workers.jobs.capture_recording"
+        # resume_capture answers True only once its job is enqueued; the row names that job. (A worker of
+        # the session may run it at once, so its hash is not read here.)
+        assert recordings.load(rt, rec_id).job_id.startswith(recordings.capture_job_id(rec_id) + "-")
     finally:
         recordings.request_stop(rt, rec_id)
 

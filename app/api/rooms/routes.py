@@ -117,7 +117,8 @@ def shutdown_room(room: str):
 
 @blp.route("/<access_key>/recording")
 class RoomRecording(MethodView):
-    @blp.arguments(StartRecordingArgs, location="eyeson", required=False)
+    # An instance: given the class, webargs would build a schema on every call.
+    @blp.arguments(StartRecordingArgs(), location="eyeson", required=False)
     @blp.response(
         201,
         description="recording started; no body (Eyeson sends only the status), the new recording's URL in "

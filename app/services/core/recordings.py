@@ -7,16 +7,17 @@ replays are all rows made by `create` and moved only by the transitions of `life
 from __future__ import annotations
 
 import logging
+from typing import Any
 
-from sqlalchemy import bindparam, exists, select, update
+from sqlalchemy import Row, bindparam, exists, insert, select, update
 from sqlalchemy.orm import Session
 
-from app.db import affected
+from app.db import affected, run, table_of
 from app.errors import Conflict, NotFound, QueueError, StorageError, Unavailable
-from app.models import Ingest, Recording, RecordingState, Segment
+from app.models import Ingest, Participant, Recording, RecordingState, Room, Segment
 from app.queueing import FINALIZE, capture_spec
 from app.runtime import Runtime
-from app.services.core import lifecycle, push_clock
+from app.services.core import lifecycle, push_clock, rows
 from app.services.core.sources import is_push
 from app.services.ids import new_id
 from app.services.outbox import outbox
@@ -38,34 +39,40 @@ def create(
     recording_id: str | None = None,
     external_id: str | None = None,
     description: str | None = None,
-    room_id: str | None = None,
-    participant_id: str | None = None,
+    room: Room | None = None,
+    participant: Participant | None = None,
 ) -> Recording:
     """Add a started recording of any kind and its `recording_update` event to `s`'s transaction.
 
     `media_source` is a checked pull URL, "push", or None for a recording of events only. The external
     id defaults to the recording's own id; one the client made must be unique in its project. A pull
     recording carries its capture's job id from the start: `enqueue_capture` enqueues it after the
-    commit.
+    commit. A room recording names its `room` and the `participant` who started it.
+
+    The row is inserted at once (IntegrityError here, not at the commit), and returned as stored
+    (detached, its room and participant with it); its event shows it from those same values.
     """
     recording_id = recording_id or new_id()
     ingest = ingest_of(media_source)
-    recording = Recording(
-        id=recording_id,
-        external_id=external_id or recording_id,
-        project_id=project_id,
-        room_id=room_id,
-        participant_id=participant_id,
-        state=S.STARTED,
-        media_source=media_source,
-        ingest=ingest,
-        job_id=capture_job_id(recording_id) if ingest == Ingest.PULL else None,
-        description=description,
-        created_at=rt.now(),
-    )
-    s.add(recording)
-    outbox.recording_changed(rt, s, recording_id)
+    values = {
+        "id": recording_id,
+        "external_id": external_id or recording_id,
+        "project_id": project_id,
+        "room_id": room.id if room else None,
+        "participant_id": participant.id if participant else None,
+        "state": S.STARTED,
+        "media_source": media_source,
+        "ingest": ingest,
+        "job_id": capture_job_id(recording_id) if ingest == Ingest.PULL else None,
+        "description": description,
+        "created_at": rt.now(),
+    }
+    recording = rows.RECORDING_ROWS.load(run(s, _INSERT, values).one(), room=room, participant=participant)
+    outbox.recording_started(rt, s, recording)
     return recording
+
+
+_INSERT = insert(table_of(Recording)).returning(*rows.RECORDING_ROWS.columns)
 
 
 def ingest_of(media_source: str | None) -> Ingest:
@@ -116,7 +123,7 @@ def stop_recording(rt: Runtime, recording_id: str, reason: str | None = None) ->
     Returns the recording as it stands after (None when unknown)."""
     with rt.db.transaction() as s:
         ask_stop(rt, s, recording_id, reason)
-        recording = s.get(Recording, recording_id)
+        recording = rows.recording(s, recording_id)
     return carry_out_stop(rt, recording)
 
 
@@ -180,21 +187,40 @@ def ask_stop(rt: Runtime, s: Session, recording_id: str, reason: str | None = No
     """Record the stop request (and `reason`) of a started recording in `s`'s transaction and free its
     room; False when it was not started or its stop was asked for already. The caller signals the
     capture after the commit (`carry_out_stop`)."""
-    values: dict[str, object] = {"stop_requested_at": rt.now()}
+    return stop_asked(rt, s, recording_id, reason) is not None
+
+
+def stop_asked(rt: Runtime, s: Session, recording_id: str, reason: str | None = None) -> Row[Any] | None:
+    """`ask_stop`, answering the recording's row (the columns of `rows.RECORDING_ROWS`) as this call
+    left it, or None when it asked nothing."""
+    params = {"recording": recording_id, "now": rt.now()}
     if reason:
-        values["stop_reason"] = reason[:200]
-    changed = affected(
-        s,
-        update(Recording)
-        .where(
-            Recording.id == recording_id,
-            Recording.state == S.STARTED,
-            Recording.stop_requested_at.is_(None),
-        )
-        .values(**values),
+        asked = run(s, _ASK_STOP_FOR, {**params, "reason": reason[:200]}).first()
+    else:
+        asked = run(s, _ASK_STOP, params).first()
+    run(s, _FREE_ROOM, {"recording": recording_id})  # the room may record again while this one stops
+    return asked
+
+
+# Built once (Core: the stop call is hot): what `ask_stop` writes, with a reason or without.
+_RECORDINGS, _ROOMS = table_of(Recording), table_of(Room)
+_ASK_STOP = (
+    update(_RECORDINGS)
+    .where(
+        _RECORDINGS.c.id == bindparam("recording"),
+        _RECORDINGS.c.state == S.STARTED,
+        _RECORDINGS.c.stop_requested_at.is_(None),
     )
-    lifecycle.free_rooms(s, [recording_id])  # the room may record again while this one stops
-    return bool(changed)
+    .values(stop_requested_at=bindparam("now"))
+    .returning(*rows.RECORDING_ROWS.columns)
+)
+_ASK_STOP_FOR = _ASK_STOP.values(stop_reason=bindparam("reason"))
+# lifecycle.free_rooms for one recording.
+_FREE_ROOM = (
+    update(_ROOMS)
+    .where(_ROOMS.c.active_recording_id == bindparam("recording"))
+    .values(active_recording_id=None)
+)
 
 
 def _signal_stop(rt: Runtime, recording_id: str) -> None:

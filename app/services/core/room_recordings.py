@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
-from app.db import affected
+from app.db import run, table_of
 from app.errors import Forbidden, NotAcceptable, NotFound, RecordingNotAvailable
 from app.models import ApiKey, Ingest, Recording, RecordingState, Room
 from app.runtime import Runtime
 from app.services.access import keys
-from app.services.core import recordings, rooms
+from app.services.core import recordings, rooms, rows
 from app.services.core.sources import checked_source
 from app.services.ids import new_id
 from app.wire import redacted_source
@@ -28,9 +28,9 @@ PAGE_SIZE = 25
 def start(
     rt: Runtime, access_key: str, media_source: str | None = None, api_key: ApiKey | None = None
 ) -> Recording:
-    """Start recording the participant's meeting and enqueue its capture: one read (the access key)
-    and one transaction (the room claimed, the recording and its webhook event written), then the
-    enqueue (see `recordings.enqueue_capture`).
+    """Start recording the participant's meeting and enqueue its capture: one transaction (the access
+    key looked up, the room claimed, the recording and its webhook event written), then the enqueue
+    (see `recordings.enqueue_capture`).
 
     A `media_source` other than the room's own needs `api_key`, a key of the room's project with the
     room:write scope: an access key is every participant's, and must not pick what meetrec records.
@@ -39,37 +39,33 @@ def start(
     NotAcceptable a recording is already running or the room has no media source, Forbidden a source
     chosen without such a key, Unprocessable source.
     """
-    participant = rooms.by_access_key(rt, access_key)
-    room = participant.room
-    if media_source and not _own_source(room, media_source):
-        if (
-            api_key is None
-            or api_key.project_id != room.project_id
-            or not keys.has_scope(api_key, "room:write")
-        ):
-            raise Forbidden(
-                "media_source may differ from the room's only with an API key of the room's project "
-                "with the room:write scope in the Authorization header",
-                errors={"media_source": ["not the room's media source"]},
-            )
-    elif media_source:
-        media_source = None  # the room's own (maybe as GET /rooms shows it, redacted): record that
-    source = checked_source(rt.config, _source(room, media_source))
     recording_id = new_id()
     with rt.db.transaction() as s:
+        # The lookup and the checks write nothing: on SQLite no write lock is held before the claim; on
+        # PostgreSQL a source's DNS check (a pull URL other than the built-in) waits holding no lock.
+        participant = rooms.holding(s, access_key)
+        room = participant.room
+        source = checked_source(rt.config, _source(room, _override(room, media_source, api_key)))
         _claim(s, room, recording_id)
         recording = recordings.create(
-            rt,
-            s,
-            room.project_id,
-            source,
-            recording_id=recording_id,
-            room_id=room.id,
-            participant_id=participant.id,
+            rt, s, room.project_id, source, recording_id=recording_id, room=room, participant=participant
         )
     if recording.ingest == Ingest.PULL:  # pushed media is uploaded by the meeting app: nothing to capture
         recordings.enqueue_capture(rt, recording)
     return recording
+
+
+def _override(room: Room, media_source: str | None, api_key: ApiKey | None) -> str | None:
+    """The start call's own source, None when it names the room's; Forbidden without the key for it."""
+    if not media_source or _own_source(room, media_source):
+        return None  # the room's own (maybe as GET /rooms shows it, redacted): record that
+    if api_key is None or api_key.project_id != room.project_id or not keys.has_scope(api_key, "room:write"):
+        raise Forbidden(
+            "media_source may differ from the room's only with an API key of the room's project "
+            "with the room:write scope in the Authorization header",
+            errors={"media_source": ["not the room's media source"]},
+        )
+    return media_source
 
 
 def _own_source(room: Room, media_source: str) -> bool:
@@ -90,25 +86,35 @@ def _source(room: Room, override: str | None) -> str:
 
 def _claim(s: Session, room: Room, recording_id: str) -> None:
     """Make `recording_id` the room's one running recording, in `s`'s transaction."""
-    claimed = affected(
-        s,
-        update(Room)
-        .where(Room.id == room.id, Room.active_recording_id.is_(None), Room.shutdown_at.is_(None))
-        .values(active_recording_id=recording_id),
-    )
-    if not claimed:
+    if not run(s, _CLAIM, {"room": room.id, "recording": recording_id}).rowcount:
         raise NotAcceptable("a recording is already running in this room")
+
+
+_ROOMS = table_of(Room)
+_CLAIM = (
+    update(_ROOMS)
+    .where(
+        _ROOMS.c.id == bindparam("room"),
+        _ROOMS.c.active_recording_id.is_(None),
+        _ROOMS.c.shutdown_at.is_(None),
+    )
+    .values(active_recording_id=bindparam("recording"))
+)
 
 
 def stop(rt: Runtime, access_key: str) -> Recording:
     """Ask the running recording of the participant's meeting to stop (the room found and the stop
     asked in one transaction); the recording as it stands after. NotFound when none runs."""
     with rt.db.transaction() as s:
-        recording_id = rooms.holding(s, access_key).room.active_recording_id
+        caller = rooms.holding(s, access_key)
+        recording_id = caller.room.active_recording_id
         if recording_id is None:
             raise NotFound("no recording is running in this room")
-        recordings.ask_stop(rt, s, recording_id)
-        asked = s.get(Recording, recording_id)
+        row = recordings.stop_asked(rt, s, recording_id)
+        if row is not None and row.participant_id == caller.id:  # its room and starter are in hand
+            asked: Recording | None = rows.RECORDING_ROWS.load(row, room=caller.room, participant=caller)
+        else:  # its stop was asked already, or another participant started it
+            asked = rows.recording(s, recording_id)
     recording = recordings.carry_out_stop(rt, asked)
     if recording is None:  # the room named a recording that is not there: never after a claim
         raise NotFound("no recording is running in this room")

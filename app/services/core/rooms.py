@@ -14,6 +14,7 @@ from app.db import affected
 from app.errors import Gone, NotFound
 from app.models import Participant, Room
 from app.runtime import Runtime
+from app.services.core import rows
 from app.services.core.sources import checked_source
 from app.services.ids import hash_secret, new_id, new_secret
 from app.services.outbox import outbox
@@ -113,8 +114,9 @@ def by_access_key(rt: Runtime, access_key: str) -> Participant:
 
 
 def holding(s: Session, access_key: str) -> Participant:
-    """`by_access_key` in `s`'s transaction, its room loaded with it (one SELECT)."""
-    participant = s.scalar(select(Participant).where(Participant.access_key_hash == hash_secret(access_key)))
+    """`by_access_key` in `s`'s transaction, its room loaded with it (one SELECT). Detached: read, do
+    not change."""
+    participant = rows.participant(s, hash_secret(access_key))
     if participant is None:
         raise NotFound("unknown access key")
     if participant.room.shutdown:

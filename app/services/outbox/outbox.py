@@ -8,7 +8,8 @@ delivery, see `pump`); a delivery whose job could not be enqueued (Redis down) s
 
 Each resource (a recording, a room) numbers its events from 1 in `seq`. The conditional update that
 moves the resource locks its row until the commit, so two changes of one resource cannot take the
-same number.
+same number; a resource inserted by the event's own transaction has none before it (`first`: 1, no
+lookup). The statements are Core, built once: this runs in the transaction of every state change.
 """
 
 from __future__ import annotations
@@ -19,14 +20,15 @@ import time
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import event as sa_event
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from app import wire
+from app.db import after_commit, run, table_of
 from app.models import (
     DeliveryState,
     Recording,
+    RecordingState,
     Room,
     WebhookDelivery,
     WebhookEndpoint,
@@ -37,6 +39,8 @@ from app.runtime import Runtime
 from app.services.ids import new_id
 
 log = logging.getLogger(__name__)
+# One line per state change of a recording, whatever made it (the API, a job, the reconciler, retention).
+changes = logging.getLogger("meetrec.recordings")
 
 RECORDING_UPDATE = "recording_update"
 ROOM_UPDATE = "room_update"
@@ -53,13 +57,54 @@ COALESCE_SECONDS = 10.0
 
 def recording_changed(rt: Runtime, s: Session, recording_id: str) -> None:
     """Emit `recording_update` with the recording as `GET /recordings/{id}` shows it now, minus the
-    download and poster links: each delivery attempt signs those afresh (`deliveries`)."""
+    download and poster links: each delivery attempt signs those afresh (`deliveries`). The change is
+    logged once `s` commits."""
     s.flush()
     rec = s.get(Recording, recording_id, populate_existing=True)
     if rec is not None:
-        # Stored unsigned: a link signed now would expire before a late attempt, and was never audited.
-        shown = wire.recording(rec, rt.config.public_url, wire.UNSIGNED)
-        emit(rt, s, rec.project_id, RECORDING_UPDATE, rec.id, {"recording": shown})
+        _recording_event(rt, s, rec, first=False)
+
+
+def recording_started(rt: Runtime, s: Session, rec: Recording) -> None:
+    """`recording_changed` for a recording `s` has just inserted, shown from `rec` as written (its
+    `room` and `participant` set): no re-read, and its first event (seq 1) without a lookup."""
+    _recording_event(rt, s, rec, first=True)
+
+
+def _recording_event(rt: Runtime, s: Session, rec: Recording, *, first: bool) -> None:
+    # Stored unsigned: a link signed now would expire before a late attempt, and was never audited.
+    shown = wire.recording(rec, rt.config.public_url, wire.UNSIGNED)
+    emit(rt, s, rec.project_id, RECORDING_UPDATE, rec.id, {"recording": shown}, first=first)
+    _log_after_commit(s, *_change_line(rec))
+
+
+def _change_line(rec: Recording) -> tuple[int, str, dict[str, Any]]:
+    """One line for a recording's state change: what, where (room, project), and a failure's why."""
+    room = rec.room.key if rec.room else None
+    where = f"room {room}, project {rec.project_id}" if room else f"project {rec.project_id}"
+    line = f"recording {rec.id} {rec.state} ({where}"
+    if rec.state == RecordingState.STARTED:
+        line += f", {rec.ingest} media" if rec.media_source else ", events only"
+    elif rec.duration is not None:
+        line += f", {rec.duration:.1f} s"
+    line += ")"
+    failed = rec.state == RecordingState.FAILED
+    if failed:
+        line += f": {rec.error or 'no reason recorded'}"
+    fields = {"recording_id": rec.id, "project_id": rec.project_id, "state": str(rec.state)}
+    if room:
+        fields["room"] = room
+    return (logging.WARNING if failed else logging.INFO), line, fields
+
+
+def _log_after_commit(s: Session, level: int, line: str, fields: dict[str, Any]) -> None:
+    """Log `line` (with `fields`) once `s` commits: a change rolled back happened to nobody."""
+    after_commit(s, "change_lines", (level, line, fields), _log_committed)
+
+
+def _log_committed(lines: list[tuple[int, str, dict[str, Any]]]) -> None:
+    for level, line, fields in lines:
+        changes.log(level, "%s", line, extra=fields)
 
 
 def room_changed(rt: Runtime, s: Session, room_id: str) -> None:
@@ -70,62 +115,79 @@ def room_changed(rt: Runtime, s: Session, room_id: str) -> None:
         emit(rt, s, room.project_id, ROOM_UPDATE, room.id, {"room": wire.room(room)})
 
 
-def emit(rt: Runtime, s: Session, project_id: str, type_: str, resource_id: str, body: dict[str, Any]) -> str:
+def emit(
+    rt: Runtime,
+    s: Session,
+    project_id: str,
+    type_: str,
+    resource_id: str,
+    body: dict[str, Any],
+    *,
+    first: bool = False,
+) -> str:
     """Write an event and its pending deliveries in `s`'s transaction; enqueue them after the commit.
 
     The payload is Eyeson's `{timestamp, type, <resource>}` plus meetrec's `id` (also the `webhook-id`
-    header) and `seq`. Returns the event id.
+    header) and `seq`. `first`: the resource was inserted in this transaction, so this is its event 1.
+    Returns the event id.
     """
     now = rt.now()
-    last = s.scalar(
-        select(func.max(WebhookEvent.seq)).where(
-            WebhookEvent.type == type_, WebhookEvent.resource_id == resource_id
-        )
-    )
-    seq, event_id = (last or 0) + 1, new_id()
-    event = WebhookEvent(
-        id=event_id,
-        project_id=project_id,
-        type=type_,
-        resource_id=resource_id,
-        seq=seq,
-        payload={"timestamp": wire.iso(now), "type": type_, **body, "id": event_id, "seq": seq},
-        created_at=now,
-    )
-    s.add(event)
-    subscribed = s.execute(
-        select(WebhookEndpoint.id, WebhookEndpoint.types).where(
-            WebhookEndpoint.project_id == project_id, WebhookEndpoint.disabled_at.is_(None)
-        )
-    ).all()
-    deliveries = [
-        WebhookDelivery(
-            id=new_id(),
-            endpoint_id=ep.id,
-            event=event,
-            attempt=1,
-            state=D.PENDING.value,
-            created_at=now,
-            due_at=now,
-        )
-        for ep in subscribed
-        if type_ in ep.types.split(",")
+    if first:
+        seq = 1
+    else:
+        last = run(s, _LAST_SEQ, {"event_type": type_, "resource": resource_id}).scalar()
+        seq = (last or 0) + 1
+    event_id = new_id()
+    payload = {"timestamp": wire.iso(now), "type": type_, **body, "id": event_id, "seq": seq}
+    event = {
+        "id": event_id,
+        "project_id": project_id,
+        "type": type_,
+        "resource_id": resource_id,
+        "seq": seq,
+        "payload": payload,
+        "created_at": now,
+    }
+    subscribed = run(s, _INSERT_EVENT, {**event, "project": project_id}).scalar() or ""
+    endpoint_ids = [
+        endpoint_id
+        for endpoint_id, _, types in (ep.partition(":") for ep in subscribed.split(";") if ep)
+        if type_ in types.split(",")
     ]
-    s.add_all(deliveries)
-    enqueue_after_commit(rt, s, [d.id for d in deliveries])
+    if endpoint_ids:
+        delivery_ids = [new_id() for _ in endpoint_ids]
+        pending = {"event_id": event_id, "attempt": 1, "manual": False, "state": D.PENDING.value}
+        run(
+            s,
+            _INSERT_DELIVERY,
+            [
+                {"id": delivery_id, "endpoint_id": endpoint_id, **pending, "created_at": now, "due_at": now}
+                for delivery_id, endpoint_id in zip(delivery_ids, endpoint_ids, strict=True)
+            ],
+        )
+        enqueue_after_commit(rt, s, delivery_ids)
     return event_id
+
+
+# Built once: `emit` runs in the transaction of every state change (Core, no unit of work).
+_EVENTS, _ENDPOINTS = table_of(WebhookEvent), table_of(WebhookEndpoint)
+_LAST_SEQ = select(func.max(_EVENTS.c.seq)).where(
+    _EVENTS.c.type == bindparam("event_type"), _EVENTS.c.resource_id == bindparam("resource")
+)
+# The event goes in and the project's enabled endpoints ("<id>:<type>,<type>;...", ids are hex and
+# types are names) come back in the same round trip: with no subscriber that is the whole outbox write.
+_INSERT_EVENT = insert(_EVENTS).returning(
+    select(func.aggregate_strings(_ENDPOINTS.c.id + literal(":") + _ENDPOINTS.c.types, ";"))
+    .where(_ENDPOINTS.c.project_id == bindparam("project"), _ENDPOINTS.c.disabled_at.is_(None))
+    .scalar_subquery()
+)
+_INSERT_DELIVERY = insert(table_of(WebhookDelivery))
 
 
 def enqueue_after_commit(rt: Runtime, s: Session, delivery_ids: list[str]) -> None:
     """Wake a delivery job once `s` commits (never before: the job must find the rows)."""
-    if not delivery_ids:
-        return
-    if not s.info.get("webhook_deliveries"):
-        s.info["webhook_deliveries"] = True
-        sa_event.listen(
-            s, "after_commit", lambda session: session.info.pop("webhook_deliveries", None) and wake(rt)
-        )
-        sa_event.listen(s, "after_rollback", lambda session: session.info.pop("webhook_deliveries", None))
+    if delivery_ids:
+        after_commit(s, "webhook_deliveries", delivery_ids, lambda _: wake(rt))
 
 
 def job_id(delivery_id: str) -> str:

@@ -1,0 +1,61 @@
+"""The rows of a room recording's start and stop, read with Core statements built once and made into
+detached instances (`app.db.CoreRows`): a participant by access key with its room, a recording with its
+room and participant. Each is one statement; the ORM loader would cost more than the SQL."""
+
+from __future__ import annotations
+
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import Session
+
+from app.db import CoreRows, run, table_of
+from app.models import Participant, Recording, Room
+
+PARTICIPANT_ROWS, ROOM_ROWS, RECORDING_ROWS = CoreRows(Participant), CoreRows(Room), CoreRows(Recording)
+_PARTICIPANTS, _ROOMS, _RECORDINGS = table_of(Participant), table_of(Room), table_of(Recording)
+
+
+def participant(s: Session, access_key_hash: str) -> Participant | None:
+    """The participant holding the access key with this hash, its room with it, in `s`'s transaction."""
+    row = run(s, _BY_KEY, {"key_hash": access_key_hash}).first()
+    if row is None:
+        return None
+    return PARTICIPANT_ROWS.load(row, room=ROOM_ROWS.load(row, len(PARTICIPANT_ROWS.keys)))
+
+
+_BY_KEY = (
+    select(*PARTICIPANT_ROWS.columns, *ROOM_ROWS.labelled("room"))
+    .select_from(_PARTICIPANTS.join(_ROOMS, _ROOMS.c.id == _PARTICIPANTS.c.room_id))
+    .where(_PARTICIPANTS.c.access_key_hash == bindparam("key_hash"))
+)
+
+
+def recording(s: Session, recording_id: str) -> Recording | None:
+    """A recording by id, whatever its project or state, with its room and participant, as `s`'s
+    transaction sees it now."""
+    row = run(s, _BY_ID, {"recording_id": recording_id}).first()
+    if row is None:
+        return None
+    room = starter = None
+    if row[_ROOM_AT + _ROOM_ID] is not None:
+        room = ROOM_ROWS.load(row, _ROOM_AT)
+    if row[_PARTICIPANT_AT + _PARTICIPANT_ID] is not None:
+        same_room = room is not None and row[_PARTICIPANT_AT + _PARTICIPANT_ROOM] == room.id
+        starter = PARTICIPANT_ROWS.load(row, _PARTICIPANT_AT, **({"room": room} if same_room else {}))
+    return RECORDING_ROWS.load(row, room=room, participant=starter)
+
+
+_BY_ID = (
+    select(*RECORDING_ROWS.columns, *ROOM_ROWS.labelled("room"), *PARTICIPANT_ROWS.labelled("participant"))
+    .select_from(
+        _RECORDINGS.outerjoin(_ROOMS, _ROOMS.c.id == _RECORDINGS.c.room_id).outerjoin(
+            _PARTICIPANTS, _PARTICIPANTS.c.id == _RECORDINGS.c.participant_id
+        )
+    )
+    .where(_RECORDINGS.c.id == bindparam("recording_id"))
+)
+# Where the room's and the participant's columns start in a row of _BY_ID, and their ids within them.
+_ROOM_AT = len(RECORDING_ROWS.keys)
+_PARTICIPANT_AT = _ROOM_AT + len(ROOM_ROWS.keys)
+_ROOM_ID = ROOM_ROWS.keys.index("id")
+_PARTICIPANT_ID = PARTICIPANT_ROWS.keys.index("id")
+_PARTICIPANT_ROOM = PARTICIPANT_ROWS.keys.index("room_id")
