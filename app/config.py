@@ -79,6 +79,8 @@ class Config(ConfigFields):
             raise ConfigError("MEETREC_RETENTION_DAYS must be 1..3650")
         if not 60 <= self.link_ttl_seconds <= 7 * 24 * 3600:
             raise ConfigError("MEETREC_LINK_TTL must be 60..604800 seconds")
+        if not 0 <= self.link_reuse_seconds <= min(3600, 7 * 24 * 3600 - self.link_ttl_seconds):
+            raise ConfigError("MEETREC_LINK_REUSE must be 0..3600, and MEETREC_LINK_TTL + it at most 604800")
         if not 1 <= self.segment_seconds <= 60:
             raise ConfigError("MEETREC_SEGMENT_SECONDS must be 1..60")
         if not 3 <= self.capture_lease_seconds <= 600:

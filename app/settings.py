@@ -99,6 +99,11 @@ class ConfigFields:
     ffmpeg_path: str = setting("FFMPEG_PATH", "", "the ffmpeg binary; unset: imageio-ffmpeg's")
     retention_days: int = setting("MEETREC_RETENTION_DAYS", 14, "days until a recording is destroyed")
     link_ttl_seconds: int = setting("MEETREC_LINK_TTL", 3600, "seconds a download link stays valid")
+    link_reuse_seconds: int = setting(
+        "MEETREC_LINK_REUSE",
+        60,
+        "window in which a read hands out the same link again; 0: a new one each read",
+    )
     host: str = setting("HOST", "127.0.0.1", "where the API listens")
     port: int = setting("PORT", 8080, "the API's port")
     public_url: str = setting("MEETREC_PUBLIC_URL", "", "base of links.self and room links")

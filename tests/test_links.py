@@ -6,7 +6,7 @@ import dataclasses
 import json
 import urllib.error
 import urllib.request
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -69,10 +69,26 @@ def test_a_link_just_inside_its_hour_still_works(rt, project):
     assert fetch(rt.storage.presign_get(key, 3600, issued_at=utcnow() - timedelta(minutes=58))) == 200
 
 
+def valid_until(url: str) -> datetime:
+    query = parse_qs(urlsplit(url).query)
+    signed_at = datetime.strptime(query["X-Amz-Date"][0], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    return signed_at + timedelta(seconds=int(query["X-Amz-Expires"][0]))
+
+
+def at(rt: Runtime, when: datetime) -> Runtime:
+    """`rt` with its clock stopped at `when`, sharing its database and Redis."""
+    later = Runtime(rt.config, clock=lambda: when)
+    later.__dict__.update(db=rt.db, redis=rt.redis, jobs=rt.jobs, storage=rt.storage)
+    return later
+
+
 def test_get_hands_out_a_one_hour_link_and_logs_it(client, rt, project, auth, admin):
     rec_id = make_recording(rt, project.id)
+    before = utcnow()
     body = client.get(f"/recordings/{rec_id}", headers=auth).get_json()
-    assert parse_qs(urlsplit(body["links"]["download"]).query)["X-Amz-Expires"] == ["3600"]
+    reuse = timedelta(seconds=rt.config.link_reuse_seconds)
+    assert before + timedelta(hours=1) - timedelta(seconds=1) <= valid_until(body["links"]["download"])
+    assert valid_until(body["links"]["download"]) <= utcnow() + timedelta(hours=1) + reuse
     [row] = issued(client, admin, rec_id)
     assert row["purpose"] == "api"
     assert row["api_key_id"] == keys.authenticate(rt, auth["Authorization"]).id
@@ -84,6 +100,70 @@ def test_the_logged_expiry_is_one_hour_after_issuance(rt, project):
     links.record(rt, [recordings.load(rt, rec_id)], links.API, None)
     [row] = links.issuances(rt, project.id, rec_id)
     assert row.expires_at - row.issued_at == timedelta(seconds=rt.config.link_ttl_seconds)
+
+
+def test_a_read_repeated_within_the_reuse_window_gets_the_same_link_logged_once(
+    client, rt, project, auth, admin
+):
+    rec_id = make_recording(rt, project.id)
+    first, second = (client.get(f"/recordings/{rec_id}", headers=auth).get_json() for _ in range(2))
+    if first["links"]["download"] != second["links"]["download"]:  # the window turned between them
+        first = client.get(f"/recordings/{rec_id}", headers=auth).get_json()
+    assert first["links"]["download"] == second["links"]["download"]
+    assert first["links"]["poster"] == second["links"]["poster"]
+    assert fetch(second["links"]["download"]) == 200
+    assert len(issued(client, admin, rec_id)) <= 2  # one per window the reads fell in
+
+
+def test_a_link_handed_out_at_the_end_of_its_window_is_valid_an_hour_from_then(rt, project):
+    rec = recordings.load(rt, make_recording(rt, project.id))
+    start = datetime(2026, 12, 3, 10, 0, tzinfo=UTC)
+    reuse = rt.config.link_reuse_seconds
+    early = links.handed_out(at(rt, start), [rec], links.API, None)[0].download
+    late_moment = start + timedelta(seconds=reuse - 1)
+    late = links.handed_out(at(rt, late_moment), [rec], links.API, None)[0].download
+    assert early == late
+    assert valid_until(late) >= late_moment + timedelta(seconds=rt.config.link_ttl_seconds)
+
+
+def test_the_next_window_hands_out_a_new_link_and_logs_it(rt, project):
+    rec = recordings.load(rt, make_recording(rt, project.id))
+    start = datetime(2026, 12, 3, 10, 0, tzinfo=UTC)
+    first = links.handed_out(at(rt, start), [rec], links.API, None)[0].download
+    again = links.handed_out(at(rt, start + timedelta(seconds=1)), [rec], links.API, None)[0].download
+    later = start + timedelta(seconds=rt.config.link_reuse_seconds)
+    after = links.handed_out(at(rt, later), [rec], links.API, None)[0].download
+    assert first == again != after
+    rows = links.issuances(rt, project.id, rec.id)
+    assert sorted(r.issued_at for r in rows) == [start, later]
+    assert all(
+        r.expires_at == valid_until(u)
+        for r, u in zip(sorted(rows, key=lambda r: r.issued_at), [first, after], strict=True)
+    )
+
+
+def test_each_key_and_purpose_has_its_link_logged(rt, project):
+    rec = recordings.load(rt, make_recording(rt, project.id))
+    key_a, key_b = (keys.create_key(rt, project.id)[0].id for _ in range(2))
+    now = at(rt, datetime(2026, 12, 3, 10, 0, tzinfo=UTC))
+    for key, purpose in ((key_a, links.API), (key_b, links.API), (key_a, links.DOWNLOAD), (key_a, links.API)):
+        links.handed_out(now, [rec], purpose, key)
+    logged = sorted((r.api_key_id, r.purpose) for r in links.issuances(rt, project.id, rec.id))
+    assert logged == sorted([(key_a, links.API), (key_b, links.API), (key_a, links.DOWNLOAD)])
+
+
+def test_without_a_reuse_window_every_read_signs_and_logs_a_new_link(rt, project):
+    rec = recordings.load(rt, make_recording(rt, project.id))
+    no_reuse = Runtime(dataclasses.replace(rt.config, link_reuse_seconds=0))
+    no_reuse.__dict__.update(db=rt.db, redis=rt.redis, jobs=rt.jobs, storage=rt.storage)
+    start = datetime(2026, 12, 3, 10, 0, tzinfo=UTC)
+    handed = [
+        links.handed_out(at(no_reuse, start + timedelta(seconds=s)), [rec], links.API, None)[0].download
+        for s in (0, 1)
+    ]
+    assert handed[0] != handed[1]
+    assert [valid_until(u) - start for u in handed] == [timedelta(seconds=3600), timedelta(seconds=3601)]
+    assert len(links.issuances(rt, project.id, rec.id)) == 2
 
 
 def test_no_link_no_log_until_finished(client, rt, project, auth, admin):

@@ -6,6 +6,7 @@ import dataclasses
 
 import pytest
 
+from app.api.schemas import RecordingSchema
 from app.factory import create_app
 from tests.helpers import join_room
 
@@ -75,6 +76,12 @@ def test_stop_answers_200_with_the_recording(client, room, auth):
     assert rec["state"] == "started"
     assert rec["links"]["download"] is None
     assert client.get(f"/recordings/{rec['id']}", headers=auth).status_code == 200
+
+
+def test_the_stop_answer_is_the_documented_recording_schema(client, room):
+    client.post(f"/rooms/{room['access_key']}/recording")
+    body = client.delete(f"/rooms/{room['access_key']}/recording").get_json()
+    assert RecordingSchema().dump(body) == body  # written without the schema, exactly as it would write
 
 
 def test_stop_when_nothing_records_is_404(client, room):

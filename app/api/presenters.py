@@ -1,9 +1,12 @@
-"""Wire shapes as the API hands them out: `app.wire` shapes them, this signs their links (afresh, logged)."""
+"""Wire shapes as the API hands them out: `app.wire` shapes them, this adds their links (logged)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
+
+from flask import Response
 
 from app import wire
 from app.models import Recording
@@ -13,7 +16,18 @@ from app.services.interactions.event_store import StoredEvent
 from app.services.pipeline.timeline import video_offset
 from app.wire import iso, room, user
 
-__all__ = ["iso", "issued", "recording", "room", "session_event", "user"]
+__all__ = ["dumps", "iso", "issued", "json_answer", "recording", "room", "session_event", "user"]
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON, non-ASCII kept as is."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def json_answer(value: Any, status: int = 200) -> Response:
+    """`value` as a JSON body, as the wire shapes of `app.wire` already are: no schema dump (the
+    route's schema still documents it; the fuzz tests check the two agree)."""
+    return Response(dumps(value), status=status, mimetype="application/json")
 
 
 def recording(rt: Runtime, rec: Recording, signed: wire.RecordingLinks = wire.UNSIGNED) -> dict[str, Any]:
@@ -24,9 +38,9 @@ def recording(rt: Runtime, rec: Recording, signed: wire.RecordingLinks = wire.UN
 def issued(
     rt: Runtime, found: list[Recording], api_key_id: str | None, purpose: str = links.API
 ) -> list[dict[str, Any]]:
-    """Recordings as the API hands them out; every download link among them goes to the audit log."""
-    signed = [links.fresh(rt, r) for r in found]
-    links.record(rt, [r for r, s in zip(found, signed, strict=True) if s.download], purpose, api_key_id)
+    """Recordings as the API hands them out (`links.handed_out`): every download link among them is in
+    the audit log."""
+    signed = links.handed_out(rt, found, purpose, api_key_id)
     return [recording(rt, r, s) for r, s in zip(found, signed, strict=True)]
 
 

@@ -156,7 +156,9 @@ class RoomRecording(MethodView):
     @blp.errors(e404="unknown access key, or nothing is recording", e410="the meeting has been shut down")
     def delete(self, access_key: str):
         """Stop the meeting's running recording"""
-        return presenters.issued(rt(), [room_recordings.stop(rt(), access_key)], None)[0]
+        return presenters.json_answer(
+            presenters.issued(rt(), [room_recordings.stop(rt(), access_key)], None)[0]
+        )
 
 
 @blp.route("/<room_id>/recordings")

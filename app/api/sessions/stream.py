@@ -7,7 +7,6 @@ million objects.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
 from typing import Any
@@ -23,8 +22,7 @@ from app.services.interactions.event_store import StoredEvent
 CHUNK = 500  # events a write
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+_dumps = presenters.dumps
 
 
 def json_object(head: dict[str, Any], key: str, items: Iterable[dict[str, Any]]) -> Response:
@@ -33,7 +31,7 @@ def json_object(head: dict[str, Any], key: str, items: Iterable[dict[str, Any]])
     items = iter(items)
     first = list(islice(items, CHUNK))
     if len(first) < CHUNK:
-        return Response(_dumps({**head, key: first}), mimetype="application/json")
+        return presenters.json_answer({**head, key: first})
 
     def body() -> Iterator[str]:
         opening = _dumps(head)

@@ -1,8 +1,12 @@
-"""Download links: every link handed out is signed afresh, valid `link_ttl_seconds` (one hour), and
-logged in the `link_issuances` audit.
+"""Download links: every link handed out is valid at least `link_ttl_seconds` (one hour) from then,
+and logged in the `link_issuances` audit before this process first hands it out.
 
-Nothing stores a link: `GET /recordings/{id}`, the list endpoints, the download redirect and every
-webhook attempt sign a new one, so no job has to re-issue links before they expire.
+Nothing stores a link. `GET /recordings/{id}`, the list endpoints and the download redirect hand out
+links signed at the start of the current reuse window (`link_reuse_seconds`, a minute) and valid the
+TTL plus the window from then: a read repeated within the window gets the same link (a browser or CDN
+caches the media under it, every api process signs it alike), and a process logs it once, at its first
+hand-out, not at every read. Every webhook attempt signs a new one. So no job has to re-issue links
+before they expire. With a window of 0 every read signs and logs a new link, valid the TTL.
 
 A read writes nothing to SQL: `record` appends the answer's issuances to a Redis stream, and `drain`
 (a job the scheduler enqueues every few seconds, and the audit listing before it reads) moves them into
@@ -24,8 +28,9 @@ import os
 import socket
 import threading
 import weakref
-from collections.abc import Callable, Iterable
-from datetime import datetime, timedelta
+from collections.abc import Callable, Hashable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import insert, select, tuple_
@@ -53,16 +58,92 @@ RECLAIM_IDLE_MS = 30_000
 Row = dict[str, Any]
 
 
+@dataclass(frozen=True)
+class Signing:
+    """When links are signed and for how long: `at` (UTC) is the links' X-Amz-Date, `ttl` seconds."""
+
+    at: datetime
+    ttl: int
+
+    @property
+    def expires(self) -> datetime:
+        return self.at + timedelta(seconds=self.ttl)
+
+
+def signing_now(rt: Runtime) -> Signing:
+    """A link signed now, valid the TTL: what every webhook attempt and unlogged link gets."""
+    return Signing(rt.now(), rt.config.link_ttl_seconds)
+
+
+def reuse_window(rt: Runtime) -> Signing:
+    """How links handed out now are signed: at the start of the current reuse window, valid the TTL
+    plus the window, so each is valid at least the TTL from any moment in the window. With a window of
+    0, now and the TTL."""
+    reuse = rt.config.link_reuse_seconds
+    if not reuse:
+        return signing_now(rt)
+    epoch = int(rt.now().timestamp())
+    return Signing(datetime.fromtimestamp(epoch - epoch % reuse, UTC), rt.config.link_ttl_seconds + reuse)
+
+
+# The links this process handed out in the current reuse window, by the job queue whose audit stream
+# logged them, keyed by what they were handed out for (see `handed_out`). Replaced when a new window
+# starts, so it holds one window's links at most.
+_HELD_MAX = 100_000
+_held: weakref.WeakKeyDictionary[JobQueue, tuple[datetime, dict[Hashable, RecordingLinks]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def handed_out(
+    rt: Runtime, found: list[Recording], purpose: str, api_key_id: str | None
+) -> list[RecordingLinks]:
+    """The links of `found` as handed out now for `purpose` to `api_key_id` (None: no key), signed as
+    `reuse_window` says. A link this process has not handed out yet in this window, for this purpose
+    and key, is logged first (`record`); once the log holds it, a repeated read hands it out again
+    with no signing and no write."""
+    window = reuse_window(rt)
+    held = _window_links(rt, window) if rt.config.link_reuse_seconds else None
+    answers: list[RecordingLinks] = []
+    new: list[tuple[Hashable, Recording, RecordingLinks]] = []
+    for rec in found:
+        what = (rec.id, rec.state, rec.object_key, rec.poster_key, purpose, api_key_id)
+        links = held.get(what) if held is not None else None
+        if links is None:
+            links = signed(rt, rec, window)
+            if links.download:
+                new.append((what, rec, links))
+        answers.append(links)
+    if new:
+        record(rt, [rec for _, rec, _ in new], purpose, api_key_id, expires=window.expires)
+        if held is not None and len(held) < _HELD_MAX:
+            held.update((what, links) for what, _, links in new)
+    return answers
+
+
+def _window_links(rt: Runtime, window: Signing) -> dict[Hashable, RecordingLinks]:
+    current = _held.get(rt.jobs)
+    if current is None or current[0] != window.at:
+        current = _held[rt.jobs] = (window.at, {})
+    return current[1]
+
+
 def record(
-    rt: Runtime, issued: Iterable[Recording], purpose: str, api_key_id: str | None, s: Session | None = None
+    rt: Runtime,
+    issued: Iterable[Recording],
+    purpose: str,
+    api_key_id: str | None,
+    s: Session | None = None,
+    expires: datetime | None = None,
 ) -> None:
-    """Log one issuance per recording in `issued`: in `s`'s transaction when given, else appended to
-    the audit stream (SQL at once when Redis refuses it)."""
+    """Log one issuance per recording in `issued`, expiring at `expires` (default: the TTL from now):
+    in `s`'s transaction when given, else appended to the audit stream (SQL at once when Redis refuses
+    it)."""
     now = rt.now()
     found = [(r.id, r.project_id) for r in issued]
     if not found:
         return
-    expires = now + timedelta(seconds=rt.config.link_ttl_seconds)
+    expires = expires or now + timedelta(seconds=rt.config.link_ttl_seconds)
     if s is not None:
         s.execute(insert(LinkIssuance), _rows(found, api_key_id, purpose, now, expires))
         return
@@ -216,34 +297,43 @@ def _still_valid(s: Session, rows: list[Row]) -> list[Row]:
 
 
 def download(rt: Runtime, recording: Recording, api_key_id: str) -> str:
-    """A fresh download link for a finished recording, logged; Conflict when it is not finished yet."""
-    url = download_link(rt, recording)
+    """The download link of a finished recording as `handed_out` gives it, logged; Conflict when it is
+    not finished yet."""
+    url = handed_out(rt, [recording], DOWNLOAD, api_key_id)[0].download
     if url is None:
         raise Conflict(f"the recording is {recording.state}; its download exists once it is finished")
-    record(rt, [recording], DOWNLOAD, api_key_id)
     return url
 
 
-def download_link(rt: Runtime, recording: Recording) -> str | None:
-    """A fresh presigned link valid for the configured TTL (one hour), or None until finished; unlogged."""
+def download_link(rt: Runtime, recording: Recording, signing: Signing | None = None) -> str | None:
+    """A presigned link signed as `signing` says (default: now, valid the TTL), or None until
+    finished; unlogged."""
     if recording.state != RecordingState.FINISHED or not recording.object_key:
         return None
+    signing = signing or signing_now(rt)
     return rt.storage.presign_get(
-        recording.object_key, rt.config.link_ttl_seconds, filename=f"{recording.id}.webm"
+        recording.object_key, signing.ttl, filename=f"{recording.id}.webm", issued_at=signing.at
     )
 
 
-def poster_link(rt: Runtime, recording: Recording) -> str | None:
-    """A fresh presigned link to the poster JPEG, or None until finished; unlogged."""
+def poster_link(rt: Runtime, recording: Recording, signing: Signing | None = None) -> str | None:
+    """A presigned link to the poster JPEG (default: signed now, valid the TTL), or None until
+    finished; unlogged."""
     if recording.state != RecordingState.FINISHED or not recording.poster_key:
         return None
-    return rt.storage.presign_get(recording.poster_key, rt.config.link_ttl_seconds)
+    signing = signing or signing_now(rt)
+    return rt.storage.presign_get(recording.poster_key, signing.ttl, issued_at=signing.at)
+
+
+def signed(rt: Runtime, recording: Recording, signing: Signing) -> RecordingLinks:
+    """The recording's download and poster links signed as `signing` says (None until finished)."""
+    return RecordingLinks(download_link(rt, recording, signing), poster_link(rt, recording, signing))
 
 
 def fresh(rt: Runtime, recording: Recording) -> RecordingLinks:
     """The recording's download and poster links signed now (None until finished); the caller logs them
     with `record` when it hands them out."""
-    return RecordingLinks(download_link(rt, recording), poster_link(rt, recording))
+    return signed(rt, recording, signing_now(rt))
 
 
 def screenshot_link(rt: Runtime, key: str | None) -> str | None:
