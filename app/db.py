@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Generic, TypeVar, cast
 
-from sqlalchemy import CursorResult, Engine, Executable, Table, create_engine, event, exc
+from sqlalchemy import CursorResult, Engine, Executable, Select, Table, create_engine, event, exc
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session, instrumentation, make_transient_to_detached, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
@@ -185,3 +185,67 @@ class CoreRows(Generic[T]):
             set_committed_value(obj, name, value)
         make_transient_to_detached(obj)  # relationships not given are expired: reading one raises
         return obj
+
+
+class Prepared:
+    """A SELECT compiled once per dialect and run straight on a DBAPI cursor: no Core `Connection`
+    execution, result object or parameter processing, only each column's result processor on the row.
+    Through Core a one-row read costs ~0.1 ms of CPU here, on the cursor ~0.03 ms. Fit for statements
+    whose bound values need no processing (strings, numbers). Listeners of the engine's
+    `before_cursor_execute` still hear each statement (tests count them)."""
+
+    def __init__(self, statement: Select[Any]):
+        self.statement = statement
+        self._compiled: dict[tuple[str, str], _CompiledRead] = {}
+
+    def one_or_none(self, engine: Engine, params: dict[str, Any]) -> tuple[Any, ...] | None:
+        """The first row on a connection of `engine`'s pool, outside any session (a read of its own)."""
+        connection = engine.raw_connection()
+        try:
+            return self._run(engine, connection, params)
+        finally:
+            connection.close()  # back to the pool, rolled back as a Core connection would be
+
+    def first(self, s: Session, params: dict[str, Any]) -> tuple[Any, ...] | None:
+        """The first row in `s`'s transaction (on its connection, begun if it was not)."""
+        connection = s.connection()
+        return self._run(connection.engine, connection.connection, params)
+
+    def _run(self, engine: Engine, connection: Any, params: dict[str, Any]) -> tuple[Any, ...] | None:
+        dialect = engine.dialect
+        compiled = self._compiled.get((dialect.name, dialect.driver))
+        if compiled is None:
+            compiled = self._compiled[(dialect.name, dialect.driver)] = _CompiledRead(self.statement, engine)
+        return compiled.first(engine, connection, params)
+
+
+class _CompiledRead:
+    def __init__(self, statement: Select[Any], engine: Engine):
+        dialect = engine.dialect
+        compiled = statement.compile(dialect=dialect)
+        self.sql = str(compiled)
+        self.order = tuple(compiled.positiontup or ()) if compiled.positional else None
+        self.types = [c.type.dialect_impl(dialect) for c in statement.selected_columns]
+        self.dialect = dialect
+        # Made on the first execution: some drivers' processors depend on the type codes it reports.
+        self.processors: tuple[Callable[[Any], Any] | None, ...] | None = None
+
+    def first(self, engine: Engine, connection: Any, params: dict[str, Any]) -> tuple[Any, ...] | None:
+        bound = tuple(params[name] for name in self.order) if self.order is not None else dict(params)
+        cursor = connection.cursor()
+        try:
+            if engine._has_events:
+                for listener in engine.dispatch.before_cursor_execute:
+                    listener(None, cursor, self.sql, bound, None, False)
+            cursor.execute(self.sql, bound)
+            row = cursor.fetchone()
+            if self.processors is None:
+                codes = [d[1] for d in cursor.description]
+                self.processors = tuple(
+                    t.result_processor(self.dialect, code) for t, code in zip(self.types, codes, strict=True)
+                )
+        finally:
+            cursor.close()
+        if row is None:
+            return None
+        return tuple(v if p is None else p(v) for p, v in zip(self.processors, row, strict=True))

@@ -3,7 +3,7 @@
 `recordings.get` loads a live, detached ORM row with its room and participant (and the participant's
 room) joined: 0.6-0.85 ms of CPU a call here, most of it the ORM building instances. Through a Core
 `Connection` the same row costs about 0.11 ms, and straight on the DBAPI cursor 0.03 ms: the statement
-is compiled once per dialect (`_OnCursor`), and only the columns' own result processors (dates, enums,
+is compiled once per dialect (`app.db.Prepared`), and only the columns' own result processors (dates, enums,
 JSON) run on the row. `recording` answers the same recording, room and participant from that row:
 transient instances that nothing tracks, fit to be shaped and signed (`app.wire`, the link audit) and
 never to be added to a session or changed (use `recordings.get` for that).
@@ -11,13 +11,13 @@ never to be added to a session or changed (use `recordings.get` for that).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, Select, bindparam, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import instrumentation
 from sqlalchemy.orm.attributes import set_committed_value
 
+from app.db import Prepared
 from app.errors import NotFound
 from app.models import Participant, Recording, RecordingState, Room
 from app.runtime import Runtime
@@ -37,7 +37,7 @@ _STATE = _RECORDING_KEYS.index("state")
 # Built once, like recordings.get's statement. A deleted recording is told apart in Python: on SQLite a
 # bound `state != ?` beside the joins made the statement be prepared again on every execution (most of
 # its time), and an Enum constant would be rendered into the SQL afresh each time instead.
-_LIVE = (
+_LIVE = Prepared(
     select(
         *_RECORDINGS.c,
         *(c.label(f"room__{c.key}") for c in _ROOMS.c),
@@ -58,61 +58,10 @@ _LIVE = (
 def recording(rt: Runtime, project_id: str, recording_id: str) -> Recording:
     """A live recording of this project as `recordings.get` finds it, room and participant included,
     for showing only; 404 for unknown, foreign or deleted ids."""
-    row = _on_cursor(_LIVE, rt.db.engine).one_or_none(
-        rt.db.engine, {"recording_id": recording_id, "project_id": project_id}
-    )
+    row = _LIVE.one_or_none(rt.db.engine, {"recording_id": recording_id, "project_id": project_id})
     if row is None or row[_STATE] == RecordingState.DELETED:
         raise NotFound("recording not found")
     return _recording(row)
-
-
-class _OnCursor:
-    """A select compiled once for a dialect, run on a pooled DBAPI connection's cursor: no Core
-    `Connection`, result or parameter processing, only each column's result processor on the row.
-    Fit for statements whose bound values need no processing (strings, numbers)."""
-
-    def __init__(self, statement: Select[Any], engine: Engine):
-        dialect = engine.dialect
-        compiled = statement.compile(dialect=dialect)
-        self.sql = str(compiled)
-        self.order = tuple(compiled.positiontup or ()) if compiled.positional else None
-        self.types = [c.type.dialect_impl(dialect) for c in statement.selected_columns]
-        self.dialect = dialect
-        # Made on the first execution: some drivers' processors depend on the type codes it reports.
-        self.processors: tuple[Callable[[Any], Any] | None, ...] | None = None
-
-    def one_or_none(self, engine: Engine, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
-        bound = tuple(params[name] for name in self.order) if self.order is not None else dict(params)
-        connection = engine.raw_connection()
-        try:
-            cursor = connection.cursor()
-            try:
-                cursor.execute(self.sql, bound)
-                row = cursor.fetchone()
-                if self.processors is None:
-                    codes = [d[1] for d in cursor.description]
-                    self.processors = tuple(
-                        t.result_processor(self.dialect, code)
-                        for t, code in zip(self.types, codes, strict=True)
-                    )
-            finally:
-                cursor.close()
-        finally:
-            connection.close()  # back to the pool, rolled back as a Core connection would be
-        if row is None:
-            return None
-        return tuple(v if p is None else p(v) for p, v in zip(self.processors, row, strict=True))
-
-
-_prepared: dict[tuple[int, str, str], _OnCursor] = {}
-
-
-def _on_cursor(statement: Select[Any], engine: Engine) -> _OnCursor:
-    key = (id(statement), engine.dialect.name, engine.dialect.driver)
-    found = _prepared.get(key)
-    if found is None:
-        found = _prepared[key] = _OnCursor(statement, engine)
-    return found
 
 
 def _recording(values: tuple[Any, ...]) -> Recording:

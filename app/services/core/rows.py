@@ -7,7 +7,7 @@ from __future__ import annotations
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from app.db import CoreRows, run, table_of
+from app.db import CoreRows, Prepared, run, table_of
 from app.models import Participant, Recording, Room
 
 PARTICIPANT_ROWS, ROOM_ROWS, RECORDING_ROWS = CoreRows(Participant), CoreRows(Room), CoreRows(Recording)
@@ -16,13 +16,14 @@ _PARTICIPANTS, _ROOMS, _RECORDINGS = table_of(Participant), table_of(Room), tabl
 
 def participant(s: Session, access_key_hash: str) -> Participant | None:
     """The participant holding the access key with this hash, its room with it, in `s`'s transaction."""
-    row = run(s, _BY_KEY, {"key_hash": access_key_hash}).first()
+    row = _BY_KEY.first(s, {"key_hash": access_key_hash})
     if row is None:
         return None
     return PARTICIPANT_ROWS.load(row, room=ROOM_ROWS.load(row, len(PARTICIPANT_ROWS.keys)))
 
 
-_BY_KEY = (
+# On the session's DBAPI cursor (`Prepared`): both room calls start with this read.
+_BY_KEY = Prepared(
     select(*PARTICIPANT_ROWS.columns, *ROOM_ROWS.labelled("room"))
     .select_from(_PARTICIPANTS.join(_ROOMS, _ROOMS.c.id == _PARTICIPANTS.c.room_id))
     .where(_PARTICIPANTS.c.access_key_hash == bindparam("key_hash"))
