@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from inspect import CO_COROUTINE
 from pathlib import Path
+from types import FunctionType, MethodType
+from typing import Any
 
 from flask import Flask
 from flask_smorest import Api
@@ -24,6 +28,25 @@ class _Api(Api):
     ERROR_SCHEMA = errors.ErrorSchema  # documents our one error shape as the "Error" component
 
 
+class _Flask(Flask):
+    """Flask, with `ensure_sync` answering without `inspect.iscoroutinefunction` for plain functions.
+
+    Flask passes every hook, view and decorator layer of every request through `ensure_sync` (about ten
+    per request here), and `iscoroutinefunction` unwraps and inspects each time. A function (or a
+    method of one) that is no `async def` and carries no coroutine mark (`inspect.markcoroutinefunction`)
+    is returned as is, as Flask would; anything else (coroutine functions, partials, callable objects)
+    goes to Flask's own `ensure_sync`."""
+
+    def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        f = func.__func__ if type(func) is MethodType else func
+        if type(f) is FunctionType and not (f.__code__.co_flags & CO_COROUTINE or _MARK in f.__dict__):
+            return func
+        return super().ensure_sync(func)
+
+
+_MARK = "_is_coroutine_marker"  # the attribute inspect.markcoroutinefunction sets (Python 3.12+)
+
+
 class HexId(BaseConverter):
     """An id meetrec minted (`app.services.ids.new_id`): 24 hex digits. A path segment of another shape
     is no id, so `/webhooks/list` never also matches `/webhooks/<hexid:webhook_id>`."""
@@ -34,7 +57,7 @@ class HexId(BaseConverter):
 def create_app(config: Config | None = None, runtime: Runtime | None = None) -> Flask:
     """Build the API app from `config` (default: the environment)."""
     config = config or (runtime.config if runtime else Config.from_env())
-    app = Flask("meetrec", root_path=str(Path(__file__).parent))
+    app = _Flask("meetrec", root_path=str(Path(__file__).parent))
     app.json = jsonbody.JSONProvider(app)  # request.get_json() reads under jsonbody's bounds
     app.config.update(
         MAX_CONTENT_LENGTH=config.max_body_bytes,

@@ -7,10 +7,12 @@ import dataclasses
 import io
 import json
 import logging
+import math
 import os
 import subprocess
 import sys
 import threading
+from datetime import UTC, datetime
 
 import pytest
 
@@ -87,6 +89,44 @@ def test_json_line_keeps_extra_fields_and_the_traceback():
     assert "ValueError: boom" in line["exc"]
 
 
+@pytest.mark.parametrize(
+    "created",
+    [0.0, 1.0, 1.0004, 1.0005, 1.9994999, 1.9995, 1.9999994, 1.9999995, 1.99999951, -0.25, -1.0000004]
+    + [1_700_000_000 + n / 7 for n in range(30)]
+    + [1_700_000_059.9999996, 1_700_000_060.0000004, 4_102_444_799.999, 1_733_270_400.5],
+)
+def test_json_timestamp_is_datetimes(created):
+    """`JsonFormatter.timestamp` formats each second once and must agree with datetime to the millisecond,
+    its rounding to microseconds included, whichever second it formatted last."""
+    expected = datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")
+    formatter = logs.JsonFormatter()
+    assert formatter.timestamp(created) == expected  # a second not formatted yet
+    assert formatter.timestamp(created) == expected  # the cached one
+    assert formatter.timestamp(math.floor(created) + 0.5) and formatter.timestamp(created) == expected
+
+
+def test_json_line_keeps_the_field_order():
+    with logs.context(request_id="r1"):
+        line = logs.JsonFormatter().format(record("m", b=1, a=2, _private=3))
+    assert list(json.loads(line)) == ["ts", "level", "logger", "msg", "request_id", "b", "a"]
+
+
+def test_json_line_turns_what_json_cannot_hold_into_text():
+    line = json.loads(logs.JsonFormatter().format(record(when=datetime(2024, 1, 2, tzinfo=UTC), n=1.5)))
+    assert (line["when"], line["n"]) == ("2024-01-02 00:00:00+00:00", 1.5)
+
+
+def test_bind_request_binds_as_bind_does():
+    with logs.context(job_id="j1", recording_id="old"):
+        for recording_id in ("rec1", None, "", 42):
+            token = logs.bind_request("r1", recording_id)
+            fast = logs.current()
+            logs.unbind(token)
+            token = logs.bind(request_id="r1", recording_id=recording_id)  # type: ignore[arg-type]
+            assert logs.current() == fast and list(logs.current()) == list(fast)
+            logs.unbind(token)
+
+
 def test_text_format_appends_the_ids():
     with logs.context(request_id="r1"):
         assert logs.TextFormatter().format(record()).endswith("hello [request_id=r1]")
@@ -138,6 +178,36 @@ def test_access_line_never_holds_a_room_access_key(client, json_lines):
     json_lines("meetrec.access")
     client.get("/rooms/secret-access-key-123")
     assert "secret-access-key-123" not in json.dumps(json_lines()[-1])
+
+
+def test_access_line_has_its_fields_in_order_and_goes_through_the_handlers(client, auth, json_lines, caplog):
+    json_lines("meetrec.access")
+    caplog.set_level(logging.INFO, logger="meetrec.access")
+    client.get("/recordings/nosuchrecording", headers={**auth, "X-Request-Id": "req-2"})
+    line = json_lines()[-1]
+    assert list(line) == [
+        "ts", "level", "logger", "msg", "request_id", "recording_id",
+        "method", "route", "ids", "status", "duration_ms", "remote_addr",
+    ]  # fmt: skip
+    assert (line["level"], line["logger"], line["msg"]) == ("INFO", "meetrec.access", line["msg"])
+    assert line["msg"] == "GET /recordings/<recording_id> 404" and line["ids"] == {
+        "recording_id": "nosuchrecording"
+    }
+    [rec] = [r for r in caplog.records if r.name == "meetrec.access"]
+    assert (rec.levelname, rec.getMessage(), rec.status) == ("INFO", line["msg"], 404)  # type: ignore[attr-defined]
+
+
+def test_access_line_of_a_probe_is_debug(client, json_lines):
+    json_lines("meetrec.access")
+    client.get("/healthz")
+    line = json_lines()[-1]
+    assert (line["level"], line["route"], line["ids"]) == ("DEBUG", "/healthz", {})
+
+
+def test_no_access_line_when_its_level_is_off(client, caplog):
+    caplog.set_level(logging.WARNING, logger="meetrec.access")
+    resp = client.get("/recordings/nosuchrecording")
+    assert resp.headers["X-Request-Id"] and not [r for r in caplog.records if r.name == "meetrec.access"]
 
 
 def test_lines_logged_while_handling_a_request_carry_its_id(rt, json_lines):

@@ -12,6 +12,7 @@ from sqlalchemy import update
 
 from app.factory import create_app
 from app.models import Recording, Segment, WebhookDelivery, WebhookEndpoint, WebhookEvent
+from app.observability import metrics
 from app.observability.metrics import StateCollector
 from app.queueing import RECONCILE
 from app.runtime import Runtime
@@ -67,6 +68,29 @@ def test_request_latency_is_labelled_by_route_template_not_path(client, auth):
     labels = dict(method="GET", endpoint="/recordings/<recording_id>", status="404")
     assert value(samples(text), "meetrec_http_request_duration_seconds_count", **labels) >= 1
     assert "some-recording-id" not in text
+
+
+def test_the_cached_latency_child_counts_each_status_apart():
+    """`observe_request` keeps REQUEST_LATENCY's child per (method, endpoint, status): the one `labels()`
+    gives, so every status still counts on its own series."""
+    endpoint = "/_cached/" + secrets.token_hex(4)
+
+    def count(status: str) -> float:
+        child = metrics.REQUEST_LATENCY.labels("GET", endpoint, status)
+        return next(s.value for s in child.collect()[0].samples if s.name.endswith("_count"))
+
+    for status in (200, 200, 404, 200):
+        metrics.observe_request("GET", endpoint, status, 0.001)
+    assert (count("200"), count("404")) == (3, 1)
+    assert metrics._children[("GET", endpoint, 200)] is metrics.REQUEST_LATENCY.labels("GET", endpoint, "200")
+
+
+def test_the_latency_child_cache_is_bounded(monkeypatch):
+    monkeypatch.setattr(metrics, "_children", {})
+    monkeypatch.setattr(metrics, "MAX_CHILDREN", 2)
+    for n in range(5):
+        metrics.observe_request("GET", f"/_bounded/{n}", 200, 0.001)
+    assert len(metrics._children) <= 2
 
 
 def test_recordings_by_state_count_the_rows(rt, project_id):

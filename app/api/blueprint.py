@@ -7,6 +7,8 @@ both, or Rails-style query keys) and documents error answers in one call.
 from __future__ import annotations
 
 from http import HTTPStatus
+from types import FunctionType
+from typing import Any
 
 import flask_smorest
 import marshmallow as ma
@@ -45,19 +47,43 @@ class Blueprint(flask_smorest.Blueprint):
         """Document error answers: `@blp.errors(e404="unknown access key", e410="shut down")`.
 
         Usable without a blueprint (`Blueprint.errors`, as `require` does); where two decorators document
-        one code, the one closer to the view wins."""
+        one code, the one closer to the view wins. Adds no call per request (see `documented_only`)."""
 
         def decorator(func):
+            wrapped = func
             for name, description in codes.items():
                 status = int(name.lstrip("e"))
-                func = _DOCUMENTER.alt_response(
+                wrapped = _DOCUMENTER.alt_response(
                     status,
                     schema="Error",
                     description=f"{HTTPStatus(status).phrase}: {description}",
-                )(func)
-            return func
+                )(wrapped)
+            return documented_only(func, wrapped)
 
         return decorator
+
+    @staticmethod
+    def doc(**kwargs):
+        """flask-smorest's `doc` (values copied verbatim into the operation's document), adding no call
+        per request (see `documented_only`)."""
+        document = flask_smorest.Blueprint.doc(**kwargs)
+
+        def decorator(func):
+            return documented_only(func, document(func))
+
+        return decorator
+
+
+def documented_only(func: Any, wrapped: Any) -> Any:
+    """`func` carrying the document of `wrapped`, what flask-smorest's `doc` and `alt_response` made of it.
+
+    Those decorators wrap a view in a function that only calls it (through `current_app.ensure_sync`),
+    once per request and per decorator, to carry the document: a function gets that document instead,
+    and is itself the view. Whatever is no plain function keeps its wrapper."""
+    if wrapped is func or not isinstance(func, FunctionType):
+        return wrapped
+    func._apidoc = wrapped._apidoc  # type: ignore[attr-defined]
+    return func
 
 
 # alt_response uses its blueprint only for doc helpers: this one is never registered, so decorators that

@@ -12,26 +12,40 @@ domain logs one line per thing that happened (a recording's state change, a fail
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import logging.config
+import math
 import sys
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
 from datetime import UTC, datetime
+from itertools import filterfalse
 from typing import Any
 
 _context: ContextVar[dict[str, str]] = ContextVar("meetrec_log_context", default={})  # noqa: B039 - never mutated
 
 # Attributes every LogRecord has: anything else on a record came through `extra=` and is logged as a field.
 _STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
+# What json.dumps(..., default=str, ensure_ascii=False) builds on every call, built once.
+_ENCODER = json.JSONEncoder(default=str, ensure_ascii=False)
 
 
 def bind(**fields: str | None) -> Token[dict[str, str]]:
     """Add `fields` to the log context of this thread (or task); undo with `unbind(token)`."""
     merged = {**_context.get(), **{k: str(v) for k, v in fields.items() if v}}
+    return _context.set(merged)
+
+
+def bind_request(request_id: str, recording_id: object = None) -> Token[dict[str, str]]:
+    """`bind(request_id=request_id, recording_id=recording_id)`, as the request hooks call it once per
+    request, without building and filtering keyword arguments."""
+    merged = {**_context.get(), "request_id": request_id} if request_id else dict(_context.get())
+    if recording_id:
+        merged["recording_id"] = str(recording_id)
     return _context.set(merged)
 
 
@@ -57,22 +71,42 @@ def current() -> dict[str, str]:
 class JsonFormatter(logging.Formatter):
     """`{"ts", "level", "logger", "msg", <context ids>, <extra fields>, "exc"}`, one line per record."""
 
+    # The second the last line was logged in, and its "YYYY-MM-DDTHH:MM:SS" (a whole tuple is swapped in,
+    # so threads sharing the formatter read a consistent pair).
+    _second: tuple[int, str] = (0, "1970-01-01T00:00:00")
+
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "ts": self.timestamp(record.created),
             "level": record.levelname,
             "logger": record.name,
             "msg": record.getMessage(),
         }
         out.update(_context.get())
-        for key, value in record.__dict__.items():
-            if key not in _STANDARD and not key.startswith("_"):
-                out[key] = value
+        fields = record.__dict__
+        for key in filterfalse(_STANDARD.__contains__, fields):
+            if not key.startswith("_"):
+                out[key] = fields[key]
         if record.exc_info:
             out["exc"] = "".join(traceback.format_exception(*record.exc_info)).rstrip()
         elif record.stack_info:
             out["stack"] = record.stack_info
-        return json.dumps(out, default=str, ensure_ascii=False)
+        return _ENCODER.encode(out)
+
+    def timestamp(self, created: float) -> str:
+        """`datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")`, the date and time
+        of day formatted once per second: the same rounding to microseconds as datetime's."""
+        fraction, whole = math.modf(created)
+        micros = round(fraction * 1e6)
+        if micros >= 1_000_000:
+            whole, micros = whole + 1, micros - 1_000_000
+        elif micros < 0:
+            whole, micros = whole - 1, micros + 1_000_000
+        second = int(whole)
+        cached = self._second
+        if cached[0] != second:
+            cached = self._second = (second, datetime.fromtimestamp(second, UTC).isoformat()[:19])
+        return f"{cached[1]}.{micros // 1000:03d}+00:00"
 
 
 class TextFormatter(logging.Formatter):
@@ -124,10 +158,15 @@ class Routine(logging.Filter):
 
 def is_routine(record: logging.LogRecord) -> bool:
     """An INFO line of machinery ticking (see ROUTINE_LOGGERS), not one of KEPT_INFO."""
-    name = record.name
-    if not any(name == logger or name.startswith(logger + ".") for logger in ROUTINE_LOGGERS):
+    if not routine_logger(record.name):
         return False
     return not (isinstance(record.msg, str) and record.msg in KEPT_INFO)
+
+
+@functools.lru_cache(maxsize=1024)  # every INFO line asks; a process has a few dozen logger names
+def routine_logger(name: str) -> bool:
+    """`name` is one of ROUTINE_LOGGERS or below one."""
+    return any(name == logger or name.startswith(logger + ".") for logger in ROUTINE_LOGGERS)
 
 
 def resolve_format(log_format: str) -> str:

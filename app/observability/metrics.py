@@ -57,8 +57,20 @@ def init_app(app: Flask, rt: Runtime, token: str = "") -> None:
     app.register_blueprint(blp)
 
 
+# REQUEST_LATENCY's child per (method, endpoint, status): `labels()` validates, converts and locks on
+# every call. Its children are never removed, so a cached one is the one `labels()` would return.
+_children: dict[tuple[str, str, int], Histogram] = {}
+MAX_CHILDREN = 4096  # methods are the caller's choice: past this many, the cache starts over
+
+
 def observe_request(method: str, endpoint: str, status: int, seconds: float) -> None:
-    REQUEST_LATENCY.labels(method, endpoint, str(status)).observe(seconds)
+    key = (method, endpoint, status)
+    child = _children.get(key)
+    if child is None:
+        if len(_children) >= MAX_CHILDREN:
+            _children.clear()
+        child = _children[key] = REQUEST_LATENCY.labels(method, endpoint, str(status))
+    child.observe(seconds)
 
 
 def multiprocess_mode() -> bool:

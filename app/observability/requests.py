@@ -11,16 +11,21 @@ import logging
 import random
 import re
 import time
+from typing import Any
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, request
 
 from app.observability import logs, metrics
 
 HEADER = "X-Request-Id"
+_HEADER_KEY = "HTTP_X_REQUEST_ID"  # HEADER's key in the WSGI environ, as `request.headers` looks it up
 _SANE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@/+=-]{0,127}")
 # `room` is a room id for DELETE /rooms/{room} but an access key for GET: never logged either way.
 _SECRET_ARGS = frozenset({"access_key", "room"})
 _QUIET = frozenset({"/healthz", "/readyz", "/metrics"})  # probes and scrapers: DEBUG, not INFO
+# Where `_begin` leaves (started, request id, log context token) for the later hooks: the request's WSGI
+# environ, reached from the request object each hook takes once (not through `g`'s proxy per field).
+_STATE = "meetrec.request"
 
 access_log = logging.getLogger("meetrec.access")
 
@@ -41,40 +46,56 @@ def init_app(app: Flask) -> None:
 
 
 def _begin() -> None:
-    g.request_started = time.perf_counter()
-    g.request_id = request_id_from(request.headers.get(HEADER))
-    args = request.view_args or {}
-    g.log_token = logs.bind(request_id=g.request_id, recording_id=args.get("recording_id"))
+    req = request._get_current_object()  # type: ignore[attr-defined]
+    started = time.perf_counter()
+    request_id = request_id_from(req.environ.get(_HEADER_KEY))
+    args = req.view_args
+    token = logs.bind_request(request_id, args.get("recording_id") if args else None)
+    req.environ[_STATE] = (started, request_id, token)
 
 
 def _end(response: Response) -> Response:
-    started = g.get("request_started")
-    if started is None:  # before_request did not run (an error raised before it)
+    req = request._get_current_object()  # type: ignore[attr-defined]
+    state = req.environ.get(_STATE)
+    if state is None:  # before_request did not run (an error raised before it)
         return response
-    seconds = time.perf_counter() - started
-    route = request.url_rule.rule if request.url_rule is not None else "<unmatched>"
-    response.headers[HEADER] = g.request_id
-    metrics.observe_request(request.method, route, response.status_code, seconds)
-    ids = {k: v for k, v in (request.view_args or {}).items() if k not in _SECRET_ARGS}
-    access_log.log(
-        logging.DEBUG if route in _QUIET else logging.INFO,
-        "%s %s %s",
-        request.method,
-        route,
-        response.status_code,
-        extra={
-            "method": request.method,
+    seconds = time.perf_counter() - state[0]
+    rule = req.url_rule
+    route = rule.rule if rule is not None else "<unmatched>"
+    status = response.status_code
+    method = req.method
+    response.headers[HEADER] = state[1]
+    metrics.observe_request(method, route, status, seconds)
+    level = logging.DEBUG if route in _QUIET else logging.INFO
+    if access_log.isEnabledFor(level):
+        args = req.view_args
+        extra = {
+            "method": method,
             "route": route,
-            "ids": ids,
-            "status": response.status_code,
+            "ids": {k: v for k, v in args.items() if k not in _SECRET_ARGS} if args else {},
+            "status": status,
             "duration_ms": round(seconds * 1000, 2),
-            "remote_addr": request.remote_addr,
-        },
-    )
+            "remote_addr": req.remote_addr,
+        }
+        _log_access(level, (method, route, status), extra)
     return response
 
 
+def _log_access(level: int, args: tuple[Any, ...], extra: dict[str, Any]) -> None:
+    """`access_log.log(level, "%s %s %s", *args, extra=extra)` once the level is known to be enabled: the
+    same record through the same filters and handlers, without Logger.log's walk up the stack for the
+    caller (the record names this function as its caller)."""
+    record = access_log.makeRecord(
+        access_log.name, level, *_CALLER, "%s %s %s", args, None, _CALLER_NAME, extra
+    )
+    access_log.handle(record)
+
+
+_CALLER = (_log_access.__code__.co_filename, _log_access.__code__.co_firstlineno)
+_CALLER_NAME = _log_access.__code__.co_name
+
+
 def _teardown(_exc: BaseException | None) -> None:
-    token = g.pop("log_token", None)
-    if token is not None:
-        logs.unbind(token)
+    state = request._get_current_object().environ.pop(_STATE, None)  # type: ignore[attr-defined]
+    if state is not None:
+        logs.unbind(state[2])
