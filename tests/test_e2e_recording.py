@@ -6,12 +6,15 @@ room -> start -> ~5 s -> stop -> finished -> download the one-hour link -> a pla
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
 
 from app.media.ebml import doc_type
 from app.media.probe import probe
+from app.models import utcnow
 from tests.helpers import join_room, wait_for
 
 pytestmark = pytest.mark.slow
@@ -50,6 +53,7 @@ def finished(app, rt, workers, tmp_path_factory):  # type: ignore[no-untyped-def
         lambda: (r := get_recording(client, auth, started["id"]))["state"] in ("finished", "failed") and r,
         timeout=60,
     )
+    handed_out = utcnow()  # the final answer's link was handed out just before
     path = tmp_path_factory.mktemp("download") / "recording.webm"
     return {
         "client": client,
@@ -58,6 +62,7 @@ def finished(app, rt, workers, tmp_path_factory):  # type: ignore[no-untyped-def
         "stop_call": stopped_call,
         "stopped": stopped,
         "final": final,
+        "handed_out": handed_out,
         "path": path,
         "project_id": project.id,
     }
@@ -87,7 +92,13 @@ def test_finished_state_has_duration_and_download(finished):
 
 def test_download_link_is_a_one_hour_presigned_link(finished):
     link = finished["final"]["links"]["download"]
-    assert "X-Amz-Expires=3600" in link
+    query = parse_qs(urlsplit(link).query)
+    signed_at = datetime.strptime(query["X-Amz-Date"][0], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    valid_until = signed_at + timedelta(seconds=int(query["X-Amz-Expires"][0]))
+    handed_out = finished["handed_out"]
+    # Signed at the start of its reuse window (MEETREC_LINK_REUSE): valid at least the hour from then.
+    assert handed_out + timedelta(hours=1) - timedelta(seconds=1) <= valid_until
+    assert valid_until <= handed_out + timedelta(hours=1, seconds=61)
     assert "X-Amz-Signature=" in link
 
 
