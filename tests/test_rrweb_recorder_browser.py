@@ -90,11 +90,14 @@ def finish(page: Page) -> dict[str, Any]:
     return page.evaluate("rrwebCloud.stats()")
 
 
-def set_visibility(page: Page, state: str) -> None:
-    page.evaluate(
+def set_visibility(page: Page, state: str) -> dict[str, Any]:
+    """Make the page `state` ("hidden" or "visible"); the recorder's stats as its listeners left them,
+    taken in the same task (rrweb's batched mouse moves may add an event a moment later)."""
+    return page.evaluate(
         """(state) => {
           Object.defineProperty(document, "visibilityState", { value: state, configurable: true });
           document.dispatchEvent(new Event("visibilitychange"));
+          return rrwebCloud.stats();
         }""",
         state,
     )
@@ -202,8 +205,7 @@ def test_a_page_hidden_while_its_socket_cannot_deliver_sends_a_beacon(rt, contex
     site["html"]["page"] = snippet_page(meetrec, {"publicAPIkey": site["public"]})
     page.goto(site["origin"] + "/")
     type_into(page, "hello")
-    set_visibility(page, "hidden")
-    hidden = page.evaluate("rrwebCloud.stats()")
+    hidden = set_visibility(page, "hidden")
     assert hidden["beacons"] == 1 and hidden["connections"] == 0
     recording_id = page.evaluate("rrwebCloud.getRecordingId()")
     wait_for(lambda: len(stored_events(meetrec, site, recording_id)) == hidden["recordedEvents"])
