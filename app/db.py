@@ -199,10 +199,21 @@ class Prepared:
         self._compiled: dict[tuple[str, str], _CompiledRead] = {}
 
     def one_or_none(self, engine: Engine, params: dict[str, Any]) -> tuple[Any, ...] | None:
-        """The first row on a connection of `engine`'s pool, outside any session (a read of its own)."""
+        """The first row on a connection of `engine`'s pool, outside any session (a read of its own).
+
+        One statement sees one snapshot, so on PostgreSQL it runs in autocommit: one round trip, not the
+        driver's BEGIN, the SELECT and the pool's ROLLBACK (the server's work per read falls by ~2/3)."""
         connection = engine.raw_connection()
         try:
-            return self._run(engine, connection, params)
+            if engine.dialect.name != "postgresql":
+                return self._run(engine, connection, params)
+            dbapi = connection.dbapi_connection
+            dbapi.autocommit = True  # a flag of the driver's: no round trip
+            try:
+                return self._run(engine, connection, params)
+            finally:
+                if not dbapi.closed:  # a connection that broke is dropped by the pool's reset
+                    dbapi.autocommit = False
         finally:
             connection.close()  # back to the pool, rolled back as a Core connection would be
 

@@ -18,6 +18,9 @@ class Counted:
     # begins; each such read, and each session, takes a connection from the pool.
     checkouts: int = 0
     statements: list[str] = field(default_factory=list)  # each statement's first 120 characters
+    # Connections given back to the pool inside a transaction: each costs the pool a ROLLBACK (on
+    # PostgreSQL a round trip, beside the BEGIN the driver sent).
+    left_open: int = 0
 
 
 @contextmanager
@@ -36,12 +39,27 @@ def counting(rt: Any) -> Iterator[Counted]:
     def ran(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         counted.statements.append(" ".join(statement.split())[:120])
 
+    def reset(dbapi_conn: Any, *_args: Any) -> None:
+        counted.left_open += _in_transaction(dbapi_conn)
+
     event.listen(engine, "begin", began)
     event.listen(engine.pool, "checkout", checked_out)
+    event.listen(engine.pool, "reset", reset)
     event.listen(engine, "before_cursor_execute", ran)
     try:
         yield counted
     finally:
         event.remove(engine, "begin", began)
         event.remove(engine.pool, "checkout", checked_out)
+        event.remove(engine.pool, "reset", reset)
         event.remove(engine, "before_cursor_execute", ran)
+
+
+def _in_transaction(dbapi_conn: Any) -> bool:
+    """True when the driver holds a transaction open on this DBAPI connection (psycopg: its status is
+    not idle; sqlite3: `in_transaction`)."""
+    info = getattr(dbapi_conn, "info", None)
+    status = getattr(info, "transaction_status", None)
+    if status is not None:
+        return int(status) != 0  # psycopg.pq.TransactionStatus.IDLE
+    return bool(getattr(dbapi_conn, "in_transaction", False))

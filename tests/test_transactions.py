@@ -1,7 +1,7 @@
-"""Round trips of the hot write paths, on SQLite and PostgreSQL: a start and a stop each run in at most
-two SQL transactions (the read that finds the room or recording included; a room recording's start and
-stop in one each), and the capture's enqueue happens after the commit, its job id already on the row,
-so a lost enqueue is rebuilt by the reconciler."""
+"""Round trips of the hot paths, on SQLite and PostgreSQL: a start and a stop each run in at most two SQL
+transactions (the read that finds the room or recording included; a room recording's start and stop in
+one each), and the capture's enqueue happens after the commit, its job id already on the row, so a lost
+enqueue is rebuilt by the reconciler. A recording's read is one statement outside any transaction."""
 
 from __future__ import annotations
 
@@ -34,6 +34,17 @@ def test_a_room_recordings_start_and_stop_take_one_transaction_each(client, rt, 
     assert (start.transactions, start.checkouts, len(start.statements)) == (1, 1, 4), start.statements
     # stop: the access key's room, the stop asked (returning the recording), the room freed
     assert (stop.transactions, stop.checkouts, len(stop.statements)) == (1, 1, 3), stop.statements
+
+
+def test_a_recordings_read_is_one_statement_leaving_no_transaction_to_roll_back(client, rt, auth):
+    room = join_room(client, auth, "tx-read", **{"options[media_source]": SYNTHETIC})
+    assert client.post(f"/rooms/{room['access_key']}/recording").status_code == 201
+    rec_id = client.get("/rooms/tx-read/recordings", headers=auth).get_json()[0]["id"]
+    with counting(rt) as read:
+        assert client.get(f"/recordings/{rec_id}", headers=auth).get_json()["id"] == rec_id
+    # on PostgreSQL in autocommit: no BEGIN before it, no ROLLBACK when its connection goes back
+    assert (read.checkouts, len(read.statements), read.left_open) == (1, 1, 0), read.statements
+    recordings.request_stop(rt, rec_id)
 
 
 def test_a_sessions_start_and_stop_take_at_most_two_transactions_each(client, rt, auth):
