@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Row, bindparam, exists, insert, select, update
 from sqlalchemy.orm import Session
 
-from app.db import affected, run, table_of
+from app.db import Prepared, affected, table_of
 from app.errors import Conflict, NotFound, QueueError, StorageError, Unavailable
 from app.models import Ingest, Participant, Recording, RecordingState, Room, Segment
 from app.queueing import FINALIZE, capture_spec
@@ -67,12 +67,12 @@ def create(
         "description": description,
         "created_at": rt.now(),
     }
-    recording = rows.RECORDING_ROWS.load(run(s, _INSERT, values).one(), room=room, participant=participant)
+    recording = rows.RECORDING_ROWS.load(_INSERT.run(s, values).one(), room=room, participant=participant)
     outbox.recording_started(rt, s, recording)
     return recording
 
 
-_INSERT = insert(table_of(Recording)).returning(*rows.RECORDING_ROWS.columns)
+_INSERT = Prepared(insert(table_of(Recording)).returning(*rows.RECORDING_ROWS.columns))
 
 
 def ingest_of(media_source: str | None) -> Ingest:
@@ -195,16 +195,16 @@ def stop_asked(rt: Runtime, s: Session, recording_id: str, reason: str | None = 
     left it, or None when it asked nothing."""
     params = {"recording": recording_id, "now": rt.now()}
     if reason:
-        asked = run(s, _ASK_STOP_FOR, {**params, "reason": reason[:200]}).first()
+        asked = _ASK_STOP_FOR.run(s, {**params, "reason": reason[:200]}).first()
     else:
-        asked = run(s, _ASK_STOP, params).first()
-    run(s, _FREE_ROOM, {"recording": recording_id})  # the room may record again while this one stops
+        asked = _ASK_STOP.run(s, params).first()
+    _FREE_ROOM.run(s, {"recording": recording_id})  # the room may record again while this one stops
     return asked
 
 
 # Built once (Core: the stop call is hot): what `ask_stop` writes, with a reason or without.
 _RECORDINGS, _ROOMS = table_of(Recording), table_of(Room)
-_ASK_STOP = (
+_ASKING_STOP = (
     update(_RECORDINGS)
     .where(
         _RECORDINGS.c.id == bindparam("recording"),
@@ -214,9 +214,10 @@ _ASK_STOP = (
     .values(stop_requested_at=bindparam("now"))
     .returning(*rows.RECORDING_ROWS.columns)
 )
-_ASK_STOP_FOR = _ASK_STOP.values(stop_reason=bindparam("reason"))
+_ASK_STOP = Prepared(_ASKING_STOP)
+_ASK_STOP_FOR = Prepared(_ASKING_STOP.values(stop_reason=bindparam("reason")))
 # lifecycle.free_rooms for one recording.
-_FREE_ROOM = (
+_FREE_ROOM = Prepared(
     update(_ROOMS)
     .where(_ROOMS.c.active_recording_id == bindparam("recording"))
     .values(active_recording_id=None)

@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
-from app.db import run, table_of
+from app.db import Prepared, table_of
 from app.errors import Forbidden, NotAcceptable, NotFound, RecordingNotAvailable
 from app.models import ApiKey, Ingest, Recording, RecordingState, Room
 from app.runtime import Runtime
@@ -86,12 +86,12 @@ def _source(room: Room, override: str | None) -> str:
 
 def _claim(s: Session, room: Room, recording_id: str) -> None:
     """Make `recording_id` the room's one running recording, in `s`'s transaction."""
-    if not run(s, _CLAIM, {"room": room.id, "recording": recording_id}).rowcount:
+    if not _CLAIM.run(s, {"room": room.id, "recording": recording_id}).rowcount:
         raise NotAcceptable("a recording is already running in this room")
 
 
 _ROOMS = table_of(Room)
-_CLAIM = (
+_CLAIM = Prepared(
     update(_ROOMS)
     .where(
         _ROOMS.c.id == bindparam("room"),

@@ -7,7 +7,7 @@ from __future__ import annotations
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from app.db import CoreRows, Prepared, run, table_of
+from app.db import CoreRows, Prepared, table_of
 from app.models import Participant, Recording, Room
 
 PARTICIPANT_ROWS, ROOM_ROWS, RECORDING_ROWS = CoreRows(Participant), CoreRows(Room), CoreRows(Recording)
@@ -33,7 +33,7 @@ _BY_KEY = Prepared(
 def recording(s: Session, recording_id: str) -> Recording | None:
     """A recording by id, whatever its project or state, with its room and participant, as `s`'s
     transaction sees it now."""
-    row = run(s, _BY_ID, {"recording_id": recording_id}).first()
+    row = _BY_ID.first(s, {"recording_id": recording_id})
     if row is None:
         return None
     room = starter = None
@@ -45,7 +45,7 @@ def recording(s: Session, recording_id: str) -> Recording | None:
     return RECORDING_ROWS.load(row, room=room, participant=starter)
 
 
-_BY_ID = (
+_BY_ID = Prepared(
     select(*RECORDING_ROWS.columns, *ROOM_ROWS.labelled("room"), *PARTICIPANT_ROWS.labelled("participant"))
     .select_from(
         _RECORDINGS.outerjoin(_ROOMS, _ROOMS.c.id == _RECORDINGS.c.room_id).outerjoin(

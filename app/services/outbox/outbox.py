@@ -18,13 +18,13 @@ import logging
 import threading
 import time
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, func, insert, literal, select, update
+from sqlalchemy import bindparam, func, insert, literal, literal_column, select, update
 from sqlalchemy.orm import Session
 
 from app import wire
-from app.db import after_commit, run, table_of
+from app.db import Prepared, after_commit, run, table_of
 from app.models import (
     DeliveryState,
     Recording,
@@ -135,7 +135,7 @@ def emit(
     if first:
         seq = 1
     else:
-        last = run(s, _LAST_SEQ, {"event_type": type_, "resource": resource_id}).scalar()
+        last = _LAST_SEQ.run(s, {"event_type": type_, "resource": resource_id}).scalar()
         seq = (last or 0) + 1
     event_id = new_id()
     payload = {"timestamp": wire.iso(now), "type": type_, **body, "id": event_id, "seq": seq}
@@ -148,7 +148,7 @@ def emit(
         "payload": payload,
         "created_at": now,
     }
-    subscribed = run(s, _INSERT_EVENT, {**event, "project": project_id}).scalar() or ""
+    subscribed = _INSERT_EVENT.run(s, {**event, "project": project_id}).scalar() or ""
     endpoint_ids = [
         endpoint_id
         for endpoint_id, _, types in (ep.partition(":") for ep in subscribed.split(";") if ep)
@@ -171,15 +171,25 @@ def emit(
 
 # Built once: `emit` runs in the transaction of every state change (Core, no unit of work).
 _EVENTS, _ENDPOINTS = table_of(WebhookEvent), table_of(WebhookEndpoint)
-_LAST_SEQ = select(func.max(_EVENTS.c.seq)).where(
-    _EVENTS.c.type == bindparam("event_type"), _EVENTS.c.resource_id == bindparam("resource")
+_LAST_SEQ = Prepared(
+    select(func.max(_EVENTS.c.seq)).where(
+        _EVENTS.c.type == bindparam("event_type"), _EVENTS.c.resource_id == bindparam("resource")
+    )
 )
 # The event goes in and the project's enabled endpoints ("<id>:<type>,<type>;...", ids are hex and
 # types are names) come back in the same round trip: with no subscriber that is the whole outbox write.
-_INSERT_EVENT = insert(_EVENTS).returning(
-    select(func.aggregate_strings(_ENDPOINTS.c.id + literal(":") + _ENDPOINTS.c.types, ";"))
-    .where(_ENDPOINTS.c.project_id == bindparam("project"), _ENDPOINTS.c.disabled_at.is_(None))
-    .scalar_subquery()
+_INSERT_EVENT = Prepared(
+    insert(_EVENTS).returning(
+        # The separator a constant of the SQL (typed as a string, it is taken as an expression too):
+        # given as a string it is rendered into the SQL on every execution, which Prepared refuses.
+        select(
+            func.aggregate_strings(
+                _ENDPOINTS.c.id + literal(":") + _ENDPOINTS.c.types, cast(str, literal_column("';'"))
+            )
+        )
+        .where(_ENDPOINTS.c.project_id == bindparam("project"), _ENDPOINTS.c.disabled_at.is_(None))
+        .scalar_subquery()
+    )
 )
 _INSERT_DELIVERY = insert(table_of(WebhookDelivery))
 

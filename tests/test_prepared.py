@@ -1,0 +1,76 @@
+"""`app.db.Prepared`: hot-path statements run straight on the DBAPI cursor behave as Core runs them, on
+SQLite and PostgreSQL: Python defaults filled in, rows named, rowcounts, SQLAlchemy's errors."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+
+import pytest
+from sqlalchemy import bindparam, exc, insert, select, update
+
+from app.db import Prepared, table_of
+from app.models import Project, Recording
+from app.services.ids import new_id
+
+PROJECTS = table_of(Project)
+INSERT_PROJECT = Prepared(insert(PROJECTS).returning(PROJECTS.c.id, PROJECTS.c.name, PROJECTS.c.created_at))
+RENAME = Prepared(update(PROJECTS).where(PROJECTS.c.id == bindparam("project")).values(name=bindparam("to")))
+NAMED = Prepared(select(PROJECTS.c.name.label("project__name")).where(PROJECTS.c.id == bindparam("project")))
+
+
+def test_a_column_left_out_gets_its_python_default(rt):
+    with rt.db.transaction() as s:
+        row = INSERT_PROJECT.run(s, {"id": new_id(), "name": "defaults"}).one()
+    assert isinstance(row.created_at, datetime) and row.created_at.tzinfo is not None
+    with rt.db.read() as s:
+        assert s.get(Project, row.id).created_at == row.created_at
+
+
+def test_rows_are_named_after_their_columns_and_labels(rt):
+    project_id = new_id()
+    with rt.db.transaction() as s:
+        assert INSERT_PROJECT.run(s, {"id": project_id, "name": "named"}).one().name == "named"
+        assert NAMED.first(s, {"project": project_id}).project__name == "named"
+
+
+def test_an_update_counts_the_rows_it_changed(rt):
+    project_id = new_id()
+    with rt.db.transaction() as s:
+        INSERT_PROJECT.run(s, {"id": project_id, "name": "before"})
+        assert RENAME.run(s, {"project": project_id, "to": "after"}).rowcount == 1
+        assert RENAME.run(s, {"project": "no-such-project", "to": "never"}).rowcount == 0
+    with rt.db.read() as s:
+        assert s.get(Project, project_id).name == "after"
+
+
+def test_a_rolled_back_transaction_keeps_nothing_it_ran(rt):
+    project_id = new_id()
+    with pytest.raises(RuntimeError), rt.db.transaction() as s:
+        INSERT_PROJECT.run(s, {"id": project_id, "name": "gone"})
+        raise RuntimeError("rolled back")
+    with rt.db.read() as s:
+        assert s.get(Project, project_id) is None
+
+
+def test_a_duplicate_key_raises_sqlalchemys_integrity_error(rt):
+    project_id = new_id()
+    with rt.db.transaction() as s:
+        INSERT_PROJECT.run(s, {"id": project_id, "name": "first"})
+    with pytest.raises(exc.IntegrityError), rt.db.transaction() as s:
+        INSERT_PROJECT.run(s, {"id": project_id, "name": "second"})
+
+
+def test_a_default_that_reads_the_execution_context_is_refused(rt):
+    """A recording's external id defaults to its own id, read off the statement's parameters."""
+    prepared = Prepared(insert(table_of(Recording)))
+    with pytest.raises(NotImplementedError, match="execution context"), rt.db.transaction() as s:
+        prepared.run(s, {"id": new_id(), "project_id": secrets.token_hex(4)})
+
+
+def test_a_read_on_its_own_connection_sees_what_was_committed(rt):
+    project_id = new_id()
+    with rt.db.transaction() as s:
+        INSERT_PROJECT.run(s, {"id": project_id, "name": "committed"})
+    assert NAMED.one_or_none(rt.db.engine, {"project": project_id}) == ("committed",)
+    assert NAMED.one_or_none(rt.db.engine, {"project": "no-such-project"}) is None
