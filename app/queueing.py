@@ -17,6 +17,7 @@ import json
 import os
 import socket
 import time
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -28,7 +29,9 @@ from redis.exceptions import RedisError, ResponseError
 from rq import Queue, Retry, Worker
 from rq.exceptions import NoSuchJobError
 from rq.executions import Execution
-from rq.job import Job
+from rq.job import Job, JobStatus
+from rq.serializers import PickleSerializer
+from rq.utils import get_call_string, now, utcformat
 from rq.worker import BaseWorker
 
 from app.errors import QueueError
@@ -134,17 +137,21 @@ class JobQueue:
         """The RQ queue `name` (no Redis call: a worker is built from these)."""
         return Queue(name, connection=self.redis)
 
-    def enqueue(self, spec: JobSpec, *args: object, job_id: str) -> Job:
-        """Enqueue `spec` with `args`; the job id makes a repeated enqueue of the same work visible.
+    def enqueue(self, spec: JobSpec, *args: object, job_id: str) -> str:
+        """Enqueue `spec` with `args`; the job id (returned) makes a repeated enqueue of the same work
+        visible.
 
-        One round trip: RQ's writes (the queue registered, the job saved, its id pushed) go in one
-        MULTI/EXEC pipeline of ours; left to itself RQ sends them as two."""
+        One round trip of what RQ's own enqueue writes (the queue registered, the job's hash, its id
+        pushed) in one MULTI/EXEC: the hash is the spec's `_JobTemplate`, made once by RQ, plus the
+        fields of this job. A start call enqueues its capture, and RQ building a Job for each costs
+        more than the round trip."""
+        fields = _template(spec, self.redis).fields_for(args)
         with _failing(f"enqueue of {job_id}"), self.redis.pipeline() as pipe:
-            job = self.queue(spec.queue).enqueue(
-                spec.func, *args, job_id=job_id, pipeline=pipe, **_options(spec)
-            )
+            pipe.sadd(Queue.redis_queues_keys, _QUEUE_KEY + spec.queue)
+            pipe.hset(Job.redis_job_namespace_prefix + job_id, mapping=fields)
+            pipe.rpush(_QUEUE_KEY + spec.queue, job_id)
             pipe.execute()
-            return job
+        return job_id
 
     def enqueue_at(self, spec: JobSpec, when: datetime, *args: object, job_id: str) -> Job:
         """Enqueue `spec` to run at `when` (a worker started with its scheduler moves it to the queue)."""
@@ -301,6 +308,54 @@ def _entry(raw: tuple, reclaimed: bool) -> StreamEntry:
     """A stream entry as redis-py returns it; an entry deleted while pending has no fields."""
     entry_id, fields = raw
     return StreamEntry(_text(entry_id), {_text(k): _text(v) for k, v in (fields or {}).items()}, reclaimed)
+
+
+_QUEUE_KEY = Queue.redis_queue_namespace_prefix
+
+
+class _JobTemplate:
+    """The hash RQ writes for every job of one spec (its queue, timeout, TTLs, retries, meta, status
+    queued), taken from a Job RQ made and prepared as its enqueue does; `fields_for` adds what differs
+    per job, as RQ computes it (tests/test_queueing.py compares the two hashes)."""
+
+    PER_JOB = ("data", "description", "created_at", "enqueued_at")
+
+    def __init__(self, spec: JobSpec, redis: Redis):
+        queue = Queue(spec.queue, connection=redis)  # no Redis call: the job is only described
+        job = queue.create_job(
+            spec.func,
+            timeout=spec.timeout,
+            result_ttl=spec.result_ttl,
+            failure_ttl=spec.failure_ttl,
+            retry=spec.retry(),
+            meta=dict(spec.meta),
+            job_id="template",
+        )
+        job.origin, job.enqueued_at, job._status = queue.name, now(), JobStatus.QUEUED
+        self.func = spec.func
+        self.fields = {k: v for k, v in job.to_dict().items() if k not in self.PER_JOB}
+        self.fields["status"] = JobStatus.QUEUED.value
+
+    def fields_for(self, args: tuple[object, ...]) -> dict[Any, Any]:
+        """The job's hash with these positional arguments, created and enqueued now."""
+        at = utcformat(now())
+        return {
+            **self.fields,
+            "data": zlib.compress(PickleSerializer.dumps((self.func, None, args, {}))),
+            "description": get_call_string(self.func, args, {}, max_length=75),
+            "created_at": at,
+            "enqueued_at": at,
+        }
+
+
+_templates: dict[str, _JobTemplate] = {}  # by repr(spec): a spec holds a dict, and is made per call
+
+
+def _template(spec: JobSpec, redis: Redis) -> _JobTemplate:
+    found = _templates.get(slot := repr(spec))
+    if found is None:
+        found = _templates[slot] = _JobTemplate(spec, redis)
+    return found
 
 
 def _options(spec: JobSpec) -> dict[str, object]:

@@ -7,10 +7,11 @@ from dataclasses import replace
 
 import pytest
 from redis.exceptions import RedisError
-from rq import Worker
+from rq import Queue, Worker
+from rq.job import Job
 
 from app.errors import QueueError
-from app.queueing import QUEUE_NAMES, RECONCILE, JobQueue, stop_signal_key
+from app.queueing import FINALIZE, QUEUE_NAMES, RECONCILE, JobQueue, _options, capture_spec, stop_signal_key
 from app.runtime import Runtime
 from app.services.operations import readiness
 from tests.helpers import free_port as _free_port
@@ -47,13 +48,30 @@ def test_an_unknown_job_has_no_state_and_forgetting_it_is_a_no_op(own):
 
 def test_a_job_whose_execution_record_is_gone_can_still_be_forgotten(own):
     # A worker killed mid-job leaves its execution id listed after the execution's own record expired.
-    job = own.jobs.enqueue(RECONCILE, job_id="port-orphan")
+    job = Job.fetch(own.jobs.enqueue(RECONCILE, job_id="port-orphan"), connection=own.redis)
     own.redis.zadd(job.execution_registry.key, {"killed-horse": 4102444800})
     own.jobs.forget_job("port-orphan")
     assert own.jobs.job("port-orphan") is None
     assert not own.redis.exists(job.execution_registry.key)
     own.jobs.enqueue(RECONCILE, job_id="port-orphan")
     assert own.jobs.job_status("port-orphan") == "queued"
+
+
+@pytest.mark.parametrize("spec", [capture_spec(3600), RECONCILE, FINALIZE], ids=lambda spec: spec.func)
+def test_an_enqueue_writes_the_hash_rqs_own_enqueue_writes(own, spec):
+    """The port writes a job's hash from a template RQ made; RQ's enqueue of the same job, field for
+    field, but for when it was created and enqueued."""
+    own.jobs.enqueue(spec, "rec-1", job_id="port-ours")
+    Queue(spec.queue, connection=own.redis).enqueue(spec.func, "rec-1", job_id="port-rqs", **_options(spec))
+    ours, rqs = own.redis.hgetall("rq:job:port-ours"), own.redis.hgetall("rq:job:port-rqs")
+    stamps = (b"created_at", b"enqueued_at")
+    assert {k: v for k, v in ours.items() if k not in stamps} == {
+        k: v for k, v in rqs.items() if k not in stamps
+    }
+    job = Job.fetch("port-ours", connection=own.redis)
+    assert (job.func_name, job.args, job.get_status()) == (spec.func, ("rec-1",), "queued")
+    assert job.enqueued_at is not None and job.created_at is not None
+    assert own.redis.lrange(f"rq:queue:{spec.queue}", 0, -1) == [b"port-ours", b"port-rqs"]
 
 
 def test_a_queued_job_has_no_sign_of_life_yet(own):

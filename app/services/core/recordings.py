@@ -107,13 +107,13 @@ def resume_capture(rt: Runtime, recording_id: str) -> bool:
     recording = load(rt, recording_id)
     if recording is None or recording.state != S.STARTED or recording.ingest != Ingest.PULL:
         return False
-    job = rt.jobs.enqueue(
+    job_id = rt.jobs.enqueue(
         capture_spec(rt.config.max_recording_seconds),
         recording_id,
         job_id=f"capture-{recording_id}-{new_id()[:8]}",
     )
     with rt.db.transaction() as s:
-        s.execute(update(Recording).where(Recording.id == recording_id).values(job_id=job.id))
+        s.execute(update(Recording).where(Recording.id == recording_id).values(job_id=job_id))
     return True
 
 
