@@ -15,7 +15,7 @@ from sqlalchemy import update
 from app.errors import Unavailable
 from app.models import Recording
 from app.runtime import Runtime
-from app.services.core import recordings, room_recordings
+from app.services.core import recordings, room_recordings, rooms
 from app.services.operations import reconciler
 from tests.helpers import free_port, join_room
 from tests.sqlcount import counting
@@ -72,15 +72,19 @@ def test_the_capture_is_enqueued_under_the_job_id_the_row_names(client, rt, auth
 
 def test_a_capture_whose_enqueue_was_lost_after_the_commit_is_rebuilt_by_the_reconciler(client, rt, auth):
     room = join_room(client, auth, "tx-lost", **{"options[media_source]": SYNTHETIC})
-    assert client.post(f"/rooms/{room['access_key']}/recording").status_code == 201
-    rec_id = client.get("/rooms/tx-lost/recordings", headers=auth).get_json()[0]["id"]
-    rt.jobs.forget_job(recordings.capture_job_id(rec_id))  # as if the api died before its enqueue
-    with rt.db.transaction() as s:  # and the capture's lease grace has passed
+    participant = rooms.by_access_key(rt, room["access_key"])
+    # The start's transaction committed and the api died before its enqueue: no job was ever queued (so
+    # none of the session's workers can take it), and the capture's lease grace has passed.
+    with rt.db.transaction() as s:
+        rec_id = recordings.create(
+            rt, s, participant.room.project_id, SYNTHETIC, room=participant.room, participant=participant
+        ).id
         s.execute(
             update(Recording).where(Recording.id == rec_id).values(created_at=rt.now() - timedelta(minutes=1))
         )
+    assert recordings.load(rt, rec_id).job_id == recordings.capture_job_id(rec_id)
     try:
-        assert reconciler.reconcile(rt).captures_resumed >= 1
+        reconciler.reconcile(rt)  # (the session's scheduler may have run one first: either resumes it)
         # resume_capture answers True only once its job is enqueued; the row names that job. (A worker of
         # the session may run it at once, so its hash is not read here.)
         assert recordings.load(rt, rec_id).job_id.startswith(recordings.capture_job_id(rec_id) + "-")
