@@ -3,9 +3,11 @@
 Both apps run under `app/gunicorn_conf.py` as `meetrec api` runs it (MEETREC_API_WORKERS uvicorn
 workers, each handing requests to the WSGI app on MEETREC_API_THREADS threads through a2wsgi; 2 x 4), on
 SQLite (or DATABASE_URL) and a redis-server this script starts. The bare app answers the same JSON with
-no auth, database, schema, logging or metrics. Each case is measured twice per app:
+no auth, database, schema, logging or metrics. Each case serves both apps at once and measures:
 
-- throughput: CONNECTIONS keep-alive clients back to back for --seconds: requests/s, p50, p99;
+- throughput: CONNECTIONS keep-alive clients back to back for --seconds, ours then bare, --rounds times
+  (this machine's speed drifts by tens of percent within minutes: each round's ratio compares runs made
+  next to each other, and the median is reported with the rounds' range): requests/s, p50, p99;
 - at a fixed rate (--rate requests/s, open loop: a late answer delays no later request, and latency
   counts from the moment a request was due, so queueing shows): p50 and p99.
 
@@ -17,7 +19,7 @@ its audit entry: shown, no target), and a start/stop pair (`POST` then `DELETE
 start's capture enqueued after its commit). Targets: ours/bare rps
 ratio >= 0.7 for the reads and >= 0.3 for the pair, p99 < 50 ms at 200 requests/s.
 
-    .venv/bin/python bench/api.py [--seconds 5] [--rate 200] [--connections 8] [--case started]
+    .venv/bin/python bench/api.py [--seconds 3] [--rounds 3] [--rate 200] [--connections 8] [--case started]
 """
 
 from __future__ import annotations
@@ -205,16 +207,41 @@ def serve(app_spec: str, env: dict[str, str]) -> tuple[subprocess.Popen, int]:
     raise SystemExit(f"{app_spec} did not start")
 
 
-def measure(app_spec: str, env: dict[str, str], op: Op, per_op: int, args) -> tuple[Figures, Figures]:  # type: ignore[no-untyped-def]
-    proc, port = serve(app_spec, env)
+@dataclass
+class Measured:
+    """One case: both apps' throughput runs (alternating, one per round) and their fixed-rate runs."""
+
+    ours: list[Figures]
+    bare: list[Figures]
+    ours_paced: Figures
+    bare_paced: Figures
+
+    def ratios(self) -> list[float]:
+        """ours/bare requests/s of each round (runs next to each other saw the same machine)."""
+        return [o.rps / b.rps for o, b in zip(self.ours, self.bare, strict=True)]
+
+    def ratio(self) -> float:
+        return statistics.median(self.ratios())
+
+
+def measure(case: Case, ours_env: dict[str, str], bare_env: dict[str, str], args) -> Measured:  # type: ignore[no-untyped-def]
+    """Both apps served at once (an idle one costs nothing), throughput measured in alternation for
+    --rounds rounds, so a machine whose speed drifts (a shared VM) moves both sides of each ratio alike."""
+    ours, bare = serve("app.asgi:create_from_env()", ours_env), serve("bench.bare_app:asgi", bare_env)
+    sides = ((ours[1], case.ours), (bare[1], case.bare))
     try:
-        closed_loop(port, op, per_op, args.connections, 1.0)  # warm up: imports, connections, caches
-        throughput = closed_loop(port, op, per_op, args.connections, args.seconds)
-        paced = open_loop(port, op, per_op, args.rate, args.seconds)
+        for port, op in sides:  # warm up: imports, connections, caches
+            closed_loop(port, op, case.requests_per_op, args.connections, 1.0)
+        runs: list[list[Figures]] = [[], []]
+        for _ in range(args.rounds):
+            for side, (port, op) in enumerate(sides):
+                runs[side].append(closed_loop(port, op, case.requests_per_op, args.connections, args.seconds))
+        paced = [open_loop(port, op, case.requests_per_op, args.rate, args.seconds) for port, op in sides]
     finally:
-        proc.terminate()
-        proc.wait()
-    return throughput, paced
+        for proc, _ in (ours, bare):
+            proc.terminate()
+            proc.wait()
+    return Measured(runs[0], runs[1], paced[0], paced[1])
 
 
 def prepare(config: Config, clients: int) -> list[Case]:
@@ -257,7 +284,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--seconds", type=float, default=5)
+    parser.add_argument("--seconds", type=float, default=3, help="each throughput run")
+    parser.add_argument("--rounds", type=int, default=3, help="throughput runs per app, alternating")
     parser.add_argument("--rate", type=float, default=200, help="requests/s of the fixed-rate run")
     parser.add_argument("--connections", type=int, default=8, help="clients of the throughput run")
     parser.add_argument("--case", default="", help="run only the cases whose name contains this")
@@ -288,27 +316,32 @@ def run(tmp: Path, redis_url: str, args) -> None:  # type: ignore[no-untyped-def
     workers = os.environ.get("MEETREC_API_WORKERS", "2")
     threads = os.environ.get("MEETREC_API_THREADS", "4")
     database = config.database_url.split(":")[0]
-    print(f"gunicorn: app/gunicorn_conf.py, {workers} workers x {threads} threads; {database}")
+    print(
+        f"gunicorn: app/gunicorn_conf.py, {workers} workers x {threads} threads; {database}; "
+        f"{args.rounds} rounds of {args.seconds:g} s per app"
+    )
     head = (
-        f"{'case':38} {'ours rps':>9} {'bare rps':>9} {'ratio':>6} {'ours p50/p99':>13} {'bare p50/p99':>13}"
+        f"{'case':38} {'ours rps':>9} {'bare rps':>9} {'ratio':>6} {'range':>10} {'ours p50/p99':>13} "
+        f"{'bare p50/p99':>13}"
     )
     print(f"{head} | at {args.rate:.0f} req/s: {'ours p50/p99':>13} {'bare p50/p99':>13}")
     verdicts = []
     for case in (c for c in cases if args.case in c.name):
-        ours = measure(
-            "app.asgi:create_from_env()", {**ours_env, **case.env}, case.ours, case.requests_per_op, args
-        )
         bare_env = {**ours_env, "BENCH_BODIES": json.dumps(case.bodies)}
-        bare = measure("bench.bare_app:asgi", bare_env, case.bare, case.requests_per_op, args)
-        ratio = ours[0].rps / bare[0].rps
+        m = measure(case, {**ours_env, **case.env}, bare_env, args)
+        ratio, ratios = m.ratio(), m.ratios()
+        ours, bare = m.ours[-1], m.bare[-1]
         print(
-            f"{case.name:38} {ours[0].rps:9.0f} {bare[0].rps:9.0f} {ratio:6.2f} {ours[0].ms():>13} "
-            f"{bare[0].ms():>13} | {'':14}{ours[1].ms():>13} {bare[1].ms():>13}"
+            f"{case.name:38} {statistics.median(f.rps for f in m.ours):9.0f} "
+            f"{statistics.median(f.rps for f in m.bare):9.0f} {ratio:6.2f} "
+            f"{f'{min(ratios):.2f}-{max(ratios):.2f}':>10} {ours.ms():>13} {bare.ms():>13} | {'':14}"
+            f"{m.ours_paced.ms():>13} {m.bare_paced.ms():>13}"
         )
         if case.target is not None:
-            verdicts.append((case.name, ratio >= case.target, ours[1].p99_ms < P99_TARGET_MS))
+            verdicts.append((case.name, ratio >= case.target, m.ours_paced.p99_ms < P99_TARGET_MS))
     targets = f"ratio >= {READ_RATIO_TARGET} reads, >= {PAIR_RATIO_TARGET} pairs"
-    print(f"(latencies in ms per op; a start/stop op is two requests; targets: {targets}, "
+    print(f"(requests/s and ratio: medians over the rounds, range: the rounds' ratios; latencies in ms "
+          f"per op of the last round; a start/stop op is two requests; targets: {targets}, "
           f"p99 < {P99_TARGET_MS:.0f} ms at {args.rate:.0f} req/s)")  # fmt: skip
     for name, ratio_ok, p99_ok in verdicts:
         print(f"  {name}: ratio {'met' if ratio_ok else 'MISSED'}, p99 {'met' if p99_ok else 'MISSED'}")
