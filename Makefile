@@ -31,7 +31,7 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/lint-imports
 
 bench: $(VENV)/.installed-dev
-	$(BIN)/python bench/api.py --seconds 5 --rate 200
+	$(BIN)/python bench/api.py --seconds 3 --rounds 3 --rate 200
 	$(BIN)/python bench/finalize.py
 	$(BIN)/python bench/finish.py
 	$(BIN)/python bench/frames.py
