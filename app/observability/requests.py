@@ -15,6 +15,7 @@ from typing import Any
 
 from flask import Flask, Response, request
 
+from app.contexts import behind
 from app.observability import logs, metrics
 
 HEADER = "X-Request-Id"
@@ -46,7 +47,7 @@ def init_app(app: Flask) -> None:
 
 
 def _begin() -> None:
-    req = request._get_current_object()  # type: ignore[attr-defined]
+    req = behind(request)
     started = time.perf_counter()
     request_id = request_id_from(req.environ.get(_HEADER_KEY))
     args = req.view_args
@@ -55,7 +56,7 @@ def _begin() -> None:
 
 
 def _end(response: Response) -> Response:
-    req = request._get_current_object()  # type: ignore[attr-defined]
+    req = behind(request)
     state = req.environ.get(_STATE)
     if state is None:  # before_request did not run (an error raised before it)
         return response
@@ -96,6 +97,6 @@ _CALLER_NAME = _log_access.__code__.co_name
 
 
 def _teardown(_exc: BaseException | None) -> None:
-    state = request._get_current_object().environ.pop(_STATE, None)  # type: ignore[attr-defined]
+    state = behind(request).environ.pop(_STATE, None)
     if state is not None:
         logs.unbind(state[2])

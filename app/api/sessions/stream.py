@@ -22,9 +22,6 @@ from app.services.interactions.event_store import StoredEvent
 CHUNK = 500  # events a write
 
 
-_dumps = presenters.dumps
-
-
 def json_object(head: dict[str, Any], key: str, items: Iterable[dict[str, Any]]) -> Response:
     """`head` with `key` holding `items` as a list. Up to CHUNK items answer in one body with a
     Content-Length (most recordings); more are streamed, `items` consumed while writing."""
@@ -34,12 +31,12 @@ def json_object(head: dict[str, Any], key: str, items: Iterable[dict[str, Any]])
         return presenters.json_answer({**head, key: first})
 
     def body() -> Iterator[str]:
-        opening = _dumps(head)
-        yield (opening[:-1] + "," if len(opening) > 2 else "{") + _dumps(key) + ":["
-        yield ",".join(_dumps(item) for item in first)
+        opening = presenters.dumps(head)
+        yield (opening[:-1] + "," if len(opening) > 2 else "{") + presenters.dumps(key) + ":["
+        yield ",".join(presenters.dumps(item) for item in first)
         chunk: list[str] = []
         for item in items:
-            chunk.append(_dumps(item))
+            chunk.append(presenters.dumps(item))
             if len(chunk) == CHUNK:
                 yield "," + ",".join(chunk)
                 chunk = []
