@@ -86,13 +86,39 @@ def reuse_window(rt: Runtime) -> Signing:
     return Signing(datetime.fromtimestamp(epoch - epoch % reuse, UTC), rt.config.link_ttl_seconds + reuse)
 
 
-# The links this process handed out in the current reuse window, by the job queue whose audit stream
-# logged them, keyed by what they were handed out for (see `handed_out`). Replaced when a new window
-# starts, so it holds one window's links at most.
-_HELD_MAX = 100_000
-_held: weakref.WeakKeyDictionary[JobQueue, tuple[datetime, dict[Hashable, RecordingLinks]]] = (
-    weakref.WeakKeyDictionary()
-)
+_HELD_MAX = 100_000  # links held per window (see `handed_out`)
+
+
+class _Audit:
+    """This process's side of one job queue's audit stream: the group commit appending entries to it,
+    and the links handed out in the current reuse window (logged there already), keyed by what they
+    were handed out for (see `handed_out`). A new window starts empty, so it holds one window's links
+    at most."""
+
+    def __init__(self, jobs: JobQueue):
+        self.appender: GroupCommit[Row] = GroupCommit(_stream_writer(weakref.ref(jobs)))
+        self.window: datetime | None = None
+        self.held: dict[Hashable, RecordingLinks] = {}
+
+    def held_in(self, window: Signing) -> dict[Hashable, RecordingLinks]:
+        """The links handed out in `window` so far."""
+        if self.window != window.at:
+            self.window, self.held = window.at, {}
+        return self.held
+
+
+_audits: weakref.WeakKeyDictionary[JobQueue, _Audit] = weakref.WeakKeyDictionary()
+_audits_lock = threading.Lock()
+
+
+def _audit(jobs: JobQueue) -> _Audit:
+    found = _audits.get(jobs)
+    if found is None:
+        with _audits_lock:
+            found = _audits.get(jobs)
+            if found is None:
+                found = _audits[jobs] = _Audit(jobs)
+    return found
 
 
 def handed_out(
@@ -103,7 +129,7 @@ def handed_out(
     and key, is logged first (`record`); once the log holds it, a repeated read hands it out again
     with no signing and no write."""
     window = reuse_window(rt)
-    held = _window_links(rt, window) if rt.config.link_reuse_seconds else None
+    held = _audit(rt.jobs).held_in(window) if rt.config.link_reuse_seconds else None
     answers: list[RecordingLinks] = []
     new: list[tuple[Hashable, Recording, RecordingLinks]] = []
     for rec in found:
@@ -119,13 +145,6 @@ def handed_out(
         if held is not None and len(held) < _HELD_MAX:
             held.update((what, links) for what, _, links in new)
     return answers
-
-
-def _window_links(rt: Runtime, window: Signing) -> dict[Hashable, RecordingLinks]:
-    current = _held.get(rt.jobs)
-    if current is None or current[0] != window.at:
-        current = _held[rt.jobs] = (window.at, {})
-    return current[1]
 
 
 def record(
@@ -149,30 +168,15 @@ def record(
         return
     entry = {"k": api_key_id or "", "p": purpose, "i": now.isoformat(), "e": expires.isoformat(), "r": found}
     try:
-        _appender(rt.jobs).submit(entry)
+        _audit(rt.jobs).appender.submit(entry)
     except QueueError as e:
         log.warning("link audit: %s; writing %d issuances to SQL directly", e, len(found))
         with rt.db.transaction() as tx:
             tx.execute(insert(LinkIssuance), _rows(found, api_key_id, purpose, now, expires))
 
 
-_appenders: weakref.WeakKeyDictionary[JobQueue, GroupCommit[Row]] = weakref.WeakKeyDictionary()
-_appenders_lock = threading.Lock()
-
-
-def _appender(jobs: JobQueue) -> GroupCommit[Row]:
-    """This process's group commit of audit entries to `jobs`' Redis: one stream entry per batch."""
-    found = _appenders.get(jobs)
-    if found is None:
-        with _appenders_lock:
-            found = _appenders.get(jobs)
-            if found is None:
-                found = _appenders[jobs] = GroupCommit(_stream_writer(weakref.ref(jobs)))
-    return found
-
-
 def _stream_writer(jobs: weakref.ref[JobQueue]) -> Callable[[list[Row]], None]:
-    """Appends a batch as one entry; holds `jobs` weakly, as the table of appenders does."""
+    """Appends a batch as one stream entry; holds `jobs` weakly, as the table of audits does."""
 
     def write(entries: list[Row]) -> None:
         queue = jobs()
