@@ -277,6 +277,8 @@ class _Compiled:
             raise NotImplementedError("Prepared: a column's onupdate default is not filled in")
         if compiled.literal_execute_params or compiled.post_compile_params:
             raise NotImplementedError("Prepared: values rendered at execution (IN lists, literal_execute)")
+        if compiled.escaped_bind_names:
+            raise NotImplementedError("Prepared: bind names the driver's paramstyle needs escaped")
         self.sql = str(compiled)
         self.dialect = dialect
         self.order = tuple(compiled.positiontup or ()) if compiled.positional else None

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy import Row, bindparam, exists, insert, select, update
+from sqlalchemy import bindparam, exists, insert, select, update
 from sqlalchemy.orm import Session
 
 from app.db import Prepared, affected, table_of
@@ -190,9 +190,9 @@ def ask_stop(rt: Runtime, s: Session, recording_id: str, reason: str | None = No
     return stop_asked(rt, s, recording_id, reason) is not None
 
 
-def stop_asked(rt: Runtime, s: Session, recording_id: str, reason: str | None = None) -> Row[Any] | None:
-    """`ask_stop`, answering the recording's row (the columns of `rows.RECORDING_ROWS`) as this call
-    left it, or None when it asked nothing."""
+def stop_asked(rt: Runtime, s: Session, recording_id: str, reason: str | None = None) -> Any:
+    """`ask_stop`, answering the recording's row (the columns of `rows.RECORDING_ROWS`, a named tuple)
+    as this call left it, or None when it asked nothing."""
     params = {"recording": recording_id, "now": rt.now()}
     if reason:
         asked = _ASK_STOP_FOR.run(s, {**params, "reason": reason[:200]}).first()
@@ -202,7 +202,7 @@ def stop_asked(rt: Runtime, s: Session, recording_id: str, reason: str | None = 
     return asked
 
 
-# Built once (Core: the stop call is hot): what `ask_stop` writes, with a reason or without.
+# Built once, run on the cursor (the stop call is hot): what `ask_stop` writes, with a reason or without.
 _RECORDINGS, _ROOMS = table_of(Recording), table_of(Room)
 _ASKING_STOP = (
     update(_RECORDINGS)
