@@ -4,11 +4,16 @@ room and participant. Each is one statement; the ORM loader would cost more than
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from app.db import CoreRows, Prepared, table_of
 from app.models import Participant, Recording, Room
+
+T = TypeVar("T")
 
 PARTICIPANT_ROWS, ROOM_ROWS, RECORDING_ROWS = CoreRows(Participant), CoreRows(Room), CoreRows(Recording)
 _PARTICIPANTS, _ROOMS, _RECORDINGS = table_of(Participant), table_of(Room), table_of(Recording)
@@ -34,27 +39,39 @@ def recording(s: Session, recording_id: str) -> Recording | None:
     """A recording by id, whatever its project or state, with its room and participant, as `s`'s
     transaction sees it now."""
     row = _BY_ID.first(s, {"recording_id": recording_id})
-    if row is None:
-        return None
+    return None if row is None else joined(row)
+
+
+def joined(row: Sequence[Any], shown: bool = False) -> Recording:
+    """The recording of a row of `JOINED`, its room and participant with it: detached (`CoreRows.load`),
+    or transient for showing only (`CoreRows.shown`)."""
     room = starter = None
     if row[_ROOM_AT + _ROOM_ID] is not None:
-        room = ROOM_ROWS.load(row, _ROOM_AT)
+        room = _made(ROOM_ROWS, shown, row, _ROOM_AT)
     if row[_PARTICIPANT_AT + _PARTICIPANT_ID] is not None:
         same_room = room is not None and row[_PARTICIPANT_AT + _PARTICIPANT_ROOM] == room.id
-        starter = PARTICIPANT_ROWS.load(row, _PARTICIPANT_AT, **({"room": room} if same_room else {}))
-    return RECORDING_ROWS.load(row, room=room, participant=starter)
-
-
-_BY_ID = Prepared(
-    select(*RECORDING_ROWS.columns, *ROOM_ROWS.labelled("room"), *PARTICIPANT_ROWS.labelled("participant"))
-    .select_from(
-        _RECORDINGS.outerjoin(_ROOMS, _ROOMS.c.id == _RECORDINGS.c.room_id).outerjoin(
-            _PARTICIPANTS, _PARTICIPANTS.c.id == _RECORDINGS.c.participant_id
+        starter = _made(
+            PARTICIPANT_ROWS, shown, row, _PARTICIPANT_AT, **({"room": room} if same_room else {})
         )
+    return _made(RECORDING_ROWS, shown, row, room=room, participant=starter)
+
+
+def _made(rows: CoreRows[T], shown: bool, row: Sequence[Any], at: int = 0, **related: Any) -> T:
+    return rows.shown(row, at, **related) if shown else rows.load(row, at, **related)
+
+
+# A recording with its room and participant (outer joins: either may be missing), in the column order
+# `joined` reads; a statement adds its WHERE.
+JOINED = select(
+    *RECORDING_ROWS.columns, *ROOM_ROWS.labelled("room"), *PARTICIPANT_ROWS.labelled("participant")
+).select_from(
+    _RECORDINGS.outerjoin(_ROOMS, _ROOMS.c.id == _RECORDINGS.c.room_id).outerjoin(
+        _PARTICIPANTS, _PARTICIPANTS.c.id == _RECORDINGS.c.participant_id
     )
-    .where(_RECORDINGS.c.id == bindparam("recording_id"))
 )
-# Where the room's and the participant's columns start in a row of _BY_ID, and their ids within them.
+STATE = RECORDING_ROWS.keys.index("state")  # the recording's state in a row of JOINED
+_BY_ID = Prepared(JOINED.where(_RECORDINGS.c.id == bindparam("recording_id")))
+# Where the room's and the participant's columns start in a row of JOINED, and their ids within them.
 _ROOM_AT = len(RECORDING_ROWS.keys)
 _PARTICIPANT_AT = _ROOM_AT + len(ROOM_ROWS.keys)
 _ROOM_ID = ROOM_ROWS.keys.index("id")
