@@ -334,7 +334,6 @@ class _JobTemplate:
         job.origin, job.enqueued_at, job._status = queue.name, now(), JobStatus.QUEUED
         self.func = spec.func
         self.fields = {k: v for k, v in job.to_dict().items() if k not in self.PER_JOB}
-        self.fields["status"] = JobStatus.QUEUED.value
 
     def fields_for(self, args: tuple[object, ...]) -> dict[Any, Any]:
         """The job's hash with these positional arguments, created and enqueued now."""
