@@ -21,14 +21,16 @@ alone serves it too).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from a2wsgi import WSGIMiddleware
-from flask import Flask
+from flask import Flask, Response
 
+from app.api import direct
 from app.api.rrweb import socket
 from app.api.rrweb.socket import Message, Outcome, Receive, Send
 from app.config import Config
@@ -45,16 +47,62 @@ class Asgi:
     def __init__(self, flask_app: Flask, threads: int):
         self.rt: Runtime = flask_app.extensions["meetrec"]
         self.http = WSGIMiddleware(flask_app, workers=threads)  # type: ignore[arg-type]
+        self.direct = direct.routes()
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="meetrec-ws")
 
     async def __call__(self, scope: Message, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
+            method = scope["method"]
+            if method in self.direct.by_method:
+                headers = socket.headers_of(scope)
+                call = self.direct.match(method, socket.path_of(scope), scope["query_string"], headers)
+                if call is not None:
+                    await self._direct(call, scope, send)
+                    return
             await self.http(scope, receive, send)  # type: ignore[arg-type]
         elif kind == "websocket":
             await self._websocket(scope, receive, send)
         elif kind == "lifespan":
             await self._lifespan(receive, send)
+
+    async def _direct(self, call: direct.Call, scope: Message, send: Send) -> None:
+        """A direct route's call: one hop to the HTTP pool (a streamed body is sent from there)."""
+        loop = asyncio.get_running_loop()
+        client = (scope.get("client") or ("", 0))[0]
+        for message in await loop.run_in_executor(self.http.executor, self._answer, call, client, loop, send):
+            await send(message)
+
+    def _answer(
+        self, call: direct.Call, client: str, loop: asyncio.AbstractEventLoop, send: Send
+    ) -> list[Message]:
+        """On a pool thread: the answer's messages for the loop to send, or none when its body was
+        streamed from here. The request id, log context, latency sample and access line are the Flask
+        hooks' (`requests`)."""
+        started = time.perf_counter()
+        request_id = requests.request_id_from(call.headers.get("x-request-id"))
+        token = logs.bind_request(request_id, call.args.get("recording_id"))
+        try:
+            response = call.answer(self.rt)
+            status, route = response.status_code, call.route
+            requests.record(
+                route.method, route.rule, call.args, status, time.perf_counter() - started, client
+            )
+            head = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in response.headers.items()]
+            head.append((b"x-request-id", request_id.encode()))
+            start = {"type": "http.response.start", "status": status, "headers": head}
+            if not response.is_streamed:
+                body = response.get_data()
+                if "Content-Length" not in response.headers:
+                    head.append((b"content-length", str(len(body)).encode()))
+                return [start, {"type": "http.response.body", "body": body}]
+            try:
+                _stream(loop, send, start, response)
+            finally:
+                response.close()
+            return []
+        finally:
+            logs.unbind(token)
 
     async def _websocket(self, scope: Message, receive: Receive, send: Send) -> None:
         match = socket.PATH.fullmatch(socket.path_of(scope))
@@ -84,6 +132,22 @@ class Asgi:
         """Release the thread pools (uvicorn has finished every connection by now)."""
         self.pool.shutdown(wait=False)
         self.http.executor.shutdown(wait=False)
+
+
+def _stream(loop: asyncio.AbstractEventLoop, send: Send, start: Message, response: Response) -> None:
+    """Send `response` from this pool thread, chunk by chunk as its body is made (as a2wsgi sends)."""
+
+    async def sent(message: Message) -> None:
+        await send(message)
+
+    def now(message: Message) -> None:
+        asyncio.run_coroutine_threadsafe(sent(message), loop).result()
+
+    now(start)
+    for chunk in response.iter_encoded():
+        if chunk:
+            now({"type": "http.response.body", "body": chunk, "more_body": True})
+    now({"type": "http.response.body", "body": b""})
 
 
 async def _not_found(scope: Message, receive: Receive, send: Send) -> Outcome:

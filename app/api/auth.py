@@ -12,6 +12,7 @@ from app.api.blueprint import Blueprint
 from app.contexts import behind
 from app.errors import Forbidden, Unauthorized
 from app.models import ApiKey
+from app.runtime import Runtime
 from app.services.access import keys
 
 SECURITY: list[dict[str, list[str]]] = [{"ApiKey": []}]
@@ -46,18 +47,25 @@ def current_key() -> ApiKey:
     return behind(g).api_key
 
 
+def authorized(rt: Runtime, authorization: str, scope: str) -> ApiKey:
+    """The key an Authorization header value carries; Unauthorized without a valid one, Forbidden when
+    it lacks `scope`."""
+    key = keys.authenticate(rt, key_from_header(authorization))
+    if key is None:
+        raise Unauthorized("a valid API key is required in the Authorization header")
+    if not keys.has_scope(key, scope):
+        raise Forbidden(f"this API key lacks the {scope} scope")
+    return key
+
+
 def require(scope: str) -> Callable:
     """Decorate a view: 401 without a valid key, 403 when the key lacks `scope`; both are documented."""
 
     def decorator(view: Callable) -> Callable:
         @wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            key = keys.authenticate(behind(current_app).extensions["meetrec"], presented_key())
-            if key is None:
-                raise Unauthorized("a valid API key is required in the Authorization header")
-            if not keys.has_scope(key, scope):
-                raise Forbidden(f"this API key lacks the {scope} scope")
-            behind(g).api_key = key
+            rt = behind(current_app).extensions["meetrec"]
+            behind(g).api_key = authorized(rt, behind(request).headers.get("Authorization", ""), scope)
             return view(*args, **kwargs)
 
         return documented(wrapper, SECURITY, "no valid API key", f"the key lacks the {scope} scope")

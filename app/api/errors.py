@@ -7,12 +7,13 @@ always a 4xx; only our own faults are 500, and they are logged with a traceback.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from http import HTTPStatus
 
 import marshmallow as ma
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 from app import errors as domain
@@ -72,27 +73,24 @@ def shape_for(prefix: str, shape: Shape) -> None:
         _SHAPES.append((prefix, shape))
 
 
-def _respond(status: int, message: str = "", errors: dict | None = None, headers=None) -> Response:
-    path = request.path
+def response(path: str, status: int, message: str = "", errors: dict | None = None, headers=None) -> Response:
+    """The error answer at `path`: meetrec's shape, or the shape of the dialect that owns the path."""
     shape = next((s for prefix, s in _SHAPES if path.startswith(prefix) or path == prefix.rstrip("/")), None)
     if shape is None:
-        response = jsonify(error_body(status, message, errors))
+        body = error_body(status, message, errors)
     else:
         status, body = shape(status, message or HTTPStatus(status).phrase, errors or {})
-        response = jsonify(body)
-    response.status_code = status
+    answer = Response(json.dumps(body, separators=(",", ":")) + "\n", status, mimetype="application/json")
     for name, value in (headers or {}).items():
-        response.headers[name] = value
-    return response
+        answer.headers[name] = value
+    return answer
 
 
-def register(app: Flask) -> None:
-    @app.errorhandler(DomainError)
-    def _domain_error(e: DomainError):
-        return _respond(status_of(e), e.message, e.errors)
-
-    @app.errorhandler(HTTPException)
-    def _http_error(e: HTTPException):
+def response_for(path: str, e: Exception) -> Response:
+    """What a request at `path` answers when its view raised `e` (our own faults are logged)."""
+    if isinstance(e, DomainError):
+        return response(path, status_of(e), e.message, e.errors)
+    if isinstance(e, HTTPException):
         data = getattr(e, "data", None) or {}
         errors = data.get("messages") or data.get("errors") or {}
         message = str(
@@ -101,21 +99,22 @@ def register(app: Flask) -> None:
         headers = dict(e.get_headers()) if e.code == 405 else None
         if headers:
             headers.pop("Content-Type", None)
-        return _respond(e.code or 500, message, errors, headers)
-
-    @app.errorhandler(StorageError)
-    def _storage_error(e: StorageError):
+        return response(path, e.code or 500, message, errors, headers)
+    if isinstance(e, StorageError):
         log.warning("storage unavailable: %s", e)
-        return _respond(503, "object storage is unavailable, try again", headers=RETRY_AFTER)
-
-    @app.errorhandler(QueueError)
-    def _queue_error(e: QueueError):
+        return response(path, 503, "object storage is unavailable, try again", headers=RETRY_AFTER)
+    if isinstance(e, QueueError):
         log.warning("job queue unavailable: %s", e)
-        return _respond(503, "the job queue is unavailable, try again", headers=RETRY_AFTER)
+        return response(path, 503, "the job queue is unavailable, try again", headers=RETRY_AFTER)
+    log.exception("unhandled error", exc_info=e)
+    return response(path, 500, "internal error")
 
-    @app.errorhandler(Exception)
-    def _unexpected(e: Exception):
-        if isinstance(e, HTTPException):
-            return _http_error(e)
-        log.exception("unhandled error")
-        return _respond(500, "internal error")
+
+def register(app: Flask) -> None:
+    # Flask picks a handler by the error's class (HTTPException by code first); all answer alike.
+    for error in (DomainError, HTTPException, StorageError, QueueError, Exception):
+        app.register_error_handler(error, _handler)
+
+
+def _handler(e: Exception) -> Response:
+    return response_for(request.path, e)

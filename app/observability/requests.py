@@ -60,26 +60,36 @@ def _end(response: Response) -> Response:
     state = req.environ.get(_STATE)
     if state is None:  # before_request did not run (an error raised before it)
         return response
-    seconds = time.perf_counter() - state[0]
     rule = req.url_rule
-    route = rule.rule if rule is not None else "<unmatched>"
-    status = response.status_code
-    method = req.method
     response.headers[HEADER] = state[1]
+    record(
+        req.method,
+        rule.rule if rule is not None else "<unmatched>",
+        req.view_args,
+        response.status_code,
+        time.perf_counter() - state[0],
+        req.remote_addr,
+    )
+    return response
+
+
+def record(
+    method: str, route: str, args: dict[str, Any] | None, status: int, seconds: float, remote_addr: str | None
+) -> None:
+    """A request's latency sample and its access line: the route template and the ids in its path
+    (`args`, access keys left out)."""
     metrics.observe_request(method, route, status, seconds)
     level = logging.DEBUG if route in _QUIET else logging.INFO
     if access_log.isEnabledFor(level):
-        args = req.view_args
         extra = {
             "method": method,
             "route": route,
             "ids": {k: v for k, v in args.items() if k not in _SECRET_ARGS} if args else {},
             "status": status,
             "duration_ms": round(seconds * 1000, 2),
-            "remote_addr": req.remote_addr,
+            "remote_addr": remote_addr,
         }
         _log_access(level, (method, route, status), extra)
-    return response
 
 
 def _log_access(level: int, args: tuple[Any, ...], extra: dict[str, Any]) -> None:

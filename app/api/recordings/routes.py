@@ -4,11 +4,13 @@ issuance log."""
 
 from __future__ import annotations
 
-from flask import current_app, redirect, request
+from collections.abc import Mapping
+
+from flask import Response, current_app, redirect, request
 from flask.views import MethodView
 
-from app.api import presenters
-from app.api.auth import current_key, require
+from app.api import direct, presenters
+from app.api.auth import authorized, current_key, require
 from app.api.blueprint import Blueprint
 from app.api.recordings import bodies
 from app.api.recordings.schemas import ChunkSchema, FlagsArgs, LinkIssuanceSchema, LinksPageArgs
@@ -16,7 +18,7 @@ from app.api.schemas import RecordingSchema
 from app.api.sessions import stream
 from app.api.sessions.schemas import SessionSchema
 from app.errors import Unprocessable
-from app.models import Recording
+from app.models import ApiKey, Recording
 from app.runtime import Runtime
 from app.services.access import links
 from app.services.core import display, recordings, retention
@@ -34,17 +36,29 @@ def one(recording: Recording) -> dict:
     return presenters.issued(rt(), [recording], current_key().id)[0]
 
 
+def read(rt: Runtime, key: ApiKey, recording_id: str) -> Response:
+    """`GET /recordings/{id}` for `key`, through Flask or direct."""
+    return stream.session(rt, display.recording(rt, key.project_id, recording_id), key.id)
+
+
+def _read_direct(rt: Runtime, headers: Mapping[str, str], recording_id: str) -> Response:
+    return read(rt, authorized(rt, headers.get("authorization", ""), READ), recording_id)
+
+
+READ = "recording:read"
+DIRECT = [direct.Route("GET", "/recordings/<recording_id>", _read_direct)]
+
+
 @blp.route("/<recording_id>")
 class RecordingById(MethodView):
-    @require("recording:read")
+    @require(READ)
     @blp.response(200, SessionSchema, description="the recording in its current state, with its events")
     @blp.errors(
         e404="unknown recording, another project's, or deleted",
     )
     def get(self, recording_id: str):
         """Get a recording or session; duration and links.download tell started, stopped and finished apart"""
-        recording = display.recording(rt(), current_key().project_id, recording_id)
-        return stream.session(rt(), recording, current_key().id)
+        return read(rt(), current_key(), recording_id)
 
     @require("recording:write")
     @blp.arguments(FlagsArgs, location="eyeson")

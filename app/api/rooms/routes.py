@@ -9,11 +9,12 @@ from __future__ import annotations
 from flask import Response, current_app
 from flask.views import MethodView
 
-from app.api import presenters
+from app.api import direct, presenters
 from app.api.auth import current_key, presented_key, require
 from app.api.blueprint import Blueprint
 from app.api.rooms.schemas import JoinArgs, MembershipSchema, RoomRecordingsArgs, StartRecordingArgs
 from app.api.schemas import RecordingSchema
+from app.models import ApiKey
 from app.runtime import Runtime
 from app.services.access import keys
 from app.services.core import recordings, room_recordings, rooms
@@ -115,6 +116,29 @@ def shutdown_room(room: str):
     return None
 
 
+def start(
+    rt: Runtime, access_key: str, media_source: str | None = None, api_key: ApiKey | None = None
+) -> Response:
+    """`POST /rooms/{access_key}/recording`, through Flask or direct (which takes no parameters)."""
+    recording = room_recordings.start(rt, access_key, media_source, api_key)
+    return Response(status=201, headers={"Location": f"{rt.config.public_url}/recordings/{recording.id}"})
+
+
+def stop(rt: Runtime, access_key: str) -> Response:
+    """`DELETE /rooms/{access_key}/recording`, through Flask or direct."""
+    return presenters.json_answer(presenters.issued(rt, [room_recordings.stop(rt, access_key)], None)[0])
+
+
+DIRECT = [
+    direct.Route(
+        "POST", "/rooms/<access_key>/recording", lambda rt, _headers, access_key: start(rt, access_key), True
+    ),
+    direct.Route(
+        "DELETE", "/rooms/<access_key>/recording", lambda rt, _headers, access_key: stop(rt, access_key)
+    ),
+]
+
+
 @blp.route("/<access_key>/recording")
 class RoomRecording(MethodView):
     # An instance: given the class, webargs would build a schema on every call.
@@ -142,10 +166,7 @@ class RoomRecording(MethodView):
     def post(self, args: dict, access_key: str):
         """Start recording the meeting"""
         api_key = keys.authenticate(rt(), presented_key()) if args.get("media_source") else None
-        recording = room_recordings.start(rt(), access_key, args.get("media_source"), api_key)
-        return Response(
-            status=201, headers={"Location": f"{rt().config.public_url}/recordings/{recording.id}"}
-        )
+        return start(rt(), access_key, args.get("media_source"), api_key)
 
     @blp.response(
         200,
@@ -156,9 +177,7 @@ class RoomRecording(MethodView):
     @blp.errors(e404="unknown access key, or nothing is recording", e410="the meeting has been shut down")
     def delete(self, access_key: str):
         """Stop the meeting's running recording"""
-        return presenters.json_answer(
-            presenters.issued(rt(), [room_recordings.stop(rt(), access_key)], None)[0]
-        )
+        return stop(rt(), access_key)
 
 
 @blp.route("/<room_id>/recordings")
