@@ -116,8 +116,33 @@ class Database:
         with self.sessions() as session:
             yield session
 
+    @contextmanager
+    def tx(self) -> Iterator[Tx]:
+        """A transaction of `Prepared` statements on a pooled DBAPI connection, without an ORM session
+        (measured here: 0.06 ms of CPU less than `transaction()` on SQLite, 0.1-0.15 ms on PostgreSQL).
+        Commits on success, rolls back on any exception; what `after_commit` queued runs after the
+        commit. For hot calls made of Prepared statements only (a room recording's start and stop)."""
+        engine = self.engine
+        pooled = engine.raw_connection()
+        try:
+            if engine._has_events:  # counted as a begun transaction, as a session's is
+                for listener in engine.dispatch.begin:
+                    listener(None)
+            tx = Tx(engine, pooled)
+            yield tx
+            pooled.commit()
+        except BaseException:
+            try:
+                pooled.rollback()
+            except Exception:  # noqa: BLE001 - a broken connection: dropped, the first error raised
+                pooled.invalidate()
+            raise
+        finally:
+            pooled.close()  # back to the pool (an invalidated one is discarded)
+        _committed(tx)
 
-def after_commit(s: Session, key: str, item: Any, run: Callable[[list[Any]], object]) -> None:
+
+def after_commit(s: InTransaction, key: str, item: Any, run: Callable[[list[Any]], object]) -> None:
     """Call `run` with the items queued under `key` once `s`'s transaction commits (one call per key,
     items in the order queued); a rollback drops them. For what must follow a commit and never
     precede it: a job that must find the rows, a log line of a change that happened."""
@@ -130,7 +155,7 @@ def after_commit(s: Session, key: str, item: Any, run: Callable[[list[Any]], obj
 _AFTER_COMMIT = "meetrec.after_commit"
 
 
-def _committed(session: Session) -> None:
+def _committed(session: InTransaction) -> None:
     for run, items in (session.info.pop(_AFTER_COMMIT, None) or {}).values():
         run(items)
 
@@ -233,14 +258,16 @@ class Prepared:
         finally:
             connection.close()  # back to the pool, rolled back as a Core connection would be
 
-    def first(self, s: Session, params: dict[str, Any]) -> tuple[Any, ...] | None:
+    def first(self, s: InTransaction, params: dict[str, Any]) -> tuple[Any, ...] | None:
         """The first row in `s`'s transaction (on its connection, begun if it was not)."""
         return self.run(s, params).first()
 
-    def run(self, s: Session, params: dict[str, Any]) -> Ran:
-        """Run the statement in `s`'s transaction (on its connection, begun if it was not). Objects `s`
-        holds are not updated to match (see `run`)."""
-        connection = s.connection()
+    def run(self, s: InTransaction, params: dict[str, Any]) -> Ran:
+        """Run the statement in `s`'s transaction (on its connection, begun if it was not). Objects a
+        session holds are not updated to match (see `run`)."""
+        if type(s) is Tx:
+            return self._execute(s.engine, s.connection, params)
+        connection = cast(Session, s).connection()
         return self._execute(connection.engine, connection.connection, params)
 
     def _execute(self, engine: Engine, connection: Any, params: dict[str, Any]) -> Ran:
@@ -250,6 +277,20 @@ class Prepared:
         if compiled is None:
             compiled = self._compiled[slot] = _Compiled(self.statement, dialect, list(params))
         return compiled.execute(engine, connection, params)
+
+
+class Tx:
+    """`Database.tx()`'s transaction: the engine and the pooled DBAPI connection `Prepared` runs on."""
+
+    __slots__ = ("engine", "connection", "info")
+
+    def __init__(self, engine: Engine, connection: Any):
+        self.engine, self.connection = engine, connection
+        self.info: dict[str, Any] = {}  # as a session's: what `after_commit` queued
+
+
+# Where a hot statement runs: a session's transaction, or a session-free one (`Database.tx`).
+InTransaction = Session | Tx
 
 
 class Ran:
@@ -303,8 +344,9 @@ class _Compiled:
         self.types = [c.type.dialect_impl(dialect) for c in cast(Any, statement).exported_columns]
         # Made on the first execution that returns rows: some drivers' processors depend on the type
         # codes it reports, and the rows' names are the cursor's.
-        self.processors: tuple[Callable[[Any], Any] | None, ...] | None = None
+        self.processors: tuple[tuple[int, Callable[[Any], Any]], ...] = ()  # (column index, processor)
         self.row: Any = None  # the rows' namedtuple class
+        self.returns: bool | None = None  # whether it answers rows: known after its first execution
 
     def execute(self, engine: Engine, connection: Any, params: dict[str, Any]) -> Ran:
         values = {**self.fixed, **params}
@@ -320,28 +362,35 @@ class _Compiled:
                     listener(None, cursor, self.sql, bound, None, False)
             try:
                 cursor.execute(self.sql, bound)
-                raw = cursor.fetchall() if cursor.description is not None else []
+                if self.returns is None:  # learnt once: psycopg makes `description` anew on every read
+                    self.returns = cursor.description is not None
+                    if self.returns:
+                        self._describe(cursor.description)
+                raw = cursor.fetchall() if self.returns else []
             except self.dialect.loaded_dbapi.Error as e:
                 raise exc.DBAPIError.instance(
                     self.sql, bound, e, self.dialect.loaded_dbapi.Error, dialect=self.dialect
                 ) from e
-            if self.row is None and cursor.description is not None:
-                self._describe(cursor.description)
             rowcount = cursor.rowcount
         finally:
             cursor.close()
         if not raw:
             return Ran([], rowcount)
-        assert self.processors is not None and self.row is not None
-        processors, row = self.processors, self.row
-        made = [row._make(v if p is None else p(v) for p, v in zip(processors, r, strict=True)) for r in raw]
+        make, processors = self.row._make, self.processors
+        if not processors:
+            return Ran([make(r) for r in raw], rowcount)
+        made = []
+        for r in raw:
+            row = list(r)
+            for at, processor in processors:  # only the columns that have one (a few of dozens)
+                row[at] = processor(row[at])
+            made.append(make(row))
         return Ran(made, rowcount)
 
     def _describe(self, description: Sequence[Any]) -> None:
         codes = [d[1] for d in description]
-        self.processors = tuple(
-            t.result_processor(self.dialect, code) for t, code in zip(self.types, codes, strict=True)
-        )
+        found = (t.result_processor(self.dialect, code) for t, code in zip(self.types, codes, strict=True))
+        self.processors = tuple((at, p) for at, p in enumerate(found) if p is not None)
         self.row = namedtuple("Row", [d[0] for d in description], rename=True)  # type: ignore[misc]
 
 

@@ -9,9 +9,10 @@ from datetime import datetime
 import pytest
 from sqlalchemy import bindparam, exc, insert, select, update
 
-from app.db import Prepared, table_of
+from app.db import Prepared, after_commit, table_of
 from app.models import Project, Recording
 from app.services.ids import new_id
+from tests.sqlcount import counting
 
 PROJECTS = table_of(Project)
 INSERT_PROJECT = Prepared(insert(PROJECTS).returning(PROJECTS.c.id, PROJECTS.c.name, PROJECTS.c.created_at))
@@ -74,3 +75,47 @@ def test_a_read_on_its_own_connection_sees_what_was_committed(rt):
         INSERT_PROJECT.run(s, {"id": project_id, "name": "committed"})
     assert NAMED.one_or_none(rt.db.engine, {"project": project_id}) == ("committed",)
     assert NAMED.one_or_none(rt.db.engine, {"project": "no-such-project"}) is None
+
+
+# --- Database.tx: a transaction of Prepared statements without a session ---------------------------
+
+
+def test_a_session_free_transaction_commits_what_it_ran(rt):
+    project_id = new_id()
+    with rt.db.tx() as tx:
+        INSERT_PROJECT.run(tx, {"id": project_id, "name": "committed"})
+        assert NAMED.first(tx, {"project": project_id}).project__name == "committed"
+    with rt.db.read() as s:
+        assert s.get(Project, project_id).name == "committed"
+
+
+def test_a_session_free_transaction_rolls_back_on_an_error_and_runs_nothing_queued(rt):
+    project_id, ran = new_id(), []
+    with pytest.raises(RuntimeError), rt.db.tx() as tx:
+        INSERT_PROJECT.run(tx, {"id": project_id, "name": "gone"})
+        after_commit(tx, "test", "item", ran.append)
+        raise RuntimeError("rolled back")
+    with rt.db.read() as s:
+        assert s.get(Project, project_id) is None
+    assert ran == []
+
+
+def test_what_a_session_free_transaction_queued_runs_once_after_its_commit(rt):
+    project_id, seen = new_id(), []
+
+    def check(items: list[str]) -> None:
+        with rt.db.read() as s:  # after the commit: another connection sees the row
+            seen.append((items, s.get(Project, project_id) is not None))
+
+    with rt.db.tx() as tx:
+        INSERT_PROJECT.run(tx, {"id": project_id, "name": "queued"})
+        after_commit(tx, "test", "a", check)
+        after_commit(tx, "test", "b", check)
+        assert seen == []
+    assert seen == [(["a", "b"], True)]
+
+
+def test_a_session_free_transaction_leaves_its_connection_idle_in_the_pool(rt):
+    with counting(rt) as counted, rt.db.tx() as tx:
+        RENAME.run(tx, {"project": "no-such-project", "to": "never"})
+    assert (counted.transactions, counted.checkouts, counted.left_open) == (1, 1, 0)

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import bindparam, exists, insert, select, update
 from sqlalchemy.orm import Session
 
-from app.db import Prepared, affected, table_of
+from app.db import InTransaction, Prepared, affected, table_of
 from app.errors import Conflict, NotFound, QueueError, StorageError, Unavailable
 from app.models import Ingest, Participant, Recording, RecordingState, Room, Segment
 from app.queueing import FINALIZE, capture_spec
@@ -32,7 +32,7 @@ def object_prefix(recording_id: str) -> str:
 
 def create(
     rt: Runtime,
-    s: Session,
+    s: InTransaction,
     project_id: str,
     media_source: str | None,
     *,
@@ -190,7 +190,7 @@ def ask_stop(rt: Runtime, s: Session, recording_id: str, reason: str | None = No
     return stop_asked(rt, s, recording_id, reason) is not None
 
 
-def stop_asked(rt: Runtime, s: Session, recording_id: str, reason: str | None = None) -> Any:
+def stop_asked(rt: Runtime, s: InTransaction, recording_id: str, reason: str | None = None) -> Any:
     """`ask_stop`, answering the recording's row (the columns of `rows.RECORDING_ROWS`, a named tuple)
     as this call left it, or None when it asked nothing."""
     params = {"recording": recording_id, "now": rt.now()}

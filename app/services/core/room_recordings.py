@@ -10,9 +10,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import bindparam, select, update
-from sqlalchemy.orm import Session
 
-from app.db import Prepared, table_of
+from app.db import InTransaction, Prepared, table_of
 from app.errors import Forbidden, NotAcceptable, NotFound, RecordingNotAvailable
 from app.models import ApiKey, Ingest, Recording, RecordingState, Room
 from app.runtime import Runtime
@@ -40,7 +39,7 @@ def start(
     chosen without such a key, Unprocessable source.
     """
     recording_id = new_id()
-    with rt.db.transaction() as s:
+    with rt.db.tx() as s:  # Prepared statements only: no session
         # The lookup and the checks write nothing: on SQLite no write lock is held before the claim; on
         # PostgreSQL a source's DNS check (a pull URL other than the built-in) waits holding no lock.
         participant = rooms.holding(s, access_key)
@@ -84,7 +83,7 @@ def _source(room: Room, override: str | None) -> str:
     return source
 
 
-def _claim(s: Session, room: Room, recording_id: str) -> None:
+def _claim(s: InTransaction, room: Room, recording_id: str) -> None:
     """Make `recording_id` the room's one running recording, in `s`'s transaction."""
     if not _CLAIM.run(s, {"room": room.id, "recording": recording_id}).rowcount:
         raise NotAcceptable("a recording is already running in this room")
@@ -104,8 +103,9 @@ _CLAIM = Prepared(
 
 def stop(rt: Runtime, access_key: str) -> Recording:
     """Ask the running recording of the participant's meeting to stop (the room found and the stop
-    asked in one transaction); the recording as it stands after. NotFound when none runs."""
-    with rt.db.transaction() as s:
+    asked in one transaction, of statements on the cursor without a session); the recording as it
+    stands after. NotFound when none runs."""
+    with rt.db.tx() as s:
         caller = rooms.holding(s, access_key)
         recording_id = caller.room.active_recording_id
         if recording_id is None:

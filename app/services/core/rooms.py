@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.db import affected
+from app.db import InTransaction, affected
 from app.errors import Gone, NotFound
 from app.models import Participant, Room
 from app.runtime import Runtime
@@ -113,7 +113,7 @@ def by_access_key(rt: Runtime, access_key: str) -> Participant:
         return holding(s, access_key)
 
 
-def holding(s: Session, access_key: str) -> Participant:
+def holding(s: InTransaction, access_key: str) -> Participant:
     """`by_access_key` in `s`'s transaction, its room loaded with it (one SELECT). Detached: read, do
     not change."""
     participant = rows.participant(s, hash_secret(access_key))

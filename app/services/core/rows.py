@@ -8,9 +8,8 @@ from collections.abc import Sequence
 from typing import Any, TypeVar
 
 from sqlalchemy import bindparam, select
-from sqlalchemy.orm import Session
 
-from app.db import CoreRows, Prepared, table_of
+from app.db import CoreRows, InTransaction, Prepared, table_of
 from app.models import Participant, Recording, Room
 
 T = TypeVar("T")
@@ -19,7 +18,7 @@ PARTICIPANT_ROWS, ROOM_ROWS, RECORDING_ROWS = CoreRows(Participant), CoreRows(Ro
 _PARTICIPANTS, _ROOMS, _RECORDINGS = table_of(Participant), table_of(Room), table_of(Recording)
 
 
-def participant(s: Session, access_key_hash: str) -> Participant | None:
+def participant(s: InTransaction, access_key_hash: str) -> Participant | None:
     """The participant holding the access key with this hash, its room with it, in `s`'s transaction."""
     row = _BY_KEY.first(s, {"key_hash": access_key_hash})
     if row is None:
@@ -35,7 +34,7 @@ _BY_KEY = Prepared(
 )
 
 
-def recording(s: Session, recording_id: str) -> Recording | None:
+def recording(s: InTransaction, recording_id: str) -> Recording | None:
     """A recording by id, whatever its project or state, with its room and participant, as `s`'s
     transaction sees it now."""
     row = _BY_ID.first(s, {"recording_id": recording_id})

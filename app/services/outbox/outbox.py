@@ -24,7 +24,7 @@ from sqlalchemy import bindparam, func, insert, literal, literal_column, select,
 from sqlalchemy.orm import Session
 
 from app import wire
-from app.db import Prepared, after_commit, run, table_of
+from app.db import InTransaction, Prepared, after_commit, table_of
 from app.models import (
     DeliveryState,
     Recording,
@@ -65,13 +65,13 @@ def recording_changed(rt: Runtime, s: Session, recording_id: str) -> None:
         _recording_event(rt, s, rec, first=False)
 
 
-def recording_started(rt: Runtime, s: Session, rec: Recording) -> None:
+def recording_started(rt: Runtime, s: InTransaction, rec: Recording) -> None:
     """`recording_changed` for a recording `s` has just inserted, shown from `rec` as written (its
     `room` and `participant` set): no re-read, and its first event (seq 1) without a lookup."""
     _recording_event(rt, s, rec, first=True)
 
 
-def _recording_event(rt: Runtime, s: Session, rec: Recording, *, first: bool) -> None:
+def _recording_event(rt: Runtime, s: InTransaction, rec: Recording, *, first: bool) -> None:
     # Stored unsigned: a link signed now would expire before a late attempt, and was never audited.
     shown = wire.recording(rec, rt.config.public_url, wire.UNSIGNED)
     emit(rt, s, rec.project_id, RECORDING_UPDATE, rec.id, {"recording": shown}, first=first)
@@ -97,7 +97,7 @@ def _change_line(rec: Recording) -> tuple[int, str, dict[str, Any]]:
     return (logging.WARNING if failed else logging.INFO), line, fields
 
 
-def _log_after_commit(s: Session, level: int, line: str, fields: dict[str, Any]) -> None:
+def _log_after_commit(s: InTransaction, level: int, line: str, fields: dict[str, Any]) -> None:
     """Log `line` (with `fields`) once `s` commits: a change rolled back happened to nobody."""
     after_commit(s, "change_lines", (level, line, fields), _log_committed)
 
@@ -117,7 +117,7 @@ def room_changed(rt: Runtime, s: Session, room_id: str) -> None:
 
 def emit(
     rt: Runtime,
-    s: Session,
+    s: InTransaction,
     project_id: str,
     type_: str,
     resource_id: str,
@@ -157,14 +157,15 @@ def emit(
     if endpoint_ids:
         delivery_ids = [new_id() for _ in endpoint_ids]
         pending = {"event_id": event_id, "attempt": 1, "manual": False, "state": D.PENDING.value}
-        run(
-            s,
-            _INSERT_DELIVERY,
-            [
-                {"id": delivery_id, "endpoint_id": endpoint_id, **pending, "created_at": now, "due_at": now}
-                for delivery_id, endpoint_id in zip(delivery_ids, endpoint_ids, strict=True)
-            ],
-        )
+        for delivery_id, endpoint_id in zip(delivery_ids, endpoint_ids, strict=True):
+            values = {
+                "id": delivery_id,
+                "endpoint_id": endpoint_id,
+                **pending,
+                "created_at": now,
+                "due_at": now,
+            }
+            _INSERT_DELIVERY.run(s, values)
         enqueue_after_commit(rt, s, delivery_ids)
     return event_id
 
@@ -191,10 +192,10 @@ _INSERT_EVENT = Prepared(
         .scalar_subquery()
     )
 )
-_INSERT_DELIVERY = insert(table_of(WebhookDelivery))
+_INSERT_DELIVERY = Prepared(insert(table_of(WebhookDelivery)))
 
 
-def enqueue_after_commit(rt: Runtime, s: Session, delivery_ids: list[str]) -> None:
+def enqueue_after_commit(rt: Runtime, s: InTransaction, delivery_ids: list[str]) -> None:
     """Wake a delivery job once `s` commits (never before: the job must find the rows)."""
     if delivery_ids:
         after_commit(s, "webhook_deliveries", delivery_ids, lambda _: wake(rt))
