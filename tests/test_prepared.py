@@ -11,6 +11,7 @@ from sqlalchemy import bindparam, exc, insert, select, update
 
 from app.db import Prepared, after_commit, table_of
 from app.models import Project, Recording
+from app.services.core import rows
 from app.services.ids import new_id
 from tests.sqlcount import counting
 
@@ -119,3 +120,27 @@ def test_a_session_free_transaction_leaves_its_connection_idle_in_the_pool(rt):
     with counting(rt) as counted, rt.db.tx() as tx:
         RENAME.run(tx, {"project": "no-such-project", "to": "never"})
     assert (counted.transactions, counted.checkouts, counted.left_open) == (1, 1, 0)
+
+
+def test_a_recordings_read_is_planned_on_its_primary_key_even_as_a_generic_plan(rt):
+    """PostgreSQL plans a statement psycopg prepared once for any values; given the project too, that
+    plan once took the project's index and filtered the project's every recording by id."""
+    dialect = rt.db.engine.dialect
+    sql = str(rows.BY_ID.statement.compile(dialect=dialect))
+    connection = rt.db.engine.raw_connection()
+    try:
+        cursor = connection.cursor()
+        if dialect.name == "postgresql":
+            cursor.execute("SET plan_cache_mode = force_generic_plan")
+            cursor.execute(f"PREPARE by_id(varchar) AS {sql.replace('%(recording_id)s', '$1')}")
+            cursor.execute("EXPLAIN EXECUTE by_id('f00d')")
+            plan = "\n".join(r[0] for r in cursor.fetchall())
+            cursor.execute("DEALLOCATE by_id")
+            cursor.execute("RESET plan_cache_mode")
+            assert "Index Scan using recordings_pkey on recordings" in plan, plan
+        else:
+            cursor.execute(f"EXPLAIN QUERY PLAN {sql}", ("f00d",))
+            plan = "\n".join(str(r[-1]) for r in cursor.fetchall())
+            assert "SEARCH recordings USING INDEX sqlite_autoindex_recordings_1 (id=?)" in plan, plan
+    finally:
+        connection.close()

@@ -12,31 +12,19 @@ and signed (`app.wire`, the link audit) and never to be added to a session or ch
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam
-
-from app.db import Prepared, table_of
 from app.errors import NotFound
 from app.models import Recording, RecordingState
 from app.runtime import Runtime
 from app.services.core import rows
 
-_RECORDINGS = table_of(Recording)
-
-# Built once, like recordings.get's statement. A deleted recording is told apart in Python: on SQLite a
-# bound `state != ?` beside the joins made the statement be prepared again on every execution (most of
-# its time), and an Enum constant would be rendered into the SQL afresh each time instead.
-_LIVE = Prepared(
-    rows.JOINED.where(
-        _RECORDINGS.c.id == bindparam("recording_id"),
-        _RECORDINGS.c.project_id == bindparam("project_id"),
-    )
-)
-
 
 def recording(rt: Runtime, project_id: str, recording_id: str) -> Recording:
     """A live recording of this project as `recordings.get` finds it, room and participant included,
     for showing only; 404 for unknown, foreign or deleted ids."""
-    row = _LIVE.one_or_none(rt.db.engine, {"recording_id": recording_id, "project_id": project_id})
-    if row is None or row[rows.STATE] == RecordingState.DELETED:
+    # A deleted or foreign recording is told apart on the row: on SQLite a bound `state != ?` beside the
+    # joins made the statement be prepared again on every execution, and on PostgreSQL the project's
+    # condition led the generic plan off the primary key (see `rows.BY_ID`).
+    row = rows.BY_ID.one_or_none(rt.db.engine, {"recording_id": recording_id})
+    if row is None or row[rows.PROJECT] != project_id or row[rows.STATE] == RecordingState.DELETED:
         raise NotFound("recording not found")
     return rows.joined(row, shown=True)

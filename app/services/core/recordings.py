@@ -345,8 +345,8 @@ def state_of(rt: Runtime, recording_id: str) -> RecordingState | None:
 def get(rt: Runtime, project_id: str, recording_id: str) -> Recording:
     """A live recording of this project; 404 for unknown, foreign or deleted ids."""
     with rt.db.read() as s:
-        recording = s.scalar(_LIVE_RECORDING, {"recording_id": recording_id, "project_id": project_id})
-    if recording is None:
+        recording = s.scalar(_LIVE_RECORDING, {"recording_id": recording_id})
+    if recording is None or recording.project_id != project_id:  # the project on the row: see rows.BY_ID
         raise NotFound("recording not found")
     return recording
 
@@ -370,9 +370,7 @@ LEGAL_HOLD = "the recording is under legal hold; an admin key must lift the hold
 
 # Built once: the hottest read of the API (every recording and session call starts with it).
 _LIVE_RECORDING = select(Recording).where(
-    Recording.id == bindparam("recording_id"),
-    Recording.project_id == bindparam("project_id"),
-    Recording.state != S.DELETED,
+    Recording.id == bindparam("recording_id"), Recording.state != S.DELETED
 )
 
 

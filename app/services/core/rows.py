@@ -37,7 +37,7 @@ _BY_KEY = Prepared(
 def recording(s: InTransaction, recording_id: str) -> Recording | None:
     """A recording by id, whatever its project or state, with its room and participant, as `s`'s
     transaction sees it now."""
-    row = _BY_ID.first(s, {"recording_id": recording_id})
+    row = BY_ID.first(s, {"recording_id": recording_id})
     return None if row is None else joined(row)
 
 
@@ -68,8 +68,12 @@ JOINED = select(
         _PARTICIPANTS, _PARTICIPANTS.c.id == _RECORDINGS.c.participant_id
     )
 )
-STATE = RECORDING_ROWS.keys.index("state")  # the recording's state in a row of JOINED
-_BY_ID = Prepared(JOINED.where(_RECORDINGS.c.id == bindparam("recording_id")))
+# The recording's state and project in a row of JOINED.
+STATE, PROJECT = RECORDING_ROWS.keys.index("state"), RECORDING_ROWS.keys.index("project_id")
+# By its primary key alone: a caller that checks the project does so on the row. Given the project too,
+# PostgreSQL's generic plan of the prepared statement took the project's index and filtered the
+# project's every recording by id (measured: 0.5 ms of server CPU a read at 3,800 recordings).
+BY_ID = Prepared(JOINED.where(_RECORDINGS.c.id == bindparam("recording_id")))
 # Where the room's and the participant's columns start in a row of JOINED, and their ids within them.
 _ROOM_AT = len(RECORDING_ROWS.keys)
 _PARTICIPANT_AT = _ROOM_AT + len(ROOM_ROWS.keys)
