@@ -7,7 +7,10 @@ worker's few threads; on an event loop an idle socket is a few kilobytes of memo
 
 - `http`: the unchanged Flask app through `a2wsgi.WSGIMiddleware`, on a pool of MEETREC_API_THREADS
   threads per worker (measured 6.3k requests/s, against 7.6k for bare gthread 2 x 4: the price of the
-  loop-to-thread hop, paid for sockets that cost no thread);
+  loop-to-thread hop, paid for sockets that cost no thread). The hottest calls (a room recording's
+  start and stop, a recording's read: `app.api.direct`) skip a2wsgi and Flask: one hop to the same
+  pool runs the same services and answers as Flask would, with Flask's request id, access line and
+  latency sample;
 - `websocket`: `/rrweb/recordings/{recordingId}/ingest/ws` (app.api.rrweb.socket) as a coroutine; its
   blocking calls (SQL, object storage, decompression) run on a second pool of the same size, so sockets
   and requests never wait for each other's threads. Any other WebSocket path is answered 404;

@@ -1,9 +1,10 @@
 """API latency and throughput under the production gunicorn config, against a bare Flask app.
 
 Both apps run under `app/gunicorn_conf.py` as `meetrec api` runs it (MEETREC_API_WORKERS uvicorn
-workers, each handing requests to the WSGI app on MEETREC_API_THREADS threads through a2wsgi; 2 x 4), on
-SQLite (or DATABASE_URL) and a redis-server this script starts. The bare app answers the same JSON with
-no auth, database, schema, logging or metrics. Each case serves both apps at once and measures:
+workers, each with a pool of MEETREC_API_THREADS threads; 2 x 4), on SQLite (or DATABASE_URL) and a
+redis-server this script starts. The bare app is Flask through a2wsgi on that pool, answering the same
+JSON with no auth, database, schema, logging or metrics; ours answers every case's calls through its
+direct routes (`app.api.direct`: one hop to the pool, no a2wsgi or Flask). Each case serves both apps at once and measures:
 
 - throughput: CONNECTIONS keep-alive clients back to back for --seconds, ours then bare, --rounds times
   (this machine's speed drifts by tens of percent within minutes: each round's ratio compares runs made

@@ -130,8 +130,12 @@ def stop(rt: Runtime, access_key: str) -> Response:
 
 
 DIRECT = [
+    # A start with parameters (a media source of the caller's choice) goes through Flask, which reads them.
     direct.Route(
-        "POST", "/rooms/<access_key>/recording", lambda rt, _headers, access_key: start(rt, access_key), True
+        "POST",
+        "/rooms/<access_key>/recording",
+        lambda rt, _headers, access_key: start(rt, access_key),
+        reads_query=True,
     ),
     direct.Route(
         "DELETE", "/rooms/<access_key>/recording", lambda rt, _headers, access_key: stop(rt, access_key)
