@@ -362,11 +362,13 @@ class _Compiled:
                     listener(None, cursor, self.sql, bound, None, False)
             try:
                 cursor.execute(self.sql, bound)
-                if self.returns is None:  # learnt once: psycopg makes `description` anew on every read
-                    self.returns = cursor.description is not None
-                    if self.returns:
+                returns = self.returns
+                if returns is None:  # learnt once: psycopg makes `description` anew on every read
+                    returns = cursor.description is not None
+                    if returns:
                         self._describe(cursor.description)
-                raw = cursor.fetchall() if self.returns else []
+                    self.returns = returns  # last: a thread that reads it finds the rows' shape made
+                raw = cursor.fetchall() if returns else []
             except self.dialect.loaded_dbapi.Error as e:
                 raise exc.DBAPIError.instance(
                     self.sql, bound, e, self.dialect.loaded_dbapi.Error, dialect=self.dialect
