@@ -3,6 +3,7 @@ statements run (SQLAlchemy events)."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,21 +27,28 @@ class Counted:
 @contextmanager
 def counting(rt: Any) -> Iterator[Counted]:
     """Count the transactions begun (read sessions included), the pool checkouts and the statements
-    run on `rt`'s engine inside the block, in this process."""
+    run on `rt`'s engine inside the block by the calling thread: background writers of this process
+    (the key-use writer, the link audit's) are not the block's work."""
     counted = Counted()
     engine = rt.db.engine
+    caller = threading.get_ident()
+
+    def mine() -> bool:
+        return threading.get_ident() == caller
 
     def began(_conn: Any) -> None:
-        counted.transactions += 1
+        counted.transactions += mine()
 
     def checked_out(*_args: Any) -> None:
-        counted.checkouts += 1
+        counted.checkouts += mine()
 
     def ran(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        counted.statements.append(" ".join(statement.split())[:120])
+        if mine():
+            counted.statements.append(" ".join(statement.split())[:120])
 
     def reset(dbapi_conn: Any, *_args: Any) -> None:
-        counted.left_open += _in_transaction(dbapi_conn)
+        if mine():
+            counted.left_open += _in_transaction(dbapi_conn)
 
     event.listen(engine, "begin", began)
     event.listen(engine.pool, "checkout", checked_out)
