@@ -6,12 +6,22 @@ import socket
 from dataclasses import replace
 
 import pytest
-from redis.exceptions import RedisError
+from redis import Redis
+from redis.exceptions import RedisError, ResponseError
 from rq import Queue, Worker
 from rq.job import Job
 
 from app.errors import QueueError
-from app.queueing import FINALIZE, QUEUE_NAMES, RECONCILE, JobQueue, _options, capture_spec, stop_signal_key
+from app.queueing import (
+    FINALIZE,
+    QUEUE_NAMES,
+    RECONCILE,
+    JobQueue,
+    _options,
+    _round_trip,
+    capture_spec,
+    stop_signal_key,
+)
 from app.runtime import Runtime
 from app.services.operations import readiness
 from tests.helpers import free_port as _free_port
@@ -72,6 +82,34 @@ def test_an_enqueue_writes_the_hash_rqs_own_enqueue_writes(own, spec):
     assert (job.func_name, job.args, job.get_status()) == (spec.func, ("rec-1",), "queued")
     assert job.enqueued_at is not None and job.created_at is not None
     assert own.redis.lrange(f"rq:queue:{spec.queue}", 0, -1) == [b"port-ours", b"port-rqs"]
+
+
+def test_an_enqueue_redis_refuses_inside_its_transaction_raises_and_the_next_call_works(own):
+    own.redis.set("rq:queue:default", "not a list")  # RPUSH fails inside the MULTI
+    with pytest.raises(QueueError, match="WRONGTYPE"):
+        own.jobs.enqueue(RECONCILE, job_id="port-refused")
+    own.redis.delete("rq:queue:default")
+    own.jobs.enqueue(RECONCILE, job_id="port-after")  # no reply was left unread on a pooled connection
+    assert own.redis.lrange("rq:queue:default", 0, -1) == [b"port-after"]
+
+
+def test_an_error_reply_leaves_no_reply_unread_for_the_next_call(own):
+    with pytest.raises(ResponseError):
+        _round_trip(own.redis, ("NOSUCHCOMMAND",), ("ECHO", "left over"))
+    assert _round_trip(own.redis, ("ECHO", "mine")) == [b"mine"]
+
+
+def test_a_pooled_connection_redis_closed_is_replaced_for_the_hot_calls(own):
+    """A connection the server dropped since it was pooled (Redis restarted, a client timeout) is not
+    used: the call goes out on a new one."""
+    own.jobs.signal_stop("rec-warm")  # one connection is pooled now
+    pooled = own.redis.client_id()
+    killer = Redis.from_url(own.config.redis_url)
+    assert killer.client_kill_filter(_id=pooled) == 1
+    own.jobs.signal_stop("rec-after")
+    own.jobs.enqueue(RECONCILE, job_id="port-after-kill")
+    assert own.jobs.stop_signalled("rec-after") and own.jobs.job_status("port-after-kill") == "queued"
+    killer.close()
 
 
 def test_a_queued_job_has_no_sign_of_life_yet(own):
