@@ -141,6 +141,25 @@ class Database:
             pooled.close()  # back to the pool (an invalidated one is discarded)
         _committed(tx)
 
+    @contextmanager
+    def autocommit(self) -> Iterator[Tx]:
+        """A pooled connection on which each `Prepared` statement commits on its own (PostgreSQL's
+        autocommit: no BEGIN, no COMMIT, no ROLLBACK when it goes back to the pool). For calls made of
+        reads and at most one statement that writes (`app.services.core.fused`); `after_commit` work
+        queued on it is not run."""
+        engine = self.engine
+        if engine.dialect.name != "postgresql":
+            raise NotImplementedError("autocommit: PostgreSQL only")
+        pooled = engine.raw_connection()
+        dbapi: Any = pooled.dbapi_connection
+        dbapi.autocommit = True  # a flag of the driver's: no round trip
+        try:
+            yield Tx(engine, pooled)
+        finally:
+            if not dbapi.closed:  # a connection that broke is dropped by the pool's reset
+                dbapi.autocommit = False
+            pooled.close()
+
 
 def after_commit(s: InTransaction, key: str, item: Any, run: Callable[[list[Any]], object]) -> None:
     """Call `run` with the items queued under `key` once `s`'s transaction commits (one call per key,
@@ -394,6 +413,13 @@ class _Compiled:
         found = (t.result_processor(self.dialect, code) for t, code in zip(self.types, codes, strict=True))
         self.processors = tuple((at, p) for at, p in enumerate(found) if p is not None)
         self.row = namedtuple("Row", [d[0] for d in description], rename=True)  # type: ignore[misc]
+
+
+def with_defaults(table: Table, values: dict[str, Any]) -> dict[str, Any]:
+    """`values` for every column of `table`: the Python-side INSERT default of each column not given
+    (None for one without), as `Prepared` fills them in. For a statement that names every column
+    itself (an INSERT from a SELECT)."""
+    return {c.key: values[c.key] if c.key in values else _python_default(c)() for c in table.columns}
 
 
 def _python_default(column: Any) -> Callable[[], Any]:

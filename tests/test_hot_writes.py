@@ -12,14 +12,15 @@ from functools import partial
 
 import pytest
 from rq.job import Job
-from sqlalchemy import inspect, select, text
+from sqlalchemy import func, inspect, select, text
 from sqlalchemy.orm import Session
 
 from app import db
-from app.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
+from app.errors import NotAcceptable
+from app.models import Recording, Room, WebhookDelivery, WebhookEndpoint, WebhookEvent
 from app.queueing import capture_spec
 from app.services.access import keys
-from app.services.core import lifecycle, recordings, room_recordings, rows
+from app.services.core import lifecycle, recordings, room_recordings, rooms, rows
 from app.services.ids import new_id
 from tests.helpers import join_room, runtime_on_redis_db
 
@@ -104,6 +105,18 @@ def test_the_recording_create_returns_is_the_row_as_stored(rt, project):
         assert getattr(made, key) == getattr(stored, key), key
 
 
+def test_the_recording_a_room_start_returns_is_the_row_as_stored(rt, project):
+    """On PostgreSQL the start does not read its row back (`fused.start`): what it returns is what it
+    gave and the table's defaults, and must be what the database stored."""
+    joined = rooms.join(rt, project.id, rooms.JoinRequest("Ann", room_key="hot-stored", media_source="push"))
+    made = room_recordings.start(rt, joined.access_key)
+    stored = recordings.load(rt, made.id)
+    assert inspect(made).detached
+    for key in rows.RECORDING_ROWS.keys:
+        assert getattr(made, key) == getattr(stored, key), key
+    room_recordings.stop(rt, joined.access_key)
+
+
 def test_each_recording_numbers_its_events_from_one_under_concurrent_changes(client, rt, auth):
     access_keys = [
         join_room(client, auth, f"hot-seq-{i}", **{"options[media_source]": SYNTHETIC})["access_key"]
@@ -125,7 +138,22 @@ def test_each_recording_numbers_its_events_from_one_under_concurrent_changes(cli
         assert [e.seq for e in events] == [e.payload["seq"] for e in events] == seqs
 
 
-def test_an_event_gets_one_pending_delivery_per_enabled_endpoint_subscribed_to_its_type(rt, project):
+def created(rt, project_id: str) -> str:  # type: ignore[no-untyped-def]
+    """A recording of events only, made by `recordings.create` in a session's transaction."""
+    with rt.db.transaction() as s:
+        return recordings.create(rt, s, project_id, None).id
+
+
+def room_started(rt, project_id: str) -> str:  # type: ignore[no-untyped-def]
+    """A room recording started by its access key (on PostgreSQL one fused statement, `fused.start`)."""
+    joined = rooms.join(
+        rt, project_id, rooms.JoinRequest("Ann", room_key="hot-" + new_id(), media_source="push")
+    )
+    return room_recordings.start(rt, joined.access_key).id
+
+
+@pytest.mark.parametrize("write", [created, room_started])
+def test_an_event_gets_one_pending_delivery_per_enabled_endpoint_subscribed_to_its_type(rt, project, write):
     other = keys.create_project(rt, "hot-writes-other")
 
     def endpoint(project_id: str, types: str, disabled: bool = False) -> str:
@@ -150,8 +178,7 @@ def test_an_event_gets_one_pending_delivery_per_enabled_endpoint_subscribed_to_i
     endpoint(project.id, "room_update")
     endpoint(project.id, "recording_update", disabled=True)
     endpoint(other.id, "recording_update")
-    with rt.db.transaction() as s:
-        rec_id = recordings.create(rt, s, project.id, None).id
+    rec_id = write(rt, project.id)
     [event] = events_of(rt, rec_id)
     with rt.db.read() as s:
         deliveries = list(s.scalars(select(WebhookDelivery).where(WebhookDelivery.event_id == event.id)))
@@ -159,6 +186,41 @@ def test_an_event_gets_one_pending_delivery_per_enabled_endpoint_subscribed_to_i
     # pending, or already claimed by a webhook pump of the session's workers
     assert {(d.attempt, d.manual) for d in deliveries} == {(1, False)}
     assert {d.state for d in deliveries} <= {"pending", "sending"}
+    assert {d.created_at for d in deliveries} == {event.created_at} and len({d.id for d in deliveries}) == 2
+    assert all(len(d.id) == 24 and int(d.id, 16) >= 0 for d in deliveries)  # as `new_id` makes them
+
+
+def test_a_start_in_a_room_recording_already_writes_nothing(client, rt, auth):
+    """Two starts in one room: the second is refused (406) and leaves no recording, event or delivery."""
+    room = join_room(client, auth, "hot-twice", **{"options[media_source]": SYNTHETIC})
+    path = f"/rooms/{room['access_key']}/recording"
+    assert client.post(path).status_code == 201
+    with rt.db.read() as s:
+        before = [s.scalar(select(func.count()).select_from(t)) for t in (Recording, WebhookEvent)]
+    refused = client.post(path)
+    assert refused.status_code == 406, refused.get_json()
+    with rt.db.read() as s:
+        assert [s.scalar(select(func.count()).select_from(t)) for t in (Recording, WebhookEvent)] == before
+    assert client.delete(path).status_code == 200
+
+
+def test_of_concurrent_starts_in_one_room_one_wins(client, rt, auth):
+    room = join_room(client, auth, "hot-race", **{"options[media_source]": SYNTHETIC})
+    access_key = room["access_key"]
+
+    def start() -> str | None:
+        try:
+            return room_recordings.start(rt, access_key).id
+        except NotAcceptable:
+            return None  # refused: a recording is already running
+
+    outcomes = all_at_once([start] * 6)
+    won = [o for o in outcomes if o is not None]
+    assert len(won) == 1, outcomes
+    with rt.db.read() as s:
+        ids = s.scalars(select(Recording.id).join(Room).where(Room.key == "hot-race")).all()
+    assert ids == won
+    room_recordings.stop(rt, access_key)
 
 
 def test_work_for_after_the_commit_runs_after_it_and_never_after_a_rollback(rt):

@@ -52,14 +52,31 @@ def create(
     The row is inserted at once (IntegrityError here, not at the commit), and returned as stored
     (detached, its room and participant with it); its event shows it from those same values.
     """
-    recording_id = recording_id or new_id()
+    values = started_row(rt, project_id, media_source, recording_id or new_id(), external_id, description)
+    values["room_id"] = room.id if room else None
+    values["participant_id"] = participant.id if participant else None
+    recording = rows.RECORDING_ROWS.load(_INSERT.run(s, values).one(), room=room, participant=participant)
+    outbox.recording_started(rt, s, recording)
+    return recording
+
+
+_INSERT = Prepared(insert(table_of(Recording)).returning(*rows.RECORDING_ROWS.columns))
+
+
+def started_row(
+    rt: Runtime,
+    project_id: str,
+    media_source: str | None,
+    recording_id: str,
+    external_id: str | None = None,
+    description: str | None = None,
+) -> dict[str, Any]:
+    """The columns `create` sets on a new started recording (no room or participant)."""
     ingest = ingest_of(media_source)
-    values = {
+    return {
         "id": recording_id,
         "external_id": external_id or recording_id,
         "project_id": project_id,
-        "room_id": room.id if room else None,
-        "participant_id": participant.id if participant else None,
         "state": S.STARTED,
         "media_source": media_source,
         "ingest": ingest,
@@ -67,12 +84,6 @@ def create(
         "description": description,
         "created_at": rt.now(),
     }
-    recording = rows.RECORDING_ROWS.load(_INSERT.run(s, values).one(), room=room, participant=participant)
-    outbox.recording_started(rt, s, recording)
-    return recording
-
-
-_INSERT = Prepared(insert(table_of(Recording)).returning(*rows.RECORDING_ROWS.columns))
 
 
 def ingest_of(media_source: str | None) -> Ingest:

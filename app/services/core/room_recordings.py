@@ -16,7 +16,7 @@ from app.errors import Forbidden, NotAcceptable, NotFound, RecordingNotAvailable
 from app.models import ApiKey, Ingest, Recording, RecordingState, Room
 from app.runtime import Runtime
 from app.services.access import keys
-from app.services.core import recordings, rooms, rows
+from app.services.core import fused, recordings, rooms, rows
 from app.services.core.sources import checked_source
 from app.services.ids import new_id
 from app.wire import redacted_source
@@ -39,19 +39,29 @@ def start(
     chosen without such a key, Unprocessable source.
     """
     recording_id = new_id()
-    with rt.db.tx() as s:  # Prepared statements only: no session
-        # The lookup and the checks write nothing: on SQLite no write lock is held before the claim; on
-        # PostgreSQL a source's DNS check (a pull URL other than the built-in) waits holding no lock.
-        participant = rooms.holding(s, access_key)
-        room = participant.room
-        source = checked_source(rt.config, _source(room, _override(room, media_source, api_key)))
-        _claim(s, room, recording_id)
-        recording = recordings.create(
-            rt, s, room.project_id, source, recording_id=recording_id, room=room, participant=participant
-        )
+    if fused.applies(rt):  # PostgreSQL: the read, then one statement writes it all (see `fused`)
+        with rt.db.autocommit() as c:
+            participant = rooms.holding(c, access_key)
+            source = _checked(rt, participant.room, media_source, api_key)
+            recording = fused.start(rt, c, participant, source, recording_id)
+    else:
+        with rt.db.tx() as s:  # Prepared statements only: no session
+            # The lookup and the checks write nothing: no write lock is held before the claim.
+            participant = rooms.holding(s, access_key)
+            room = participant.room
+            source = _checked(rt, room, media_source, api_key)
+            _claim(s, room, recording_id)
+            recording = recordings.create(
+                rt, s, room.project_id, source, recording_id=recording_id, room=room, participant=participant
+            )
     if recording.ingest == Ingest.PULL:  # pushed media is uploaded by the meeting app: nothing to capture
         recordings.enqueue_capture(rt, recording)
     return recording
+
+
+def _checked(rt: Runtime, room: Room, media_source: str | None, api_key: ApiKey | None) -> str:
+    """The source a start in `room` records, checked (see `start`)."""
+    return checked_source(rt.config, _source(room, _override(room, media_source, api_key)))
 
 
 def _override(room: Room, media_source: str | None, api_key: ApiKey | None) -> str | None:
@@ -103,8 +113,17 @@ _CLAIM = Prepared(
 
 def stop(rt: Runtime, access_key: str) -> Recording:
     """Ask the running recording of the participant's meeting to stop (the room found and the stop
-    asked in one transaction, of statements on the cursor without a session); the recording as it
-    stands after. NotFound when none runs."""
+    asked in one statement on PostgreSQL, see `fused`; in one transaction elsewhere); the recording as
+    it stands after. NotFound when none runs."""
+    asked = fused.stop(rt, access_key) if fused.applies(rt) else _ask_stop(rt, access_key)
+    recording = recordings.carry_out_stop(rt, asked)
+    if recording is None:  # the room named a recording that is not there: never after a claim
+        raise NotFound("no recording is running in this room")
+    return recording
+
+
+def _ask_stop(rt: Runtime, access_key: str) -> Recording | None:
+    """`fused.stop` as one transaction of statements on the cursor, without a session."""
     with rt.db.tx() as s:
         caller = rooms.holding(s, access_key)
         recording_id = caller.room.active_recording_id
@@ -112,13 +131,8 @@ def stop(rt: Runtime, access_key: str) -> Recording:
             raise NotFound("no recording is running in this room")
         row = recordings.stop_asked(rt, s, recording_id)
         if row is not None and row.participant_id == caller.id:  # its room and starter are in hand
-            asked: Recording | None = rows.RECORDING_ROWS.load(row, room=caller.room, participant=caller)
-        else:  # its stop was asked already, or another participant started it
-            asked = rows.recording(s, recording_id)
-    recording = recordings.carry_out_stop(rt, asked)
-    if recording is None:  # the room named a recording that is not there: never after a claim
-        raise NotFound("no recording is running in this room")
-    return recording
+            return rows.RECORDING_ROWS.load(row, room=caller.room, participant=caller)
+        return rows.recording(s, recording_id)  # its stop was asked already, or another started it
 
 
 def list_for_room(

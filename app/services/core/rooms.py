@@ -116,7 +116,11 @@ def by_access_key(rt: Runtime, access_key: str) -> Participant:
 def holding(s: InTransaction, access_key: str) -> Participant:
     """`by_access_key` in `s`'s transaction, its room loaded with it (one SELECT). Detached: read, do
     not change."""
-    participant = rows.participant(s, hash_secret(access_key))
+    return held(rows.participant(s, hash_secret(access_key)))
+
+
+def held(participant: Participant | None) -> Participant:
+    """The participant an access key found: NotFound none, Gone when its meeting shut down."""
     if participant is None:
         raise NotFound("unknown access key")
     if participant.room.shutdown:

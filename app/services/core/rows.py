@@ -20,18 +20,25 @@ _PARTICIPANTS, _ROOMS, _RECORDINGS = table_of(Participant), table_of(Room), tabl
 
 def participant(s: InTransaction, access_key_hash: str) -> Participant | None:
     """The participant holding the access key with this hash, its room with it, in `s`'s transaction."""
-    row = _BY_KEY.first(s, {"key_hash": access_key_hash})
+    return holder(_BY_KEY.first(s, {"key_hash": access_key_hash}))
+
+
+def holder(row: Sequence[Any] | None) -> Participant | None:
+    """The participant of a row that starts with `PARTICIPANT_COLUMNS`, its room with it."""
     if row is None:
         return None
     return PARTICIPANT_ROWS.load(row, room=ROOM_ROWS.load(row, len(PARTICIPANT_ROWS.keys)))
 
 
-# On the session's DBAPI cursor (`Prepared`): both room calls start with this read.
-_BY_KEY = Prepared(
-    select(*PARTICIPANT_ROWS.columns, *ROOM_ROWS.labelled("room"))
+# A participant's columns and its room's (labelled `room__<key>`), the row `holder` reads.
+PARTICIPANT_COLUMNS = (*PARTICIPANT_ROWS.columns, *ROOM_ROWS.labelled("room"))
+# The participant holding the access key with this hash: both room calls start with this read.
+BY_KEY = (
+    select(*PARTICIPANT_COLUMNS)
     .select_from(_PARTICIPANTS.join(_ROOMS, _ROOMS.c.id == _PARTICIPANTS.c.room_id))
     .where(_PARTICIPANTS.c.access_key_hash == bindparam("key_hash"))
 )
+_BY_KEY = Prepared(BY_KEY)
 
 
 def recording(s: InTransaction, recording_id: str) -> Recording | None:

@@ -72,10 +72,14 @@ def recording_started(rt: Runtime, s: InTransaction, rec: Recording) -> None:
 
 
 def _recording_event(rt: Runtime, s: InTransaction, rec: Recording, *, first: bool) -> None:
-    # Stored unsigned: a link signed now would expire before a late attempt, and was never audited.
-    shown = wire.recording(rec, rt.config.public_url, wire.UNSIGNED)
-    emit(rt, s, rec.project_id, RECORDING_UPDATE, rec.id, {"recording": shown}, first=first)
+    emit(rt, s, rec.project_id, RECORDING_UPDATE, rec.id, {"recording": _shown(rt, rec)}, first=first)
     _log_after_commit(s, *_change_line(rec))
+
+
+def _shown(rt: Runtime, rec: Recording) -> dict[str, Any]:
+    """The recording as its event shows it: stored unsigned, since a link signed now would expire
+    before a late attempt, and was never audited."""
+    return wire.recording(rec, rt.config.public_url, wire.UNSIGNED)
 
 
 def _change_line(rec: Recording) -> tuple[int, str, dict[str, Any]]:
@@ -125,29 +129,17 @@ def emit(
     *,
     first: bool = False,
 ) -> str:
-    """Write an event and its pending deliveries in `s`'s transaction; enqueue them after the commit.
-
-    The payload is Eyeson's `{timestamp, type, <resource>}` plus meetrec's `id` (also the `webhook-id`
-    header) and `seq`. `first`: the resource was inserted in this transaction, so this is its event 1.
+    """Write an event (`event_row`) and its pending deliveries in `s`'s transaction; enqueue them
+    after the commit. `first`: the resource was inserted in this transaction, so this is its event 1.
     Returns the event id.
     """
-    now = rt.now()
     if first:
         seq = 1
     else:
         last = _LAST_SEQ.run(s, {"event_type": type_, "resource": resource_id}).scalar()
         seq = (last or 0) + 1
-    event_id = new_id()
-    payload = {"timestamp": wire.iso(now), "type": type_, **body, "id": event_id, "seq": seq}
-    event = {
-        "id": event_id,
-        "project_id": project_id,
-        "type": type_,
-        "resource_id": resource_id,
-        "seq": seq,
-        "payload": payload,
-        "created_at": now,
-    }
+    event = event_row(rt, project_id, type_, resource_id, body, seq)
+    event_id, now = event["id"], event["created_at"]
     subscribed = _INSERT_EVENT.run(s, {**event, "project": project_id}).scalar() or ""
     endpoint_ids = [
         endpoint_id
@@ -168,6 +160,37 @@ def emit(
             _INSERT_DELIVERY.run(s, values)
         enqueue_after_commit(rt, s, delivery_ids)
     return event_id
+
+
+def event_row(
+    rt: Runtime, project_id: str, type_: str, resource_id: str, body: dict[str, Any], seq: int
+) -> dict[str, Any]:
+    """The columns of a new event numbered `seq`: the payload is Eyeson's `{timestamp, type,
+    <resource>}` plus meetrec's `id` (also the `webhook-id` header) and `seq`."""
+    now, event_id = rt.now(), new_id()
+    return {
+        "id": event_id,
+        "project_id": project_id,
+        "type": type_,
+        "resource_id": resource_id,
+        "seq": seq,
+        "payload": {"timestamp": wire.iso(now), "type": type_, **body, "id": event_id, "seq": seq},
+        "created_at": now,
+    }
+
+
+def started_event_row(rt: Runtime, rec: Recording) -> dict[str, Any]:
+    """The event row `recording_started` writes for `rec` (its `room` and `participant` set), for a
+    caller that writes it itself (`app.services.core.fused`); `started_committed` follows its commit."""
+    return event_row(rt, rec.project_id, RECORDING_UPDATE, rec.id, {"recording": _shown(rt, rec)}, 1)
+
+
+def started_committed(rt: Runtime, rec: Recording, delivering: bool) -> None:
+    """What follows the commit of a recording's start event written by `started_event_row`'s caller:
+    a delivery job woken when deliveries were written, and the change's log line."""
+    if delivering:
+        wake(rt)
+    _log_committed([_change_line(rec)])
 
 
 # Built once: `emit` runs in the transaction of every state change (Core, no unit of work).
