@@ -12,7 +12,9 @@ after the commit (`after_commit`).
 
 from __future__ import annotations
 
+import itertools
 import os
+import re
 import time
 import weakref
 from collections import namedtuple
@@ -366,6 +368,7 @@ class _Compiled:
         self.processors: tuple[tuple[int, Callable[[Any], Any]], ...] = ()  # (column index, processor)
         self.row: Any = None  # the rows' namedtuple class
         self.returns: bool | None = None  # whether it answers rows: known after its first execution
+        self.libpq = _Libpq(self.sql) if dialect.driver == "psycopg" else None
 
     def execute(self, engine: Engine, connection: Any, params: dict[str, Any]) -> Ran:
         values = {**self.fixed, **params}
@@ -374,6 +377,10 @@ class _Compiled:
         for name, processor in self.binds.items():
             values[name] = processor(values[name])
         bound = tuple(values[name] for name in self.order) if self.order is not None else values
+        if self.libpq is not None:
+            dbapi = connection.dbapi_connection
+            if dbapi.autocommit:  # nothing to BEGIN: libpq runs it (see `_Libpq`)
+                return self._ran(*self._on_libpq(engine, dbapi, cast(dict[str, Any], bound)))
         cursor = connection.cursor()
         try:
             if engine._has_events:
@@ -395,6 +402,31 @@ class _Compiled:
             rowcount = cursor.rowcount
         finally:
             cursor.close()
+        return self._ran(raw, rowcount)
+
+    def _on_libpq(self, engine: Engine, dbapi: Any, bound: dict[str, Any]) -> tuple[list[Any], int]:
+        """Run on the connection's libpq handle (`_Libpq`): its raw rows and row count."""
+        libpq = cast(_Libpq, self.libpq)
+        if engine._has_events:
+            for listener in engine.dispatch.before_cursor_execute:
+                listener(None, None, self.sql, bound, None, False)
+        try:
+            result, transformer = libpq.run(dbapi, bound)
+        except self.dialect.loaded_dbapi.Error as e:
+            raise exc.DBAPIError.instance(
+                self.sql, bound, e, self.dialect.loaded_dbapi.Error, dialect=self.dialect
+            ) from e
+        rowcount = result.command_tuples
+        if self.returns is None:
+            returns = result.nfields > 0
+            if returns:
+                self._describe([(result.fname(i).decode(), result.ftype(i)) for i in range(result.nfields)])
+            self.returns = returns
+        raw = transformer.load_rows(0, result.ntuples, tuple) if self.returns else []
+        return raw, -1 if rowcount is None else rowcount
+
+    def _ran(self, raw: list[Any], rowcount: int) -> Ran:
+        """The rows as `Ran` holds them: each column's processor run, made named tuples."""
         if not raw:
             return Ran([], rowcount)
         make, processors = self.row._make, self.processors
@@ -420,6 +452,73 @@ def with_defaults(table: Table, values: dict[str, Any]) -> dict[str, Any]:
     (None for one without), as `Prepared` fills them in. For a statement that names every column
     itself (an INSERT from a SELECT)."""
     return {c.key: values[c.key] if c.key in values else _python_default(c)() for c in table.columns}
+
+
+class _Libpq:
+    """A statement run on psycopg's libpq handle (`Connection.pgconn`) when the connection is in
+    autocommit: the same statement, the same loaders, without the cursor.
+
+    psycopg's cursor costs ~60 us of CPU a statement here beside libpq's own work (its execute generators,
+    query conversion, a cursor and a result object each time): as much as the SQL of a read by id. In
+    autocommit there is no transaction for psycopg to BEGIN, so nothing it tracks is skipped. The statement
+    is prepared once per connection, its parameters untyped (the server infers them as for a literal: the
+    SQL casts those it could not) and sent as text; rows are loaded by a psycopg `Transformer`, as the
+    cursor loads them. libpq releases the GIL while it waits for the server.
+    """
+
+    _names = itertools.count(1)
+
+    def __init__(self, sql: str):
+        self.name = f"meetrec_{next(self._names)}".encode()
+        order: dict[str, int] = {}
+
+        def numbered(found: re.Match[str]) -> str:
+            if found.group(0) == "%%":
+                return "%"
+            return f"${order.setdefault(found.group(1), len(order) + 1)}"
+
+        self.sql = re.sub(r"%\((\w+)\)s|%%", numbered, sql).encode()
+        self.order = tuple(order)  # the parameters' names by their number
+
+    def run(self, dbapi: Any, bound: dict[str, Any]) -> tuple[Any, Any]:
+        """The statement's result on `dbapi` (a psycopg connection in autocommit) and a transformer set
+        to load its rows. A failure raises the psycopg error the cursor would."""
+        from psycopg import errors, pq
+        from psycopg.adapt import PyFormat, Transformer
+
+        state = dbapi.__dict__.get("_meetrec_libpq")
+        if state is None:  # a new connection: nothing prepared on it yet
+            state = dbapi.__dict__["_meetrec_libpq"] = (set(), Transformer(dbapi))
+        prepared, transformer = state
+        pgconn = dbapi.pgconn
+        if self.name not in prepared:
+            self._prepare(dbapi, errors, pq)
+            prepared.add(self.name)
+        params = [bound[name] for name in self.order]
+        dumped = transformer.dump_sequence(params, [PyFormat.TEXT] * len(params))
+        result = pgconn.exec_prepared(self.name, dumped)
+        if result.status == pq.ExecStatus.FATAL_ERROR and result.error_field(_SQLSTATE) == _NO_SUCH_STATEMENT:
+            # psycopg deallocates every prepared statement of the session after a ROLLBACK (as when the
+            # pool resets a connection a session used), ours with its own.
+            self._prepare(dbapi, errors, pq)
+            result = pgconn.exec_prepared(self.name, dumped)
+        self._check(result, dbapi, errors, pq.ExecStatus.COMMAND_OK, pq.ExecStatus.TUPLES_OK)
+        transformer.set_pgresult(result)
+        return result, transformer
+
+    def _prepare(self, dbapi: Any, errors: Any, pq: Any) -> None:
+        self._check(dbapi.pgconn.prepare(self.name, self.sql), dbapi, errors, pq.ExecStatus.COMMAND_OK)
+
+    @staticmethod
+    def _check(result: Any, dbapi: Any, errors: Any, *ok: Any) -> None:
+        if result.status not in ok:
+            raise errors.error_from_result(result, encoding=dbapi.info.encoding)
+
+
+# libpq's diagnostic field of the SQLSTATE (PG_DIAG_SQLSTATE), and the state of a prepared statement the
+# session does not have (invalid_sql_statement_name).
+_SQLSTATE = ord("C")
+_NO_SUCH_STATEMENT = b"26000"
 
 
 def _python_default(column: Any) -> Callable[[], Any]:

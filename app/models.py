@@ -47,6 +47,17 @@ class UTCDateTime(TypeDecorator):
             return value.replace(tzinfo=UTC)
         return value
 
+    def result_processor(self, dialect: Any, coltype: object) -> Any:
+        """None for a column the driver reports as PostgreSQL's `timestamptz` (psycopg reads it aware,
+        so there is nothing to do, and a row of a dozen dates skips a call per date); the offset set on
+        any other (SQLite's text, a naive `timestamp`)."""
+        if coltype == _TIMESTAMPTZ_OID and dialect.name == "postgresql":
+            return None
+        return super().result_processor(dialect, coltype)
+
+
+_TIMESTAMPTZ_OID = 1184  # pg_type.oid of timestamp with time zone
+
 
 class StrEnumType(TypeDecorator):
     """A `StrEnum` stored as its string value: rows read back as members, the column stays a VARCHAR."""

@@ -9,7 +9,7 @@ from datetime import datetime
 import pytest
 from sqlalchemy import bindparam, exc, insert, select, update
 
-from app.db import Prepared, after_commit, table_of
+from app.db import Prepared, _Libpq, after_commit, table_of
 from app.models import Project, Recording
 from app.services.core import rows
 from app.services.ids import new_id
@@ -144,3 +144,65 @@ def test_a_recordings_read_is_planned_on_its_primary_key_even_as_a_generic_plan(
             assert "SEARCH recordings USING INDEX sqlite_autoindex_recordings_1 (id=?)" in plan, plan
     finally:
         connection.close()
+
+
+# --- Database.autocommit (PostgreSQL): each statement on its own, through libpq ---------------------
+
+
+@pytest.fixture
+def autocommit(rt):  # type: ignore[no-untyped-def]
+    """`rt.db.autocommit`, which only PostgreSQL has (SQLite runs the same calls as transactions)."""
+    if rt.db.engine.dialect.name != "postgresql":
+        pytest.skip("autocommit statements are PostgreSQL's (app.services.core.fused)")
+    return rt.db.autocommit
+
+
+def test_in_autocommit_a_statement_answers_as_in_a_transaction_and_commits_on_its_own(rt, autocommit):
+    project_id = new_id()
+    with autocommit() as c:
+        row = INSERT_PROJECT.run(c, {"id": project_id, "name": "before"}).one()
+        assert row.id == project_id and row.created_at.tzinfo is not None
+        with rt.db.read() as s:  # another connection sees it at once
+            assert s.get(Project, project_id).name == "before"
+        assert RENAME.run(c, {"project": project_id, "to": "after"}).rowcount == 1
+        assert RENAME.run(c, {"project": "no-such-project", "to": "never"}).rowcount == 0
+        assert NAMED.first(c, {"project": project_id}).project__name == "after"
+    assert NAMED.one_or_none(rt.db.engine, {"project": project_id}) == ("after",)
+
+
+def test_in_autocommit_a_duplicate_key_raises_sqlalchemys_integrity_error(rt, autocommit):
+    project_id = new_id()
+    with autocommit() as c:
+        INSERT_PROJECT.run(c, {"id": project_id, "name": "first"})
+        with pytest.raises(exc.IntegrityError):
+            INSERT_PROJECT.run(c, {"id": project_id, "name": "second"})
+        assert NAMED.first(c, {"project": project_id}).project__name == "first"  # the connection goes on
+
+
+def test_a_connection_the_server_dropped_fails_its_statement_and_is_not_pooled_again(rt, autocommit):
+    project_id = new_id()
+    with autocommit() as c:
+        INSERT_PROJECT.run(c, {"id": project_id, "name": "kept"})
+        dbapi = c.connection.dbapi_connection
+        with rt.db.engine.connect() as other:
+            other.exec_driver_sql(f"SELECT pg_terminate_backend({dbapi.info.backend_pid})")
+        with pytest.raises(exc.DBAPIError):
+            NAMED.first(c, {"project": project_id})
+    assert dbapi.closed
+    for _ in range(rt.db.engine.pool.checkedin() + 1):  # the pool hands out the oldest idle first
+        assert NAMED.one_or_none(rt.db.engine, {"project": project_id}) == ("kept",)
+
+
+def test_a_statement_psycopg_deallocated_is_prepared_again(rt, autocommit):
+    """psycopg deallocates every prepared statement of a session after a ROLLBACK."""
+    project_id = new_id()
+    with autocommit() as c:
+        INSERT_PROJECT.run(c, {"id": project_id, "name": "again"})
+        assert NAMED.first(c, {"project": project_id}).project__name == "again"  # prepared
+        c.connection.dbapi_connection.execute("DEALLOCATE ALL")
+        assert NAMED.first(c, {"project": project_id}).project__name == "again"
+
+
+def test_statements_are_numbered_for_libpq_each_name_once_and_percent_signs_unescaped():
+    assert _Libpq("SELECT %(a)s, %(b)s, %(a)s, 'x%%'").sql == b"SELECT $1, $2, $1, 'x%'"
+    assert _Libpq("SELECT %(a)s, %(b)s, %(a)s").order == ("a", "b")
