@@ -7,7 +7,9 @@ job) so a pooled connection is never shared across processes.
 For the hot paths (a room recording's start and stop, a recording's read, the webhook outbox):
 statements built once and run on the DBAPI cursor (`Prepared`) or through Core (`run`) in a session's
 transaction, rows made into detached instances without the ORM loader (`CoreRows`), and work queued for
-after the commit (`after_commit`).
+after the commit (`after_commit`). On PostgreSQL a statement that needs no transaction (a read, one of
+`app.services.core.fused`'s writes) runs in autocommit (`Database.autocommit`, `Prepared.one_or_none`),
+straight on libpq (`_Libpq`).
 """
 
 from __future__ import annotations
