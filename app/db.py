@@ -154,15 +154,23 @@ class Database:
         engine = self.engine
         if engine.dialect.name != "postgresql":
             raise NotImplementedError("autocommit: PostgreSQL only")
-        pooled = engine.raw_connection()
-        dbapi: Any = pooled.dbapi_connection
-        dbapi.autocommit = True  # a flag of the driver's: no round trip
-        try:
+        with _autocommit(engine) as pooled:
             yield Tx(engine, pooled)
-        finally:
-            if not dbapi.closed:  # a connection that broke is dropped by the pool's reset
-                dbapi.autocommit = False
-            pooled.close()
+
+
+@contextmanager
+def _autocommit(engine: Engine) -> Iterator[Any]:
+    """A pooled connection of a PostgreSQL `engine` in the driver's autocommit, set back as it returns to
+    the pool (a flag of the driver's: no round trip either way)."""
+    pooled = engine.raw_connection()
+    dbapi: Any = pooled.dbapi_connection
+    dbapi.autocommit = True
+    try:
+        yield pooled
+    finally:
+        if not dbapi.closed:  # a connection that broke is dropped by the pool's reset
+            dbapi.autocommit = False
+        pooled.close()
 
 
 def after_commit(s: InTransaction, key: str, item: Any, run: Callable[[list[Any]], object]) -> None:
@@ -267,17 +275,12 @@ class Prepared:
 
         One statement sees one snapshot, so on PostgreSQL it runs in autocommit: one round trip, not the
         driver's BEGIN, the SELECT and the pool's ROLLBACK (the server's work per read falls by ~2/3)."""
+        if engine.dialect.name == "postgresql":
+            with _autocommit(engine) as connection:
+                return self._execute(engine, connection, params).first()
         connection = engine.raw_connection()
         try:
-            if engine.dialect.name != "postgresql":
-                return self._execute(engine, connection, params).first()
-            dbapi: Any = connection.dbapi_connection
-            dbapi.autocommit = True  # a flag of the driver's: no round trip
-            try:
-                return self._execute(engine, connection, params).first()
-            finally:
-                if not dbapi.closed:  # a connection that broke is dropped by the pool's reset
-                    dbapi.autocommit = False
+            return self._execute(engine, connection, params).first()
         finally:
             connection.close()  # back to the pool, rolled back as a Core connection would be
 
@@ -386,8 +389,7 @@ class _Compiled:
         cursor = connection.cursor()
         try:
             if engine._has_events:
-                for listener in engine.dispatch.before_cursor_execute:
-                    listener(None, cursor, self.sql, bound, None, False)
+                self._heard(engine, cursor, bound)
             try:
                 cursor.execute(self.sql, bound)
                 returns = self.returns
@@ -398,9 +400,7 @@ class _Compiled:
                     self.returns = returns  # last: a thread that reads it finds the rows' shape made
                 raw = cursor.fetchall() if returns else []
             except self.dialect.loaded_dbapi.Error as e:
-                raise exc.DBAPIError.instance(
-                    self.sql, bound, e, self.dialect.loaded_dbapi.Error, dialect=self.dialect
-                ) from e
+                raise self._wrapped(e, bound) from e
             rowcount = cursor.rowcount
         finally:
             cursor.close()
@@ -410,14 +410,11 @@ class _Compiled:
         """Run on the connection's libpq handle (`_Libpq`): its raw rows and row count."""
         libpq = cast(_Libpq, self.libpq)
         if engine._has_events:
-            for listener in engine.dispatch.before_cursor_execute:
-                listener(None, None, self.sql, bound, None, False)
+            self._heard(engine, None, bound)
         try:
             result, transformer = libpq.run(dbapi, bound)
         except self.dialect.loaded_dbapi.Error as e:
-            raise exc.DBAPIError.instance(
-                self.sql, bound, e, self.dialect.loaded_dbapi.Error, dialect=self.dialect
-            ) from e
+            raise self._wrapped(e, bound) from e
         rowcount = result.command_tuples
         if self.returns is None:
             returns = result.nfields > 0
@@ -426,6 +423,17 @@ class _Compiled:
             self.returns = returns
         raw = transformer.load_rows(0, result.ntuples, tuple) if self.returns else []
         return raw, -1 if rowcount is None else rowcount
+
+    def _heard(self, engine: Engine, cursor: Any, bound: Any) -> None:
+        """Tell the engine's `before_cursor_execute` listeners of this execution, as Core would."""
+        for listener in engine.dispatch.before_cursor_execute:
+            listener(None, cursor, self.sql, bound, None, False)
+
+    def _wrapped(self, error: Exception, bound: Any) -> exc.StatementError:
+        """A DBAPI error as SQLAlchemy raises it (`IntegrityError`, `OperationalError`...)."""
+        return exc.DBAPIError.instance(
+            self.sql, bound, error, self.dialect.loaded_dbapi.Error, dialect=self.dialect
+        )
 
     def _ran(self, raw: list[Any], rowcount: int) -> Ran:
         """The rows as `Ran` holds them: each column's processor run, made named tuples."""
