@@ -6,6 +6,8 @@ a 12 s clip is encoded, then looped by stream copy to each asked length. Per len
 - ours: `app.media.frames.grab_jpegs` producing every JPEG (decode, pick, encode), best of --repeat;
 - raw: `ffmpeg -i video -f null -` (one decode pass over the whole file, audio included), best of --repeat;
 - the ratio ours / raw (target: at most 1.5 for 500 clicks);
+- ffmpeg doing the same work: one pass writing as many JPEGs (`-q:v 3`, its defaults otherwise) of frames
+  spread evenly over the video, and the ratio ours / that;
 - a few clicks (5) on the same video, which seek instead of decoding it all;
 - the old way, one `ffmpeg -ss t -i video -frames:v 1` per click: a sample of runs spread over the
   video, timed and extrapolated to all the clicks (said so in the output).
@@ -107,6 +109,16 @@ def raw_pass(path: Path) -> None:
     ffmpeg("-i", str(path), "-f", "null", "-")
 
 
+def raw_grabs(path: Path, count: int, duration: float) -> None:
+    """One ffmpeg pass encoding `count` JPEGs of frames spread evenly over the video: the raw tool doing
+    the same work as ours (a `select` of the exact click frames is too long an expression for ffmpeg)."""
+    total = round(duration * RATE)
+    ffmpeg(
+        "-i", str(path), "-an", "-vf", f"select=lt(mod(n*{count}\\,{total})\\,{count})",
+        "-fps_mode", "passthrough", "-c:v", "mjpeg", "-q:v", str(frames.JPEG_QSCALE), "-f", "null", "-",
+    )  # fmt: skip
+
+
 def per_event(path: Path, times: list[float], duration: float, work: Path) -> float:
     """Seconds a click cost the old way: one ffmpeg run per click, over a sample spread over the video."""
     sample = sorted(times)[:: max(1, len(times) // PER_EVENT_SAMPLE)][:PER_EVENT_SAMPLE]
@@ -126,22 +138,25 @@ def row(path: Path, clicks: int, repeat: int, work: Path) -> tuple[list[str], li
     duration = probe(path).duration
     times = click_times(duration, clicks)
     grabs: list[frames.Grab] = []
-    ours_s, raw_s = [], []
-    for _ in range(repeat):  # alternating, so drift hits both
+    ours_s, raw_s, same_s = [], [], []
+    for _ in range(repeat):  # alternating, so drift hits all
         ours_s.append(timed(lambda: grabs.__setitem__(slice(None), ours(path, times, duration))))
         raw_s.append(timed(lambda: raw_pass(path)))
+        same_s.append(timed(lambda: raw_grabs(path, len(grabs), duration)))
     few_s = min(timed(lambda: ours(path, times[:FEW_CLICKS], duration)) for _ in range(repeat))
     old = per_event(path, times, duration, work)
-    best, raw = min(ours_s), min(raw_s)
+    best, raw, same = min(ours_s), min(raw_s), min(same_s)
     cells = [
         f"{duration / 60:.0f} min", str(clicks), f"{best:.2f}", f"{raw:.2f}", f"{best / raw:.2f}",
+        f"{same:.2f}", f"{best / same:.2f}",
         f"{few_s:.2f}", f"{old * 1000:.0f}", f"{old * clicks:.1f}", f"{old * clicks / best:.1f}",
     ]  # fmt: skip
     return cells, grabs
 
 
 HEAD = [
-    "video", "clicks", "ours s", "raw pass s", "ours/raw", f"{FEW_CLICKS} clicks s",
+    "video", "clicks", "ours s", "raw pass s", "ours/raw", "ffmpeg grabs s", "ours/ffmpeg",
+    f"{FEW_CLICKS} clicks s",
     "old ms/click", "old s (extrapolated)", "old/ours",
 ]  # fmt: skip
 
