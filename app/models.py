@@ -219,6 +219,9 @@ class Recording(Base):
         ),
     )
 
+    # A column a new recording does not set (see `recordings.STARTED_COLUMNS`) has a server default equal
+    # to its Python default, or neither: `fused.start`'s INSERT leaves it to the server and answers the
+    # Python one without reading the row back (test_hot_writes compares the two).
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
     room_id: Mapped[str | None] = mapped_column(ForeignKey("rooms.id", ondelete="SET NULL"))

@@ -61,11 +61,14 @@ def applies(rt: Runtime) -> bool:
     return rt.db.engine.dialect.name == "postgresql"
 
 
-def start(rt: Runtime, c: Tx, participant: Participant, source: str, recording_id: str) -> Recording:
+def start(
+    rt: Runtime, c: Tx, participant: Participant, source: str, recording_id: str
+) -> tuple[Recording, bool]:
     """Claim the participant's room for a new pull or push recording of `source`, with its
-    `recording_update` event and pending deliveries, in one statement on `c` (`Database.autocommit`).
-    NotAcceptable when the room is recording already (or shut down since it was read). The capture is
-    the caller's to enqueue."""
+    `recording_update` event and pending deliveries, in one statement on `c` (`Database.autocommit`):
+    the recording, and whether deliveries were written. NotAcceptable when the room is recording
+    already (or shut down since it was read). What follows the write (`outbox.started_committed`, the
+    capture's enqueue) is the caller's, once `c` is back in the pool."""
     room = participant.room
     values = recordings.started_row(rt, room.project_id, source, recording_id)
     values.update(room_id=room.id, participant_id=participant.id)
@@ -89,8 +92,7 @@ def start(rt: Runtime, c: Tx, participant: Participant, source: str, recording_i
     row = _START.run(c, params).first()
     if row is None:
         raise NotAcceptable("a recording is already running in this room")
-    outbox.started_committed(rt, recording, delivering=row.deliveries > 0)
-    return recording
+    return recording, row.deliveries > 0
 
 
 def stop(rt: Runtime, access_key: str) -> Recording | None:
@@ -132,10 +134,7 @@ def _values(table: Any, prefix: str, keys: Sequence[str]) -> Any:
 # The start: the room claimed, then (each only if the one before it was written) the recording, its
 # event, and a delivery for each enabled endpoint of the project subscribed to recording updates;
 # answers a row (how many deliveries were written) when the recording was.
-_STARTED_KEYS = {
-    "id", "external_id", "project_id", "room_id", "participant_id", "state", "media_source", "ingest",
-    "job_id", "description", "created_at",
-}  # fmt: skip
+_STARTED_KEYS = recordings.STARTED_COLUMNS | {"room_id", "participant_id"}
 _CLAIMED = (
     update(_ROOMS)
     .where(

@@ -63,6 +63,13 @@ def create(
 _INSERT = Prepared(insert(table_of(Recording)).returning(*rows.RECORDING_ROWS.columns))
 
 
+# The columns `started_row` sets; the others take their defaults.
+STARTED_COLUMNS = frozenset((
+    "id", "external_id", "project_id", "state", "media_source", "ingest", "job_id", "description",
+    "created_at",
+))  # fmt: skip
+
+
 def started_row(
     rt: Runtime,
     project_id: str,
@@ -71,7 +78,7 @@ def started_row(
     external_id: str | None = None,
     description: str | None = None,
 ) -> dict[str, Any]:
-    """The columns `create` sets on a new started recording (no room or participant)."""
+    """The columns `create` sets on a new started recording (no room or participant): `STARTED_COLUMNS`."""
     ingest = ingest_of(media_source)
     return {
         "id": recording_id,

@@ -19,6 +19,7 @@ from app.services.access import keys
 from app.services.core import fused, recordings, rooms, rows
 from app.services.core.sources import checked_source
 from app.services.ids import new_id
+from app.services.outbox import outbox
 from app.wire import redacted_source
 
 PAGE_SIZE = 25
@@ -43,7 +44,8 @@ def start(
         with rt.db.autocommit() as c:
             participant = rooms.holding(c, access_key)
             source = _checked(rt, participant.room, media_source, api_key)
-            recording = fused.start(rt, c, participant, source, recording_id)
+            recording, delivering = fused.start(rt, c, participant, source, recording_id)
+        outbox.started_committed(rt, recording, delivering)  # the connection is back in the pool
     else:
         with rt.db.tx() as s:  # Prepared statements only: no session
             # The lookup and the checks write nothing: no write lock is held before the claim.
