@@ -233,6 +233,7 @@ def test_a_start_while_the_job_queue_is_down_answers_503_as_flask_does(config, r
         ours = served_down.call("POST", f"/rooms/{rooms[0]['access_key']}/recording")
     flasks = flask_answer(app.test_client(), "POST", f"/rooms/{rooms[1]['access_key']}/recording")
     assert ours.status == 503 and ours.json()["message"] == "the job queue is unavailable, try again"
+    assert ours.headers["retry-after"] == "5"
     assert_same(ours, flasks)
 
 

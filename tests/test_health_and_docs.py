@@ -81,6 +81,17 @@ def test_readyz_tells_anyone_only_which_backend_failed(redis_down):
     assert str(port) not in resp.get_data(as_text=True)
 
 
+def test_an_outage_answers_503_with_a_retry_after(redis_down, rt):
+    from app.services.access import keys
+
+    client, _port = redis_down
+    admin = keys.create_key(rt, keys.bootstrap_project_id(rt), ("admin",))[1]
+    resp = client.get("/system", headers={"Authorization": admin})
+    assert resp.status_code == 503
+    assert resp.get_json()["message"].startswith("Redis is unreachable")
+    assert resp.headers["Retry-After"] == "5"
+
+
 def test_readyz_logs_why_a_backend_failed(redis_down, caplog: pytest.LogCaptureFixture):
     client, port = redis_down
     with caplog.at_level(logging.WARNING, logger="app.services.operations.readiness"):

@@ -46,8 +46,8 @@ STATUS: dict[type[DomainError], int] = {
 }
 
 
-# An outage of ours (storage, the job queue) answers 503 with this hint; the request can be sent again
-# as it was (a pushed chunk, an events batch: nothing was stored).
+# Every 503 (storage or the job queue down, a service's `Unavailable`) carries this hint; the request can
+# be sent again as it was (a pushed chunk, an events batch, a start: nothing was stored).
 RETRY_AFTER = {"Retry-After": "5"}
 
 
@@ -89,7 +89,8 @@ def response(path: str, status: int, message: str = "", errors: dict | None = No
 def response_for(path: str, e: Exception) -> Response:
     """What a request at `path` answers when its view raised `e` (our own faults are logged)."""
     if isinstance(e, DomainError):
-        return response(path, status_of(e), e.message, e.errors)
+        status = status_of(e)
+        return response(path, status, e.message, e.errors, RETRY_AFTER if status == 503 else None)
     if isinstance(e, HTTPException):
         data = getattr(e, "data", None) or {}
         errors = data.get("messages") or data.get("errors") or {}
