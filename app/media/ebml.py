@@ -165,3 +165,27 @@ def _vint(f: BinaryIO) -> tuple[int, int]:
     if len(rest) != length - 1:
         raise EOFError("end of file inside an element header")
     return int.from_bytes(first + rest, "big"), length
+
+
+def vint_at(data: bytes, pos: int) -> tuple[int, int]:
+    """An EBML variable-length integer at `pos` of `data`, marker bit included, and its length in bytes;
+    ValueError when there is none or `data` ends inside it."""
+    if pos >= len(data) or data[pos] == 0:
+        raise ValueError("no EBML variable-length integer here")
+    length = 9 - data[pos].bit_length()
+    if pos + length > len(data):
+        raise ValueError("the bytes end inside a variable-length integer")
+    return int.from_bytes(data[pos : pos + length], "big"), length
+
+
+def header_at(data: bytes, pos: int) -> tuple[int, tuple[int, int | None]]:
+    """(where the body starts, (ID with marker bits, data size or None when unknown)) of the element at
+    `pos` of `data`. Its body may run past the end of `data` (a stream's bytes cut short): a caller that
+    needs it whole checks."""
+    ident, id_length = vint_at(data, pos)
+    if id_length > 4:
+        raise ValueError("an element ID is at most 4 bytes")
+    value, size_length = vint_at(data, pos + id_length)
+    size = value & ((1 << (7 * size_length)) - 1)
+    unknown = size == (1 << (7 * size_length)) - 1
+    return pos + id_length + size_length, (ident, None if unknown else size)

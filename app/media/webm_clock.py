@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from app.media import ebml
+
 _EBML, _SEGMENT, _INFO, _TIMESTAMP_SCALE = 0x1A45DFA3, 0x18538067, 0x1549A966, 0x2AD7B1
 _CLUSTER, _TIMECODE, _SIMPLE_BLOCK, _BLOCK_GROUP, _BLOCK, _BLOCK_DURATION = (
     0x1F43B675, 0xE7, 0xA3, 0xA0, 0xA1, 0x9B,
@@ -65,15 +67,15 @@ def stream_end(tail: bytes) -> int | None:
 
 def _head(data: bytes) -> tuple[int, int | None]:
     """(timestamp scale in ns, the first block's timestamp) from a stream's first bytes."""
-    pos, (ident, size) = _header(data, 0)
+    pos, (ident, size) = ebml.header_at(data, 0)
     if ident != _EBML or size is None:
         raise ValueError("no EBML header")
-    pos, (ident, _) = _header(data, pos + size)
+    pos, (ident, _) = ebml.header_at(data, pos + size)
     if ident != _SEGMENT:
         raise ValueError("no Segment")
     scale = 1_000_000
     while pos < len(data):
-        at, (ident, size) = _header(data, pos)
+        at, (ident, size) = ebml.header_at(data, pos)
         if ident == _CLUSTER:
             clock = _Clock()
             _cluster(data, at, size, clock, first_only=True)
@@ -104,7 +106,7 @@ def _tail(data: bytes) -> int | None:
 def _clusters(data: bytes, pos: int, clock: _Clock) -> None:
     """Walk Clusters from `pos` to the end of `data`; ValueError when it is not a Cluster there."""
     while pos < len(data):
-        at, (ident, size) = _header(data, pos)
+        at, (ident, size) = ebml.header_at(data, pos)
         if ident != _CLUSTER and not clock.ends:
             raise ValueError("not a Cluster")
         if ident == _CLUSTER:
@@ -118,14 +120,14 @@ def _clusters(data: bytes, pos: int, clock: _Clock) -> None:
 def _cluster(data: bytes, pos: int, size: int | None, clock: _Clock, *, first_only: bool = False) -> int:
     """Read one Cluster's blocks into `clock`; return where the Cluster ends (or `data` does)."""
     end = len(data) if size is None else min(len(data), pos + size)
-    at, (ident, length) = _header(data, pos)
+    at, (ident, length) = ebml.header_at(data, pos)
     if ident != _TIMECODE or length is None or length > 8:
         raise ValueError("a Cluster starts with its Timecode")
     base = int.from_bytes(data[at : at + length], "big")
     pos = at + length
     while pos < end:
         try:
-            at, (ident, length) = _header(data, pos)
+            at, (ident, length) = ebml.header_at(data, pos)
         except ValueError:
             if size is None and pos + 12 > end:
                 return end  # the stream ends inside an element header
@@ -147,7 +149,7 @@ def _cluster(data: bytes, pos: int, size: int | None, clock: _Clock, *, first_on
 def _group(body: bytes, base: int, clock: _Clock) -> None:
     block, duration, pos = None, None, 0
     while pos < len(body):
-        at, (ident, length) = _header(body, pos)
+        at, (ident, length) = ebml.header_at(body, pos)
         if length is None:
             raise ValueError("an element of unknown size inside a BlockGroup")
         if ident == _BLOCK:
@@ -163,7 +165,7 @@ def _block(body: bytes, base: int, duration: int | None, clock: _Clock) -> None:
     """A (Simple)Block: its track number, then its timestamp relative to the Cluster's (int16)."""
     if len(body) < 4:
         return  # cut short by the end of the bytes: its timestamp may be cut too
-    track, length = _vint(body, 0)
+    track, length = ebml.vint_at(body, 0)
     if len(body) < length + 3:
         return
     relative = int.from_bytes(body[length : length + 2], "big", signed=True)
@@ -173,31 +175,10 @@ def _block(body: bytes, base: int, duration: int | None, clock: _Clock) -> None:
 def _info_scale(body: bytes) -> int | None:
     pos = 0
     while pos < len(body):
-        at, (ident, length) = _header(body, pos)
+        at, (ident, length) = ebml.header_at(body, pos)
         if length is None:
             return None
         if ident == _TIMESTAMP_SCALE:
             return int.from_bytes(body[at : at + length], "big") or None
         pos = at + length
     return None
-
-
-def _header(data: bytes, pos: int) -> tuple[int, tuple[int, int | None]]:
-    """(where the body starts, (ID with marker bits, size or None when unknown)) of an element at `pos`."""
-    ident, id_length = _vint(data, pos)
-    if id_length > 4:
-        raise ValueError("an element ID is at most 4 bytes")
-    value, size_length = _vint(data, pos + id_length)
-    size = value & ((1 << (7 * size_length)) - 1)
-    unknown = size == (1 << (7 * size_length)) - 1
-    return pos + id_length + size_length, (ident, None if unknown else size)
-
-
-def _vint(data: bytes, pos: int) -> tuple[int, int]:
-    """An EBML variable-length integer at `pos`, marker bit included, and its length in bytes."""
-    if pos >= len(data) or data[pos] == 0:
-        raise ValueError("no EBML variable-length integer here")
-    length = 9 - data[pos].bit_length()
-    if pos + length > len(data):
-        raise ValueError("the bytes end inside a variable-length integer")
-    return int.from_bytes(data[pos : pos + length], "big"), length

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from app.errors import MediaError
+from app.media import ebml
 
 EBML, SEGMENT, SEEKHEAD, SEEK, SEEK_ID, SEEK_POSITION = (
     0x1A45DFA3, 0x18538067, 0x114D9B74, 0x4DBB, 0x53AB, 0x53AC,
@@ -201,7 +202,7 @@ def _cluster(data: bytes, pos: int, end: int, video: int | None) -> tuple[bytes,
 def _keyframe_time(body: bytes, ident: int, video: int) -> int | None:
     """The relative timestamp of a video keyframe block, or None for any other element."""
     if ident == SIMPLE_BLOCK:
-        track, length = _vint(body, 0)
+        track, length = ebml.vint_at(body, 0)
         if track & ((1 << (7 * length)) - 1) == video and body[length + 2] & 0x80:
             return int.from_bytes(body[length : length + 2], "big", signed=True)
         return None
@@ -210,7 +211,7 @@ def _keyframe_time(body: bytes, ident: int, video: int) -> int | None:
         block = children.get(BLOCK)
         if block is None or REFERENCE_BLOCK in children:
             return None
-        track, length = _vint(block, 0)
+        track, length = ebml.vint_at(block, 0)
         if track & ((1 << (7 * length)) - 1) == video:
             return int.from_bytes(block[length : length + 2], "big", signed=True)
     return None
@@ -233,7 +234,7 @@ def _first_timestamp(data: bytes, pos: int, end: int) -> int:
             else None
         )
         if block:
-            _, length = _vint(block, 0)
+            _, length = ebml.vint_at(block, 0)
             relative = int.from_bytes(block[length : length + 2], "big", signed=True)
             first = relative if first is None else min(first, relative)
         pos = at + size
@@ -347,23 +348,8 @@ def _size(value: int, width: int | None = None) -> bytes:
 
 
 def _header(data: bytes, pos: int) -> tuple[int, tuple[int, int | None]]:
-    """(where the body starts, (ID with marker bits, size or None when unknown)) of an element at `pos`."""
-    ident, id_length = _vint(data, pos)
-    if id_length > 4:
-        raise ValueError("an element ID is at most 4 bytes")
-    value, size_length = _vint(data, pos + id_length)
-    size = value & ((1 << (7 * size_length)) - 1)
-    unknown = size == (1 << (7 * size_length)) - 1
-    body = pos + id_length + size_length
-    if not unknown and body + size > len(data):
+    """`ebml.header_at`, and ValueError when the element (its size known) runs past the end of `data`."""
+    body, (ident, size) = ebml.header_at(data, pos)
+    if size is not None and body + size > len(data):
         raise ValueError("an element runs past the end of the data")
-    return body, (ident, None if unknown else size)
-
-
-def _vint(data: bytes, pos: int) -> tuple[int, int]:
-    if pos >= len(data) or data[pos] == 0:
-        raise ValueError("no EBML variable-length integer here")
-    length = 9 - data[pos].bit_length()
-    if pos + length > len(data):
-        raise ValueError("the data ends inside a variable-length integer")
-    return int.from_bytes(data[pos : pos + length], "big"), length
+    return body, (ident, size)
