@@ -43,15 +43,18 @@ COLOURS = [
 SECONDS = float(len(COLOURS))
 
 
-def colour_video(path: Path, gop: int) -> Path:
-    """One second of each colour, 320x240 at 30 fps, VP8 in WebM, a keyframe every `gop` frames."""
+VP8 = ("-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8")
+
+
+def colour_video(path: Path, gop: int, codec: tuple[str, ...] = VP8) -> Path:
+    """One second of each colour, 320x240 at 30 fps, in WebM (VP8 unless `codec` says otherwise), a
+    keyframe every `gop` frames."""
     inputs = [a for name, _ in COLOURS for a in ("-f", "lavfi", "-i", f"color=c={name}:s=320x240:r=30:d=1")]
     graph = "".join(f"[{i}:v]" for i in range(len(COLOURS))) + f"concat=n={len(COLOURS)}:v=1:a=0"
     subprocess.run(
         [
             imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostdin", *inputs,
-            "-filter_complex", graph, "-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8",
-            "-b:v", "1M", "-g", str(gop), "-f", "webm", "-y", str(path),
+            "-filter_complex", graph, *codec, "-b:v", "1M", "-g", str(gop), "-f", "webm", "-y", str(path),
         ],
         check=True, timeout=240,
     )  # fmt: skip
@@ -69,13 +72,18 @@ def one_keyframe_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return colour_video(tmp_path_factory.mktemp("frames") / "one-keyframe.webm", gop=1000)
 
 
-def second_shown(jpeg: bytes) -> int:
-    """Which second of the colour video a JPEG shows: the colour nearest its centre pixel."""
+def centre_pixel(jpeg: bytes) -> tuple[int, ...]:
+    """The RGB of a JPEG's centre pixel, as a browser decodes it (JFIF: full-range YCbCr)."""
     with av.open(io.BytesIO(jpeg)) as container:
         frame = next(container.decode(video=0)).reformat(format="rgb24")
     plane = frame.planes[0]
     offset = frame.height // 2 * plane.line_size + frame.width // 2 * 3
-    pixel = bytes(plane)[offset : offset + 3]
+    return tuple(bytes(plane)[offset : offset + 3])
+
+
+def second_shown(jpeg: bytes) -> int:
+    """Which second of the colour video a JPEG shows: the colour nearest its centre pixel."""
+    pixel = centre_pixel(jpeg)
     distances = [sum((a - b) ** 2 for a, b in zip(pixel, rgb, strict=True)) for _, rgb in COLOURS]
     assert min(distances) < 40**2, f"centre pixel {tuple(pixel)} is none of the colours"
     return distances.index(min(distances))
@@ -122,6 +130,22 @@ def test_sparse_targets_far_apart_are_found_by_seeking(video):
 def test_a_video_with_one_keyframe_still_gives_every_frame(one_keyframe_video):
     times = [9.5, 0.5, 4.5, 10.5, 2.5]
     assert grab(one_keyframe_video, times) == {i: int(t) for i, t in enumerate(times)}
+
+
+def test_black_and_white_come_out_full_range(video):
+    """The decoded video is limited range (black at 16, white at 235): a JPEG holds 0 and 255."""
+    grabs = {g.indices: centre_pixel(g.jpeg) for g in media_frames.grab_jpegs(video, [6.5, 7.5], SECONDS)}
+    white, black = grabs[(0,)], grabs[(1,)]
+    assert min(white) >= 250 and max(black) <= 5, (white, black)
+
+
+def test_a_video_in_another_pixel_format_gets_its_colours(tmp_path):
+    """4:4:4 VP9 (a recording pushed from a browser may be VP9): converted to the JPEG's 4:2:0."""
+    vp9 = colour_video(
+        tmp_path / "colours-444.webm", gop=15, codec=("-c:v", "libvpx-vp9", "-pix_fmt", "yuv444p")
+    )
+    times = [0.5, 6.5, 7.5, 11.5]
+    assert grab(vp9, times) == {i: int(t) for i, t in enumerate(times)}
 
 
 def test_no_targets_open_nothing(tmp_path):
