@@ -46,8 +46,8 @@ STATUS: dict[type[DomainError], int] = {
 }
 
 
-# Every 503 (storage or the job queue down, a service's `Unavailable`) carries this hint; the request can
-# be sent again as it was (a pushed chunk, an events batch, a start: nothing was stored).
+# Every 503 (storage or the job queue down, a service's `Unavailable`) carries this hint: the request can
+# be sent again as it was (a pushed chunk or an events batch was not stored; a start's recording failed).
 RETRY_AFTER = {"Retry-After": "5"}
 
 

@@ -1,4 +1,5 @@
-"""A small EBML (Matroska/WebM) reader: where a file keeps its Duration and Cues.
+"""A small EBML (Matroska/WebM) reader: where a file keeps its Duration and Cues, and the element
+headers of bytes in memory (`header_at`, `vint_at`: what `webm_clock` and `webm_compose` walk).
 
 Finalize uses it to prove that what it uploads is seekable in a browser, without decoding any media.
 """
