@@ -285,3 +285,11 @@ def test_an_idle_postgresql_connection_is_pinged_and_a_dead_one_replaced(rt, mon
         assert backend() != first  # the dead one failed its ping and was replaced before use
     finally:
         engine.dispose()
+
+
+def test_a_started_row_sets_the_columns_the_fused_start_names(rt, project):
+    """`fused.start`'s INSERT names `STARTED_COLUMNS` (and the room's two): a column `started_row` set
+    beyond them would never be written."""
+    for source in ("synthetic://meeting", "push", None):
+        row = recordings.started_row(rt, project.id, source, new_id(), "ext", "a description")
+        assert row.keys() == recordings.STARTED_COLUMNS
