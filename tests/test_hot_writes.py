@@ -181,11 +181,15 @@ def test_an_event_gets_one_pending_delivery_per_enabled_endpoint_subscribed_to_i
     rec_id = write(rt, project.id)
     [event] = events_of(rt, rec_id)
     with rt.db.read() as s:
-        deliveries = list(s.scalars(select(WebhookDelivery).where(WebhookDelivery.event_id == event.id)))
+        written = list(s.scalars(select(WebhookDelivery).where(WebhookDelivery.event_id == event.id)))
+    # A webhook pump of the session's workers may have tried the first attempts already (port 9 refuses)
+    # and scheduled second ones: those are its rows, not the write's.
+    deliveries = [d for d in written if d.attempt == 1]
+    assert all(d.attempt == 2 and d.endpoint_id in wanted for d in written if d.attempt != 1)
     assert sorted(d.endpoint_id for d in deliveries) == sorted(wanted)
-    # pending, or already claimed by a webhook pump of the session's workers
+    # pending, or already claimed (and maybe failed) by a webhook pump of the session's workers
     assert {(d.attempt, d.manual) for d in deliveries} == {(1, False)}
-    assert {d.state for d in deliveries} <= {"pending", "sending"}
+    assert {d.state for d in deliveries} <= {"pending", "sending", "failed"}
     assert {d.created_at for d in deliveries} == {event.created_at} and len({d.id for d in deliveries}) == 2
     assert all(len(d.id) == 24 and int(d.id, 16) >= 0 for d in deliveries)  # as `new_id` makes them
 
