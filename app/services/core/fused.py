@@ -197,8 +197,10 @@ _START = Prepared(
 )
 
 # The stop: the access key's participant and room as `rows.BY_KEY` reads them, the stop asked of the
-# room's running recording (unless the meeting shut down) and the room freed; answers the participant's
-# row followed by the recording's columns as the stop left them (all null when it asked nothing).
+# room's running recording (unless the meeting shut down) and the room freed (found by its key: no index
+# holds `active_recording_id`, and rooms are meeting instances, so they only grow); answers the
+# participant's row followed by the recording's columns as the stop left them (all null when it asked
+# nothing).
 _CALLER = rows.BY_KEY.cte("caller")
 _RUNNING = (
     select(_CALLER.c.room__active_recording_id).where(_CALLER.c.room__shutdown_at.is_(None)).scalar_subquery()
@@ -216,7 +218,9 @@ _ASKED = (
 )
 _FREED = (
     update(_ROOMS)
-    .where(_ROOMS.c.active_recording_id == _RUNNING)
+    .where(
+        _ROOMS.c.id == select(_CALLER.c.room_id).scalar_subquery(), _ROOMS.c.active_recording_id == _RUNNING
+    )
     .values(active_recording_id=None)
     .returning(_ROOMS.c.id)
     .cte("freed")

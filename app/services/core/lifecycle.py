@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, update
+from sqlalchemy import ColumnElement, delete, select, update
 from sqlalchemy.orm import Session
 
 from app.models import (
@@ -132,9 +132,16 @@ def apply(
 
 
 def free_rooms(s: Session, recording_ids: list[str]) -> None:
-    """The rooms recording these may start their next recording."""
+    """The rooms recording these may start their next recording. Each room is found by its key, through
+    its recording's `room_id`: no index holds `active_recording_id` (one would make every claim and
+    release of a room rewrite all its index entries), and a room table only grows."""
     s.execute(
-        update(Room).where(Room.active_recording_id.in_(recording_ids)).values(active_recording_id=None)
+        update(Room)
+        .where(
+            Room.id.in_(select(Recording.room_id).where(Recording.id.in_(recording_ids))),
+            Room.active_recording_id.in_(recording_ids),
+        )
+        .values(active_recording_id=None)
     )
 
 

@@ -237,7 +237,11 @@ _ASK_STOP_FOR = Prepared(_ASKING_STOP.values(stop_reason=bindparam("reason")))
 # lifecycle.free_rooms for one recording.
 _FREE_ROOM = Prepared(
     update(_ROOMS)
-    .where(_ROOMS.c.active_recording_id == bindparam("recording"))
+    .where(
+        _ROOMS.c.id
+        == select(_RECORDINGS.c.room_id).where(_RECORDINGS.c.id == bindparam("recording")).scalar_subquery(),
+        _ROOMS.c.active_recording_id == bindparam("recording"),
+    )
     .values(active_recording_id=None)
 )
 

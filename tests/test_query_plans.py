@@ -1,0 +1,113 @@
+"""The statements of a room recording's start, stop and end find their rows through an index: rooms are
+meeting instances and recordings pile up for weeks, so a table read whole would make each call slower as
+the deployment ages (a stop once freed its room by scanning every room ever opened).
+
+Each statement the calls run is captured as the engine heard it (SQL and parameters) and explained on
+the same database: PostgreSQL with sequential scans switched off, so a scan left in the plan is one no
+index could serve; SQLite's query plan, where such a read is a `SCAN` of the table."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+
+from app.models import Base
+from app.services.access import keys
+from app.services.core import recordings, room_recordings, rooms
+
+TABLES = frozenset(Base.metadata.tables)
+
+Heard = tuple[str, Any]  # a statement's SQL and its parameters, as `before_cursor_execute` hears them
+
+
+@contextmanager
+def hearing(rt) -> Iterator[list[Heard]]:  # type: ignore[no-untyped-def]
+    """The statements the calling thread runs on `rt`'s engine inside the block."""
+    heard: list[Heard] = []
+    caller = threading.get_ident()
+
+    def ran(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_args: Any) -> None:
+        if threading.get_ident() == caller:
+            heard.append((statement, parameters))
+
+    event.listen(rt.db.engine, "before_cursor_execute", ran)
+    try:
+        yield heard
+    finally:
+        event.remove(rt.db.engine, "before_cursor_execute", ran)
+
+
+def full_scans(rt, statement: str, parameters: Any) -> list[str]:  # type: ignore[no-untyped-def]
+    """The tables `statement` reads whole, by its plan on `rt`'s database."""
+    raw = rt.db.engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        if rt.db.engine.dialect.name == "postgresql":
+            cursor.execute("SET enable_seqscan = off")
+            cursor.execute("EXPLAIN " + statement, parameters)
+            lines = [r[0].strip() for r in cursor.fetchall()]
+            return [line for line in lines if _scanned(line, "Seq Scan on ")]
+        cursor.execute("EXPLAIN QUERY PLAN " + statement, parameters)
+        return [r[-1] for r in cursor.fetchall() if _scanned(r[-1], "SCAN ")]
+    finally:
+        raw.rollback()
+        raw.close()
+
+
+def _scanned(line: str, marker: str) -> bool:
+    """True when a plan line (`Seq Scan on rooms ...`, `SCAN rooms`) reads one of our tables whole."""
+    if marker not in line:
+        return False
+    table = line.split(marker, 1)[1].split()[0]
+    return table in TABLES
+
+
+def scans_in(rt, call: Callable[[], object]) -> list[str]:  # type: ignore[no-untyped-def]
+    """The full table scans in the plans of the statements `call` runs that read or write rooms or
+    recordings."""
+    with hearing(rt) as heard:
+        call()
+    assert heard, "the call ran no statement"
+    found = []
+    for statement, parameters in heard:
+        if " rooms" in statement or " recordings" in statement:
+            found += [f"{statement[:80]!r}: {line}" for line in full_scans(rt, statement, parameters)]
+    return found
+
+
+@pytest.fixture
+def access_key(rt):  # type: ignore[no-untyped-def]
+    """A participant's access key in a room of pushed media (nothing to capture), among other rooms."""
+    project = keys.create_project(rt, "plans")
+    for key in ("other-1", "other-2", "planned"):
+        joined = rooms.join(rt, project.id, rooms.JoinRequest("Ann", room_key=key, media_source="push"))
+    return joined.access_key
+
+
+def test_a_room_recording_start_reads_no_table_whole(rt, access_key):
+    assert scans_in(rt, lambda: room_recordings.start(rt, access_key)) == []
+
+
+def test_a_room_recording_stop_reads_no_table_whole(rt, access_key):
+    room_recordings.start(rt, access_key)
+    assert scans_in(rt, lambda: room_recordings.stop(rt, access_key)) == []
+
+
+def test_a_stop_by_recording_id_frees_its_room_through_an_index(rt, access_key):
+    recording = room_recordings.start(rt, access_key)
+
+    def ask() -> None:
+        with rt.db.transaction() as s:
+            assert recordings.ask_stop(rt, s, recording.id)
+
+    assert scans_in(rt, ask) == []
+
+
+def test_a_recording_that_fails_frees_its_room_through_an_index(rt, access_key):
+    recording = room_recordings.start(rt, access_key)
+    assert scans_in(rt, lambda: recordings.fail(rt, recording.id, "drill")) == []
