@@ -36,6 +36,41 @@ def join_room(client, auth: dict, room_id: str = "room-1", **extra: Any) -> dict
     return resp.get_json()
 
 
+def capturing(rt, client, auth: dict, name: str) -> str:  # type: ignore[no-untyped-def]
+    """A started recording of a new room `name` that poses as a pull capture's (a synthetic source),
+    with no capture job: the test stores its segments as a capture would (`segments.record_captured`
+    under the recording's lease). Its id."""
+    from sqlalchemy import update
+
+    from app.models import Recording
+
+    room = join_room(client, auth, name, **{"options[media_source]": "push"})
+    assert client.post(f"/rooms/{room['access_key']}/recording").status_code == 201
+    recording_id = client.get(f"/rooms/{name}/recordings", headers=auth).get_json()[0]["id"]
+    with rt.db.transaction() as s:
+        s.execute(
+            update(Recording)
+            .where(Recording.id == recording_id)
+            .values(ingest="pull", media_source="synthetic://meeting")
+        )
+    return recording_id
+
+
+def capture_stopped(rt, recording_id: str, duration: float) -> None:  # type: ignore[no-untyped-def]
+    """Move a `capturing` recording to `stopped` as its capture's end does, `duration` seconds long; no
+    finalize job is enqueued."""
+    from sqlalchemy import update
+
+    from app.models import Recording, RecordingState
+
+    with rt.db.transaction() as s:
+        s.execute(
+            update(Recording)
+            .where(Recording.id == recording_id)
+            .values(state=RecordingState.STOPPED.value, duration=duration, stopped_at=rt.now())
+        )
+
+
 def add_recording(rt, project_id: str, membership=None, *, age_days: float = 0, **values: Any) -> str:  # type: ignore[no-untyped-def]
     """A recording row written directly in SQL (finished, 10 s, 1000 bytes unless `values` say
     otherwise), `age_days` old, in `membership`'s room when given; returns its id."""

@@ -20,17 +20,17 @@ from pathlib import Path
 import av
 import pytest
 from rq.job import Job
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from app.media import assemble, webm_compose
 from app.media.ebml import doc_type, webm_layout
-from app.models import MediaPack, Recording, RecordingState
+from app.models import MediaPack
 from app.queueing import DIGEST
 from app.runtime import Runtime
 from app.services.core import recordings
 from app.services.operations import reconciler
 from app.services.pipeline import compose, finalize, leases, packs, segments
-from tests.helpers import join_room, runtime_on_redis_db, wait_for
+from tests.helpers import capture_stopped, capturing, join_room, runtime_on_redis_db, wait_for
 from tests.mediaservers import HttpDir
 
 MIB = 1024 * 1024
@@ -205,19 +205,6 @@ def test_segments_with_other_tracks_are_not_joined(small_segments, tmp_path, con
 # -- packed while capturing, joined at the finish ---------------------------------------------------------
 
 
-def capturing(rt, client, auth, name: str) -> str:  # type: ignore[no-untyped-def]
-    room = join_room(client, auth, name, **{"options[media_source]": "push"})
-    assert client.post(f"/rooms/{room['access_key']}/recording").status_code == 201
-    recording_id = client.get(f"/rooms/{name}/recordings", headers=auth).get_json()[0]["id"]
-    with rt.db.transaction() as s:
-        s.execute(
-            update(Recording)
-            .where(Recording.id == recording_id)
-            .values(ingest="pull", media_source="synthetic://meeting")
-        )
-    return recording_id
-
-
 def capture_segments(rt, recording_id: str, owner: str, files, tmp_path: Path, start: int = 0) -> None:  # type: ignore[no-untyped-def]
     """Upload and record `files` from seq `start` as a capture holding the lease, packing each."""
     assert leases.acquire(rt, recording_id, owner)
@@ -231,15 +218,6 @@ def capture_segments(rt, recording_id: str, owner: str, files, tmp_path: Path, s
         packer.add(seq, path, duration, digest)
     assert packer.disabled is None
     leases.release(rt, recording_id, owner)
-
-
-def stop(rt, recording_id: str) -> None:  # type: ignore[no-untyped-def]
-    with rt.db.transaction() as s:
-        s.execute(
-            update(Recording)
-            .where(Recording.id == recording_id)
-            .values(state=RecordingState.STOPPED.value, duration=6.0, stopped_at=rt.now())
-        )
 
 
 def packs_of(rt, recording_id: str) -> list[MediaPack]:  # type: ignore[no-untyped-def]
@@ -270,7 +248,7 @@ def test_a_long_capture_is_finished_from_parts_uploaded_while_recording(
     rows = sorted(packs_of(part_rt, recording_id), key=lambda p: p.part_number)
     assert [r.part_number for r in rows] == [1, 2, 3, 4, 5]  # one segment a pack; the last one waits
     assert rows[0].etag is None and all(r.etag for r in rows[1:])  # part 1 goes behind the head
-    stop(part_rt, recording_id)
+    capture_stopped(part_rt, recording_id, 6.0)
     result = finalize.finalize(part_rt, recording_id)
     assert result.startswith("finished") and "joined (4 parts in place)" in result, result
     path = check_final(part_rt, recording_id, big_segments, tmp_path)
@@ -286,7 +264,7 @@ def test_a_joined_recording_whose_digest_job_was_lost_gets_one_from_the_reconcil
 ):
     recording_id = capturing(part_rt, client, auth, "compose-digest")
     capture_segments(part_rt, recording_id, "cap-1", big_segments, tmp_path)
-    stop(part_rt, recording_id)
+    capture_stopped(part_rt, recording_id, 6.0)
     with runtime_on_redis_db(part_rt, 12) as lost:  # the finish enqueued its digest where no one reads
         assert "joined" in finalize.finalize(lost, recording_id)
         assert recordings.load(lost, recording_id).sha256 is None
@@ -310,7 +288,7 @@ def test_a_joined_recording_whose_digest_job_failed_for_good_is_given_up_once(
 ):
     recording_id = capturing(part_rt, client, auth, "compose-digest-failed")
     capture_segments(part_rt, recording_id, "cap-1", big_segments, tmp_path)
-    stop(part_rt, recording_id)
+    capture_stopped(part_rt, recording_id, 6.0)
     job_id = finalize.digest_job_id(recording_id)
     with runtime_on_redis_db(part_rt, 12) as own:
         assert "joined" in finalize.finalize(own, recording_id)
@@ -356,7 +334,7 @@ def test_a_resumed_capture_packs_what_the_crashed_one_left_unpacked(
     capture_segments(part_rt, recording_id, "cap-2", big_segments[3:], tmp_path / "b", start=3)
     rows = sorted(packs_of(part_rt, recording_id), key=lambda p: p.part_number)
     assert (rows[0].first_seq, rows[1].first_seq) == (0, 1)
-    stop(part_rt, recording_id)
+    capture_stopped(part_rt, recording_id, 6.0)
     assert "joined" in finalize.finalize(part_rt, recording_id)
     check_final(part_rt, recording_id, big_segments, tmp_path)
 
@@ -369,7 +347,7 @@ def test_an_expired_upload_is_finished_by_remuxing_the_segments(
     rows = packs_of(part_rt, recording_id)
     upload_id = next(r.upload_id for r in rows if r.upload_id)
     part_rt.storage.abort_upload(packs.final_key(recording_id), upload_id)  # as MinIO does after 24 h
-    stop(part_rt, recording_id)
+    capture_stopped(part_rt, recording_id, 6.0)
     result = finalize.finalize(part_rt, recording_id)
     assert result.startswith("finished") and "copy" in result, result
     check_final(part_rt, recording_id, big_segments, tmp_path)
@@ -381,7 +359,7 @@ def test_a_part_overwritten_by_a_stale_capture_is_not_joined(part_rt, client, au
     row = next(r for r in packs_of(part_rt, recording_id) if r.part_number == 3)
     key = packs.final_key(recording_id)
     part_rt.storage.upload_part(key, row.upload_id, 3, big_segments[0][0].read_bytes())  # other bytes
-    stop(part_rt, recording_id)
+    capture_stopped(part_rt, recording_id, 6.0)
     result = finalize.finalize(part_rt, recording_id)
     assert "copy" in result, result
     check_final(part_rt, recording_id, big_segments, tmp_path)
@@ -392,7 +370,7 @@ def test_a_finish_that_died_after_joining_goes_on_with_the_joined_object(
 ):
     recording_id = capturing(part_rt, client, auth, "compose-rerun")
     capture_segments(part_rt, recording_id, "cap-1", big_segments, tmp_path)
-    stop(part_rt, recording_id)
+    capture_stopped(part_rt, recording_id, 6.0)
     recording = recordings.load(part_rt, recording_id)
     parts = segments.for_recording(part_rt, recording_id)
     first = compose.compose(part_rt, recording, parts, tmp_path)  # joined; then the worker died
@@ -409,7 +387,7 @@ def test_a_short_capture_is_finished_in_one_upload_with_its_digest(
     recording_id = capturing(rt, client, auth, "compose-short")
     capture_segments(rt, recording_id, "cap-1", small_segments, tmp_path)
     assert packs_of(rt, recording_id) == []  # far below a part
-    stop(rt, recording_id)
+    capture_stopped(rt, recording_id, 6.0)
     result = finalize.finalize(rt, recording_id)
     assert "joined (0 parts in place)" in result, result
     path = check_final(rt, recording_id, small_segments, tmp_path)

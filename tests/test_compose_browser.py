@@ -7,7 +7,8 @@ import pytest
 from app.services.core import recordings
 from app.services.pipeline import finalize
 from tests import test_compose
-from tests.test_compose import capture_segments, capturing, stop
+from tests.helpers import capture_stopped, capturing
+from tests.test_compose import capture_segments
 
 big_segments, part_rt = test_compose.big_segments, test_compose.part_rt  # the fixtures, shared
 
@@ -17,7 +18,7 @@ def test_a_joined_recording_plays_and_seeks_in_a_browser(
 ):
     recording_id = capturing(part_rt, client, auth, "compose-browser")
     capture_segments(part_rt, recording_id, "cap-1", big_segments, tmp_path)
-    stop(part_rt, recording_id)
+    capture_stopped(part_rt, recording_id, 6.0)
     assert "joined" in finalize.finalize(part_rt, recording_id)
     final = recordings.load(part_rt, recording_id)
     link = part_rt.storage.presign_get(final.object_key, 600)

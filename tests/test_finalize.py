@@ -11,15 +11,15 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select
 
 from app.media.ebml import doc_type
-from app.models import Recording, RecordingState, SessionEvent
+from app.models import SessionEvent
 from app.runtime import Runtime
 from app.services.core import recordings
 from app.services.operations import reconciler
 from app.services.pipeline import finalize, leases, segments
-from tests.helpers import join_room, wait_for
+from tests.helpers import capture_stopped, capturing, wait_for
 
 SEGMENT_SECONDS = 2
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,15 +73,7 @@ def segment_files(tmp_path_factory, config) -> list[Path]:  # type: ignore[no-un
 
 def stopped_recording(rt, client, auth, name: str, files: list[Path]) -> str:  # type: ignore[no-untyped-def]
     """A recording in `stopped` whose segments are stored, with no finalize job enqueued."""
-    room = join_room(client, auth, name, **{"options[media_source]": "push"})
-    assert client.post(f"/rooms/{room['access_key']}/recording").status_code == 201
-    recording_id = client.get(f"/rooms/{name}/recordings", headers=auth).get_json()[0]["id"]
-    with rt.db.transaction() as s:
-        s.execute(
-            update(Recording)
-            .where(Recording.id == recording_id)
-            .values(ingest="pull", media_source="synthetic://meeting")
-        )
+    recording_id = capturing(rt, client, auth, name)
     assert leases.acquire(rt, recording_id, "test")
     for seq, path in enumerate(files):
         key = segments.object_key(recording_id, seq, "test")
@@ -89,14 +81,7 @@ def stopped_recording(rt, client, auth, name: str, files: list[Path]) -> str:  #
         segment = segments.NewSegment(seq, key, stored.size, digest, float(SEGMENT_SECONDS))
         assert segments.record_captured(rt, recording_id, "test", segment)
     leases.release(rt, recording_id, "test")  # as a capture does when it ends
-    with rt.db.transaction() as s:
-        s.execute(
-            update(Recording)
-            .where(Recording.id == recording_id)
-            .values(
-                state=RecordingState.STOPPED.value, duration=SEGMENT_SECONDS * len(files), stopped_at=rt.now()
-            )
-        )
+    capture_stopped(rt, recording_id, SEGMENT_SECONDS * len(files))
     return recording_id
 
 
