@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import http.server
 import io
+import logging
 import random
 import re
 import subprocess
@@ -125,6 +126,23 @@ def test_targets_outside_the_video_are_clamped_to_it(video):
 
 def test_sparse_targets_far_apart_are_found_by_seeking(video):
     assert grab(video, [11.2, 0.3, 6.4]) == {0: 11, 1: 0, 2: 6}
+
+
+def test_the_frames_after_the_last_target_of_a_keyframe_interval_are_not_decoded(video, caplog):
+    # Keyframes every half second (15 frames): a target early in each interval needs its first frames;
+    # the dozen after it are read, held back and dropped when the next keyframe comes (after the last
+    # target the grabber stops reading).
+    times = [0.05 + k * 0.5 for k in range(int(SECONDS * 2))]
+    with caplog.at_level(logging.DEBUG, logger=media_frames.__name__):
+        assert grab(video, times) == {i: int(t) for i, t in enumerate(times)}
+    (line,) = [r.getMessage() for r in caplog.records if "not decoded" in r.getMessage()]
+    skipped = int(re.search(r"(\d+) packets not decoded", line).group(1))
+    assert skipped >= (len(times) - 1) * 10  # 12 an interval with these keyframes; none before `_Held`
+
+
+def test_a_target_just_before_a_keyframe_is_decoded_from_the_frames_held_back(video):
+    # 2.46 s: frame 74 (2.4667 s), the last before the keyframe at 2.5 s, decoded after the 13 held ones.
+    assert grab(video, [2.46, 2.2, 0.46]) == {0: 2, 1: 2, 2: 0}
 
 
 def test_a_video_with_one_keyframe_still_gives_every_frame(one_keyframe_video):

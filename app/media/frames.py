@@ -4,12 +4,14 @@ One PyAV decode loop walks the video in time order. For the sorted targets it de
 the first frame at or after each one (what `ffmpeg -ss t -i video -frames:v 1` writes). When the next
 target lies more than `SEEK_GOPS` keyframe intervals ahead it seeks to the keyframe before it instead,
 so a few grabs on a long video decode a few keyframe intervals and many grabs never cost more than one
-decode pass. JPEG encoding runs on a small thread pool beside the decoder (libav releases the GIL), a
-bounded number of frames in flight. Pure media work: no storage, no database.
+decode pass; the frames between a keyframe interval's last target and the next keyframe are not decoded
+at all (`_Held`, for WebM's VP8 and VP9). JPEG encoding runs on a small thread pool beside the decoder
+(libav releases the GIL), a bounded number of frames in flight. Pure media work: no storage, no database.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import deque
 from collections.abc import Generator, Iterator, Sequence
@@ -25,6 +27,8 @@ from av.video.reformatter import VideoReformatter
 
 from app.errors import MediaError
 from app.media.commands import KEYFRAME_SECONDS
+
+log = logging.getLogger(__name__)
 
 END_MARGIN = 0.1  # seconds: a target is clamped to [0, duration - END_MARGIN], as the poster is
 SEEK_GOPS = 2.0  # seek when the next target is further ahead than this many keyframe intervals
@@ -69,8 +73,9 @@ def grab_jpegs(video: Path | str, times: Sequence[float], duration: float) -> Ge
         stream.thread_type = "AUTO"  # frame threads too: VP8 decodes ~30% faster on 2 cores
         waiting: deque[tuple[tuple[int, ...], float, Future[bytes]]] = deque()
         failure: MediaError | None = None
+        held = _Held(stream)
         try:
-            for indices, frame in _frames_at(container, stream, targets):
+            for indices, frame in _frames_at(container, stream, targets, held):
                 waiting.append((indices, frame.time or 0.0, pool.submit(_jpeg, frame)))
                 while len(waiting) > IN_FLIGHT:
                     yield _done(*waiting.popleft())
@@ -79,6 +84,7 @@ def grab_jpegs(video: Path | str, times: Sequence[float], duration: float) -> Ge
             failure.__cause__ = e
         while waiting:  # the frames decoded before a failure still count
             yield _done(*waiting.popleft())
+        log.debug("%s: %d targets; %d packets not decoded", _name(video), len(targets), held.dropped)
         if failure is not None:
             raise failure
 
@@ -105,10 +111,14 @@ def _name(video: Path | str) -> str:
 
 
 def _frames_at(
-    container: av.container.InputContainer, stream: av.VideoStream, targets: list[tuple[float, int]]
+    container: av.container.InputContainer,
+    stream: av.VideoStream,
+    targets: list[tuple[float, int]],
+    held: _Held,
 ) -> Iterator[tuple[tuple[int, ...], VideoFrame]]:
     """For sorted (seconds, index) targets: each decoded frame that is the first at or after some of
-    them, with their indices. Targets past the last frame get the last frame."""
+    them, with their indices. Targets past the last frame get the last frame. `held` holds back the
+    packets no target needs."""
     time_base = stream.time_base or Fraction(1, 1000)  # a demuxed stream always has one
     base = float(stream.start_time * time_base) if stream.start_time is not None else 0.0
     pending = deque((base + t, i) for t, i in targets)
@@ -116,10 +126,11 @@ def _frames_at(
     while pending:
         if walk.far_from(pending[0][0]):
             walk.seek(container, stream, pending[0][0])
+            held.reset()
         ended = True
         for packet in container.demux(stream):
             walk.saw_packet(packet)
-            for frame in _decode(stream, packet):
+            for frame in (f for p in held.release(packet, pending) for f in _decode(stream, p)):
                 if frame.time is None:
                     continue
                 walk.saw_frame(frame)
@@ -137,6 +148,57 @@ def _frames_at(
             if walk.last is not None:
                 yield tuple(i for _, i in pending), walk.last
             return
+
+
+class _Held:
+    """Packets read but not decoded yet: those that cannot show the next target (they come before it)
+    are held back, and dropped unread when a keyframe comes before the target does (it decodes without
+    them), so the frames after a keyframe interval's last target are never decoded. Held packets are
+    decoded, in order, when a packet at or past the target comes first, and at the end of the stream
+    (its last frame answers targets past it).
+
+    The next target is the first one after the packets already given to the decoder: a frame-threaded
+    decoder answers a few packets late, and the packets read meanwhile are not needed for a target that
+    is answered already. Only for codecs whose packets come in presentation order (VP8, VP9: WebM's
+    video); for others every packet is decoded as it comes."""
+
+    IN_ORDER = frozenset({"vp8", "vp9"})
+
+    def __init__(self, stream: av.VideoStream):
+        self.skips = stream.codec_context.name in self.IN_ORDER
+        self.packets: list[av.Packet] = []
+        self.decoded_to = float("-inf")  # the time of the last packet given to the decoder
+        self.dropped = 0  # packets never decoded
+
+    def release(self, packet: av.Packet, pending: deque[tuple[float, int]]) -> list[av.Packet]:
+        """The packets to decode now that `packet` was read, `pending` the targets not answered yet
+        (sorted, seconds first)."""
+        if not self.skips:
+            return [packet]
+        if packet.pts is None or packet.time_base is None:  # the end of the stream's flush: decode all
+            released, self.packets = [*self.packets, packet], []
+            return released
+        at = float(packet.pts * packet.time_base)
+        if packet.is_keyframe:
+            self._drop()
+            self.decoded_to = at
+            return [packet]
+        target = next((t for t, _ in pending if t > self.decoded_to + FRAME_SLACK), None)
+        if target is None or at + FRAME_SLACK < target:
+            self.packets.append(packet)
+            return []
+        released, self.packets = [*self.packets, packet], []
+        self.decoded_to = at
+        return released
+
+    def reset(self) -> None:
+        """After a seek: nothing held, nothing in the decoder (a seek flushes it)."""
+        self._drop()
+        self.decoded_to = float("-inf")
+
+    def _drop(self) -> None:
+        self.dropped += len(self.packets)
+        self.packets = []
 
 
 class _Walk:
