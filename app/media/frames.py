@@ -125,8 +125,8 @@ def _frames_at(
     walk = _Walk(base, time_base)
     while pending:
         if walk.far_from(pending[0][0]):
-            walk.seek(container, stream, pending[0][0])
-            held.reset()
+            if walk.seek(container, stream, pending[0][0]):
+                held.reset()  # a source that cannot seek goes on from where it is: keep what is held
         ended = True
         for packet in container.demux(stream):
             walk.saw_packet(packet)
@@ -221,16 +221,17 @@ class _Walk:
         here = self.position if self.position is not None else self._base
         return self._seekable and self._seeked_to is None and target - here > SEEK_GOPS * self.gop
 
-    def seek(self, container: av.container.InputContainer, stream: av.VideoStream, target: float) -> None:
-        """Seek to the keyframe at or before `target` seconds."""
+    def seek(self, container: av.container.InputContainer, stream: av.VideoStream, target: float) -> bool:
+        """Seek to the keyframe at or before `target` seconds; False when the source cannot seek."""
         try:
             container.seek(int(target / self._time_base), stream=stream, backward=True)
         except av.FFmpegError:  # no index, a source that cannot seek: decode forward from here
             self._seekable = False
-            return
+            return False
         self._seeked_to, self._from = target, self.position
         self.last = None  # a frame from before the seek is not what the video shows at the target
         self._keyframe = None
+        return True
 
     def saw_packet(self, packet: av.Packet) -> None:
         if not packet.is_keyframe or packet.pts is None or packet.time_base is None:
