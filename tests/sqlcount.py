@@ -19,6 +19,8 @@ class Counted:
     # begins; each such read, and each session, takes a connection from the pool.
     checkouts: int = 0
     statements: list[str] = field(default_factory=list)  # each statement's first 120 characters
+    # Each statement whole with its parameters, as `before_cursor_execute` hears them (to explain it).
+    heard: list[tuple[str, Any]] = field(default_factory=list)
     # Connections given back to the pool inside a transaction: each costs the pool a ROLLBACK (on
     # PostgreSQL a round trip, beside the BEGIN the driver sent).
     left_open: int = 0
@@ -42,9 +44,10 @@ def counting(rt: Any) -> Iterator[Counted]:
     def checked_out(*_args: Any) -> None:
         counted.checkouts += mine()
 
-    def ran(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+    def ran(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_args: Any) -> None:
         if mine():
             counted.statements.append(" ".join(statement.split())[:120])
+            counted.heard.append((statement, parameters))
 
     def reset(dbapi_conn: Any, *_args: Any) -> None:
         if mine():

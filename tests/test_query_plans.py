@@ -4,23 +4,21 @@ through an index: rooms are meeting instances and recordings, events and deliver
 so a table read whole would make each call slower as the deployment ages (a stop once freed its room by
 scanning every room ever opened).
 
-Each statement the calls run is captured as the engine heard it (SQL and parameters) and explained on
-the same database: PostgreSQL with sequential scans switched off, so a scan left in the plan is one no
-index could serve; SQLite's query plan, where such a read is a `SCAN` of the table."""
+Each statement the calls run is captured as the engine heard it (SQL and parameters, `tests.sqlcount`)
+and explained on the same database: PostgreSQL with sequential scans switched off, so a scan left in the
+plan is one no index could serve; SQLite's query plan, where such a read is a `SCAN` of the table."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from sqlalchemy import event
 
 from app.services.access import keys
 from app.services.core import display, recordings, retention, room_recordings, rooms
 from app.services.outbox import claims
+from tests.sqlcount import counting
 
 # The tables that grow with use (per meeting, recording, event or delivery). The others (projects, keys,
 # endpoints, signing keys) hold a few rows per project and may be read whole.
@@ -30,26 +28,6 @@ GROWING = frozenset(
         "webhook_deliveries", "link_issuances", "recording_views", "replay_blocks", "replay_summaries",
     }
 )  # fmt: skip
-
-Heard = tuple[str, Any]  # a statement's SQL and its parameters, as `before_cursor_execute` hears them
-
-
-@contextmanager
-def hearing(rt) -> Iterator[list[Heard]]:  # type: ignore[no-untyped-def]
-    """The statements the calling thread runs on `rt`'s engine inside the block."""
-    heard: list[Heard] = []
-    caller = threading.get_ident()
-
-    def ran(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_args: Any) -> None:
-        if threading.get_ident() == caller:
-            heard.append((statement, parameters))
-
-    event.listen(rt.db.engine, "before_cursor_execute", ran)
-    try:
-        yield heard
-    finally:
-        event.remove(rt.db.engine, "before_cursor_execute", ran)
-
 
 def full_scans(rt, statement: str, parameters: Any) -> list[str]:  # type: ignore[no-untyped-def]
     """The tables `statement` reads whole, by its plan on `rt`'s database."""
@@ -78,11 +56,11 @@ def _scanned(line: str, marker: str) -> bool:
 
 def scans_in(rt, call: Callable[[], object]) -> list[str]:  # type: ignore[no-untyped-def]
     """The full scans of growing tables in the plans of the statements `call` runs."""
-    with hearing(rt) as heard:
+    with counting(rt) as counted:
         call()
-    assert heard, "the call ran no statement"
+    assert counted.heard, "the call ran no statement"
     found = []
-    for statement, parameters in heard:
+    for statement, parameters in counted.heard:
         found += [f"{statement[:80]!r}: {line}" for line in full_scans(rt, statement, parameters)]
     return found
 
