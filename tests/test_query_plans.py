@@ -29,6 +29,7 @@ GROWING = frozenset(
     }
 )  # fmt: skip
 
+
 def full_scans(rt, statement: str, parameters: Any) -> list[str]:  # type: ignore[no-untyped-def]
     """The tables `statement` reads whole, by its plan on `rt`'s database."""
     raw = rt.db.engine.raw_connection()
