@@ -10,7 +10,8 @@ worker's few threads; on an event loop an idle socket is a few kilobytes of memo
   loop-to-thread hop, paid for sockets that cost no thread). The hottest calls (a room recording's
   start and stop, a recording's read: `app.api.direct`) skip a2wsgi and Flask: one hop to the same
   pool runs the same services and answers as Flask would, with Flask's request id, access line and
-  latency sample;
+  latency sample. A read that needs only its one SQL statement is answered on the loop itself, without
+  the hop (`direct.Route.on_loop`, `app.db.LoopReads`);
 - `websocket`: `/rrweb/recordings/{recordingId}/ingest/ws` (app.api.rrweb.socket) as a coroutine; its
   blocking calls (SQL, object storage, decompression) run on a second pool of the same size, so sockets
   and requests never wait for each other's threads. Any other WebSocket path is answered 404;
@@ -70,35 +71,43 @@ class Asgi:
             await self._lifespan(receive, send)
 
     async def _direct(self, call: direct.Call, scope: Message, send: Send) -> None:
-        """A direct route's call: one hop to the HTTP pool (a streamed body is sent from there)."""
+        """A direct route's call: answered on the loop when its route can (`Route.on_loop`), else one
+        hop to the HTTP pool (a streamed body is sent from there)."""
         loop = asyncio.get_running_loop()
         client = (scope.get("client") or ("", 0))[0]
-        for message in await loop.run_in_executor(self.http.executor, self._answer, call, client, loop, send):
+        messages = await self._answer_on_loop(call, client) if call.route.on_loop is not None else None
+        if messages is None:
+            messages = await loop.run_in_executor(self.http.executor, self._answer, call, client, loop, send)
+        for message in messages:
             await send(message)
+
+    async def _answer_on_loop(self, call: direct.Call, client: str) -> list[Message] | None:
+        """On the loop: the answer's messages, or None when the route answers on a thread."""
+        started = time.perf_counter()
+        request_id = requests.request_id_from(call.headers.get("x-request-id"))
+        token = logs.bind_request(request_id, call.args.get("recording_id"))
+        try:
+            response = await call.answer_on_loop(self.rt)
+            if response is None:
+                return None
+            start = self._start(call, client, started, request_id, response)
+            return _whole(start, response)
+        finally:
+            logs.unbind(token)
 
     def _answer(
         self, call: direct.Call, client: str, loop: asyncio.AbstractEventLoop, send: Send
     ) -> list[Message]:
         """On a pool thread: the answer's messages for the loop to send, or none when its body was
-        streamed from here. The request id, log context, latency sample and access line are the Flask
-        hooks' (`requests`)."""
+        streamed from here."""
         started = time.perf_counter()
         request_id = requests.request_id_from(call.headers.get("x-request-id"))
         token = logs.bind_request(request_id, call.args.get("recording_id"))
         try:
             response = call.answer(self.rt)
-            status, route = response.status_code, call.route
-            requests.record(
-                route.method, route.rule, call.args, status, time.perf_counter() - started, client
-            )
-            head = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in response.headers.items()]
-            head.append((b"x-request-id", request_id.encode()))
-            start = {"type": "http.response.start", "status": status, "headers": head}
+            start = self._start(call, client, started, request_id, response)
             if not response.is_streamed:
-                body = response.get_data()
-                if "Content-Length" not in response.headers:
-                    head.append((b"content-length", str(len(body)).encode()))
-                return [start, {"type": "http.response.body", "body": body}]
+                return _whole(start, response)
             try:
                 _stream(loop, send, start, response)
             finally:
@@ -106,6 +115,18 @@ class Asgi:
             return []
         finally:
             logs.unbind(token)
+
+    @staticmethod
+    def _start(
+        call: direct.Call, client: str, started: float, request_id: str, response: Response
+    ) -> Message:
+        """The answer's start message, its call logged and sampled: the request id, log context,
+        latency sample and access line are the Flask hooks' (`requests`)."""
+        status, route = response.status_code, call.route
+        requests.record(route.method, route.rule, call.args, status, time.perf_counter() - started, client)
+        head = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in response.headers.items()]
+        head.append((b"x-request-id", request_id.encode()))
+        return {"type": "http.response.start", "status": status, "headers": head}
 
     async def _websocket(self, scope: Message, receive: Receive, send: Send) -> None:
         match = socket.PATH.fullmatch(socket.path_of(scope))
@@ -127,6 +148,7 @@ class Asgi:
             if message["type"] == "lifespan.startup":
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                await self.rt.db.on_loop.close()
                 self.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
@@ -135,6 +157,14 @@ class Asgi:
         """Release the thread pools (uvicorn has finished every connection by now)."""
         self.pool.shutdown(wait=False)
         self.http.executor.shutdown(wait=False)
+
+
+def _whole(start: Message, response: Response) -> list[Message]:
+    """The messages of an answer whose body is made already."""
+    body = response.get_data()
+    if "Content-Length" not in response.headers:
+        start["headers"].append((b"content-length", str(len(body)).encode()))
+    return [start, {"type": "http.response.body", "body": body}]
 
 
 def _stream(loop: asyncio.AbstractEventLoop, send: Send, start: Message, response: Response) -> None:

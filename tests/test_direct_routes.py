@@ -4,6 +4,7 @@ serves the real ASGI app on uvicorn and compares with the Flask app's own answer
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import io
 import json
@@ -295,3 +296,110 @@ def test_a_direct_call_is_counted_in_the_request_latency_metric(served, room, cl
     assert served.call("POST", path).status == 201
     assert count() == before + 1
     served.call("DELETE", path)
+
+
+# --- on the event loop ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def answered_on() -> Iterator[list[str]]:
+    """Where each direct call's access line was written, "loop" or "thread", in order: a direct route
+    answers on the event loop (`Route.on_loop`) or on a pool thread, and logs its line where it answers."""
+    where: list[str] = []
+
+    class Where(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            try:
+                asyncio.get_running_loop()
+                where.append("loop")
+            except RuntimeError:
+                where.append("thread")
+
+    handler = Where()
+    logger = logging.getLogger("meetrec.access")
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    yield where
+    logger.removeHandler(handler)
+    logger.setLevel(level)
+
+
+def test_a_started_recordings_read_is_answered_on_the_event_loop(
+    served, client, rt, auth, project_key, answered_on
+):
+    rec_id = make_recording(rt, keys.authenticate(rt, project_key).project_id, state="started", objects=0)
+    ours = served.call("GET", f"/recordings/{rec_id}", auth)
+    assert answered_on == ["loop"]
+    assert_same(ours, flask_answer(client, "GET", f"/recordings/{rec_id}", auth))
+
+
+def test_a_finished_recordings_first_read_logs_its_link_on_a_thread_and_the_next_reads_are_on_the_loop(
+    served, client, rt, auth, project_key, answered_on
+):
+    rec_id = make_recording(rt, keys.authenticate(rt, project_key).project_id, state="finished", objects=1)
+    first = served.call("GET", f"/recordings/{rec_id}", auth)
+    again = served.call("GET", f"/recordings/{rec_id}", auth)
+    assert answered_on == ["thread", "loop"]
+    assert first.body == again.body  # the same link, handed out again in its reuse window
+    assert_same(again, flask_answer(client, "GET", f"/recordings/{rec_id}", auth))
+
+
+def test_a_read_with_a_key_this_process_has_not_checked_yet_is_answered_on_a_thread(
+    served, rt, auth, project_key, answered_on
+):
+    rec_id = make_recording(rt, keys.authenticate(rt, project_key).project_id, state="started", objects=0)
+    keys.forget_cached()
+    assert served.call("GET", f"/recordings/{rec_id}", auth).status == 200
+    assert served.call("GET", f"/recordings/{rec_id}", auth).status == 200
+    assert answered_on == ["thread", "loop"]  # the first checked the key in SQL, and this process holds it
+
+
+def test_a_read_refused_for_its_keys_scope_on_the_loop_answers_as_flask_does(
+    served, client, rt, project_key, answered_on
+):
+    project_id = keys.authenticate(rt, project_key).project_id
+    rec_id = make_recording(rt, project_id, state="started", objects=0)
+    ingest_only = {"Authorization": keys.create_key(rt, project_id, scopes=("ingest",))[1]}
+    keys.authenticate(rt, ingest_only["Authorization"])
+    ours = served.call("GET", f"/recordings/{rec_id}", ingest_only)
+    assert answered_on == ["loop"] and ours.status == 403
+    assert_same(ours, flask_answer(client, "GET", f"/recordings/{rec_id}", ingest_only))
+
+
+def test_a_read_of_another_projects_recording_on_the_loop_is_404_as_flask_answers_it(
+    served, client, rt, project_key, other_project_key, answered_on
+):
+    rec_id = make_recording(rt, keys.authenticate(rt, project_key).project_id, state="started", objects=0)
+    foreign = {"Authorization": other_project_key}
+    keys.authenticate(rt, other_project_key)
+    ours = served.call("GET", f"/recordings/{rec_id}", foreign)
+    assert answered_on == ["loop"] and ours.status == 404
+    assert_same(ours, flask_answer(client, "GET", f"/recordings/{rec_id}", foreign))
+
+
+def test_a_session_with_events_is_read_on_a_thread(served, client, rt, auth, project_key, answered_on):
+    sid = client.post("/recordings", json={"description": "events"}, headers=auth).get_json()["session_id"]
+    event = {"type": "key", "timestamp": 1_700_000_000, "id": "e0", "key_data": {"key": "a"}}
+    assert client.post(f"/recordings/{sid}/events", json=[event], headers=auth).status_code in (200, 201)
+    keys.authenticate(rt, project_key)
+    answered_on.clear()  # the events' posts above
+    ours = served.call("GET", f"/recordings/{sid}", auth)
+    assert answered_on == ["thread"]
+    assert [e["id"] for e in ours.json()["events"]] == ["e0"]
+
+
+def test_a_read_whose_loop_connection_the_server_dropped_is_answered_on_a_thread(
+    served, client, rt, auth, project_key, answered_on
+):
+    if rt.db.engine.dialect.name != "postgresql":
+        pytest.skip("the loop's own connections are PostgreSQL's (SQLite is read inline)")
+    rec_id = make_recording(rt, keys.authenticate(rt, project_key).project_id, state="started", objects=0)
+    assert served.call("GET", f"/recordings/{rec_id}", auth).status == 200
+    with rt.db.engine.connect() as other:
+        for held in rt.db.on_loop._free:
+            other.exec_driver_sql(f"SELECT pg_terminate_backend({held.conn.info.backend_pid})")
+    dropped = served.call("GET", f"/recordings/{rec_id}", auth)
+    assert served.call("GET", f"/recordings/{rec_id}", auth).status == 200
+    assert answered_on == ["loop", "thread", "loop"]  # the third on a new connection of the loop's
+    assert_same(dropped, flask_answer(client, "GET", f"/recordings/{rec_id}", auth))

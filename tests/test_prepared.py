@@ -3,16 +3,21 @@ SQLite and PostgreSQL: Python defaults filled in, rows named, rowcounts, SQLAlch
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+from collections.abc import Iterator
+from contextlib import AsyncExitStack
 from datetime import datetime
 
 import pytest
-from sqlalchemy import bindparam, exc, insert, select, update
+from sqlalchemy import bindparam, exc, func, insert, select, update
 
-from app.db import Prepared, _Libpq, after_commit, table_of
+from app.db import LoopReads, NotOnLoop, Prepared, _Libpq, after_commit, table_of
 from app.models import Project, Recording
+from app.services.access import keys
 from app.services.core import rows
 from app.services.ids import new_id
+from tests.helpers import make_recording
 from tests.sqlcount import counting
 
 PROJECTS = table_of(Project)
@@ -206,3 +211,84 @@ def test_a_statement_psycopg_deallocated_is_prepared_again(rt, autocommit):
 def test_statements_are_numbered_for_libpq_each_name_once_and_percent_signs_unescaped():
     assert _Libpq("SELECT %(a)s, %(b)s, %(a)s, 'x%%'").sql == b"SELECT $1, $2, $1, 'x%'"
     assert _Libpq("SELECT %(a)s, %(b)s, %(a)s").order == ("a", "b")
+
+
+# --- reads on the event loop (LoopReads) -----------------------------------------------------------
+
+
+def on_loop(reads: LoopReads, statement: Prepared, params: dict):  # type: ignore[no-untyped-def]
+    return asyncio.run(statement.one_or_none_on_loop(reads, params))
+
+
+@pytest.fixture
+def reads(rt) -> Iterator[LoopReads]:  # type: ignore[no-untyped-def]
+    """Reads on the loop for `rt`'s engine, with connections of their own, closed after the test."""
+    loop_reads = LoopReads(rt.db.engine)
+    yield loop_reads
+    asyncio.run(loop_reads.close())
+
+
+@pytest.fixture
+def pg_loop(rt, reads: LoopReads) -> LoopReads:  # type: ignore[no-untyped-def]
+    """`reads` where they hold connections of their own (PostgreSQL; SQLite reads inline)."""
+    if rt.db.engine.dialect.name != "postgresql":
+        pytest.skip("the loop's own connections are PostgreSQL's (SQLite is read inline)")
+    return reads
+
+
+def test_a_read_on_the_loop_answers_as_one_or_none(rt, reads):
+    project_id = new_id()
+    with rt.db.transaction() as s:
+        INSERT_PROJECT.run(s, {"id": project_id, "name": "looped"})
+    assert on_loop(reads, NAMED, {"project": project_id}) == NAMED.one_or_none(
+        rt.db.engine, {"project": project_id}
+    )
+    assert on_loop(reads, NAMED, {"project": project_id}).project__name == "looped"
+    assert on_loop(reads, NAMED, {"project": "nobody"}) is None
+
+
+def test_a_recordings_read_on_the_loop_is_the_same_row_with_its_values_loaded(rt, reads, project_key):
+    rec_id = make_recording(rt, keys.authenticate(rt, project_key).project_id, state="finished")
+    params = {"recording_id": rec_id}
+    assert on_loop(reads, rows.BY_ID, params) == rows.BY_ID.one_or_none(rt.db.engine, params)
+
+
+def test_reads_on_the_loop_take_turns_on_one_connection(rt, pg_loop):
+    for _ in range(3):
+        assert on_loop(pg_loop, NAMED, {"project": "nobody"}) is None
+    assert (pg_loop._open, len(pg_loop._free)) == (1, 1)
+
+
+def test_a_read_on_the_loop_with_every_connection_reading_is_not_run_there(rt, pg_loop):
+    async def all_busy() -> None:
+        async with AsyncExitStack() as stack:
+            for _ in range(LoopReads.MAX_CONNECTIONS):
+                await stack.enter_async_context(pg_loop.connection())
+            with pytest.raises(NotOnLoop, match="every connection"):
+                await NAMED.one_or_none_on_loop(pg_loop, {"project": "nobody"})
+
+    asyncio.run(all_busy())
+    assert len(pg_loop._free) == LoopReads.MAX_CONNECTIONS  # given back, all usable
+    assert on_loop(pg_loop, NAMED, {"project": "nobody"}) is None
+
+
+def test_a_loop_connection_the_server_dropped_fails_its_read_and_is_replaced(rt, pg_loop):
+    assert on_loop(pg_loop, NAMED, {"project": "nobody"}) is None
+    [held] = pg_loop._free
+    with rt.db.engine.connect() as other:
+        other.exec_driver_sql(f"SELECT pg_terminate_backend({held.conn.info.backend_pid})")
+    with pytest.raises(NotOnLoop, match="the read failed"):
+        on_loop(pg_loop, NAMED, {"project": "nobody"})
+    assert held.conn.closed and pg_loop._open == 0
+    assert on_loop(pg_loop, NAMED, {"project": "nobody"}) is None  # on a new connection
+    assert pg_loop._free[0] is not held
+
+
+def test_a_read_on_the_loop_slower_than_its_timeout_gives_up_and_closes_its_connection(
+    rt, pg_loop, monkeypatch
+):
+    monkeypatch.setattr(LoopReads, "READ_TIMEOUT", 0.2)
+    slow = Prepared(select(func.pg_sleep(bindparam("seconds"))))
+    with pytest.raises(NotOnLoop):
+        on_loop(pg_loop, slow, {"seconds": 2})
+    assert (pg_loop._open, pg_loop._free) == (0, [])

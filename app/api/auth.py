@@ -58,6 +58,15 @@ def authorized(rt: Runtime, authorization: str, scope: str) -> ApiKey:
     return key
 
 
+def authorized_if_known(rt: Runtime, authorization: str, scope: str) -> ApiKey | None:
+    """`authorized` when this process holds the key already (`keys.known`: no SQL), else None (call
+    `authorized`); Forbidden when it lacks `scope`."""
+    key = keys.known(rt, key_from_header(authorization))
+    if key is not None and not keys.has_scope(key, scope):
+        raise Forbidden(f"this API key lacks the {scope} scope")
+    return key
+
+
 def require(scope: str) -> Callable:
     """Decorate a view: 401 without a valid key, 403 when the key lacks `scope`; both are documented."""
 

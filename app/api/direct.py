@@ -8,6 +8,10 @@ served by the ASGI app (`app.asgi`) in one hop to the HTTP thread pool: the hand
 services and presenters as the Flask view of the same rule, and errors answer through the same
 `errors.response_for`; the request id, access line and latency sample are the Flask hooks' own.
 
+A route may also answer on the event loop itself (`Route.on_loop`) when its call needs nothing the loop
+must wait for but one short read (`app.db.LoopReads`): the thread's hop costs more than such a call
+does. When the call turns out to need more, the route's handler answers it on a thread as before.
+
 Only the plain form of a call goes direct: the rule's method, no request body, no Content-Type, and no
 query string unless the view reads none. Anything else (a start with a body or query parameters, HEAD,
 a trailing slash) is served by Flask, which documents every one of these rules at /docs.
@@ -16,16 +20,20 @@ a trailing slash) is served by Flask, which documents every one of these rules a
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 from flask import Response
 
 from app.api import errors
+from app.db import NotOnLoop
 from app.runtime import Runtime
 
 # (runtime, the request's headers by lower-case name, the rule's path arguments) -> the answer.
 Handler = Callable[..., Response]
+# The same, on the event loop: the answer, or None (or `NotOnLoop` raised) when the call needs what the
+# loop must not wait for (SQL beside its read, a write): `Handler` then answers it on a thread.
+LoopHandler = Callable[..., Awaitable[Response | None]]
 
 
 @dataclass(frozen=True)
@@ -34,6 +42,7 @@ class Route:
     rule: str  # the Flask rule serving the same call: its OpenAPI entry and its name in logs and metrics
     handler: Handler
     reads_query: bool = False  # True: the view reads its query string, so a call with one goes to Flask
+    on_loop: LoopHandler | None = None  # tried first, on the loop (`app.db.LoopReads`)
     pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -83,6 +92,17 @@ class Call:
         try:
             return self.route.handler(rt, self.headers, **self.args)
         except Exception as e:  # noqa: BLE001 - rendered as Flask's error handlers render it (500s logged)
+            return errors.response_for(self.path, e)
+
+    async def answer_on_loop(self, rt: Runtime) -> Response | None:
+        """The route's answer made on the event loop, or None: `answer` must make it on a thread."""
+        if self.route.on_loop is None:
+            return None
+        try:
+            return await self.route.on_loop(rt, self.headers, **self.args)
+        except NotOnLoop:
+            return None
+        except Exception as e:  # noqa: BLE001 - as in `answer`
             return errors.response_for(self.path, e)
 
 

@@ -44,6 +44,16 @@ def issued(
     return [recording(rt, r, s) for r, s in zip(found, signed, strict=True)]
 
 
+def issued_again(
+    rt: Runtime, found: list[Recording], api_key_id: str | None, purpose: str = links.API
+) -> list[dict[str, Any]] | None:
+    """`issued` when it writes nothing to the audit log (`links.handed_out_again`), else None."""
+    signed = links.handed_out_again(rt, found, purpose, api_key_id)
+    if signed is None:
+        return None
+    return [recording(rt, r, s) for r, s in zip(found, signed, strict=True)]
+
+
 def session_event(
     rt: Runtime, event: StoredEvent, timeline: Sequence[Sequence[float]] | None
 ) -> dict[str, Any]:

@@ -76,6 +76,16 @@ def create_key(
     return key, raw
 
 
+def known(rt: Runtime, raw: str) -> ApiKey | None:
+    """`authenticate` when this process holds the key already (no SQL: fit for the event loop), its use
+    noted; None when it does not (unknown, expired from the cache, or not a key at all)."""
+    hit = _cache.get((rt.config.database_url, hash_secret(raw))) if raw and len(raw) <= 200 else None
+    if hit is None or hit[0] <= time.monotonic():
+        return None
+    key_use.note(rt, hit[1].id)
+    return hit[1]
+
+
 def authenticate(rt: Runtime, raw: str) -> ApiKey | None:
     """The live key whose hash matches `raw`, or None; its use is noted (`key_use.note`). The row is
     shared by the requests of the next KEY_CACHE_SECONDS (detached, its project loaded): read it, never

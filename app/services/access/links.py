@@ -128,10 +128,36 @@ def handed_out(
     `reuse_window` says. A link this process has not handed out yet in this window, for this purpose
     and key, is logged first (`record`); once the log holds it, a repeated read hands it out again
     with no signing and no write."""
+    answers, new, window, held = _handing_out(rt, found, purpose, api_key_id)
+    if new:
+        record(rt, [rec for _, rec, _ in new], purpose, api_key_id, expires=window.expires)
+        if held is not None and len(held) < _HELD_MAX:
+            held.update((what, links) for what, _, links in new)
+    return answers
+
+
+def handed_out_again(
+    rt: Runtime, found: list[Recording], purpose: str, api_key_id: str | None
+) -> list[RecordingLinks] | None:
+    """`handed_out` when handing the links out writes nothing (none of them is a download link new to
+    the log: a recording not finished, or one handed out already in this window), else None (call
+    `handed_out`). Never blocks: fit for the event loop."""
+    answers, new, _, _ = _handing_out(rt, found, purpose, api_key_id)
+    return None if new else answers
+
+
+_New = list[tuple[Hashable, Recording, RecordingLinks]]
+
+
+def _handing_out(
+    rt: Runtime, found: list[Recording], purpose: str, api_key_id: str | None
+) -> tuple[list[RecordingLinks], _New, Signing, dict[Hashable, RecordingLinks] | None]:
+    """The links of `found` for `handed_out`, those of them new to the log, the window they are signed
+    for and this process's links held for it (None without reuse)."""
     window = reuse_window(rt)
     held = _audit(rt.jobs).held_in(window) if rt.config.link_reuse_seconds else None
     answers: list[RecordingLinks] = []
-    new: list[tuple[Hashable, Recording, RecordingLinks]] = []
+    new: _New = []
     for rec in found:
         what = (rec.id, rec.state, rec.object_key, rec.poster_key, purpose, api_key_id)
         links = held.get(what) if held is not None else None
@@ -140,11 +166,7 @@ def handed_out(
             if links.download:
                 new.append((what, rec, links))
         answers.append(links)
-    if new:
-        record(rt, [rec for _, rec, _ in new], purpose, api_key_id, expires=window.expires)
-        if held is not None and len(held) < _HELD_MAX:
-            held.update((what, links) for what, _, links in new)
-    return answers
+    return answers, new, window, held
 
 
 def record(

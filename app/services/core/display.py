@@ -12,6 +12,8 @@ and signed (`app.wire`, the link audit) and never to be added to a session or ch
 
 from __future__ import annotations
 
+from typing import Any
+
 from app.errors import NotFound
 from app.models import Recording, RecordingState
 from app.runtime import Runtime
@@ -24,7 +26,17 @@ def recording(rt: Runtime, project_id: str, recording_id: str) -> Recording:
     # A deleted or foreign recording is told apart on the row: on SQLite a bound `state != ?` beside the
     # joins made the statement be prepared again on every execution, and on PostgreSQL the project's
     # condition led the generic plan off the primary key (see `rows.BY_ID`).
-    row = rows.BY_ID.one_or_none(rt.db.engine, {"recording_id": recording_id})
+    return _shown(rows.BY_ID.one_or_none(rt.db.engine, {"recording_id": recording_id}), project_id)
+
+
+async def recording_on_loop(rt: Runtime, project_id: str, recording_id: str) -> Recording:
+    """`recording`, read on the running event loop (`app.db.LoopReads`); `NotOnLoop` when it could
+    not be read there."""
+    row = await rows.BY_ID.one_or_none_on_loop(rt.db.on_loop, {"recording_id": recording_id})
+    return _shown(row, project_id)
+
+
+def _shown(row: tuple[Any, ...] | None, project_id: str) -> Recording:
     if row is None or row[rows.PROJECT] != project_id or row[rows.STATE] == RecordingState.DELETED:
         raise NotFound("recording not found")
     return rows.joined(row, shown=True)
