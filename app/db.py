@@ -15,6 +15,7 @@ straight on libpq (`_Libpq`).
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import re
 import time
@@ -32,6 +33,8 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.sql.dml import ValuesBase
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
 
 _engines: weakref.WeakSet[Engine] = weakref.WeakSet()
 
@@ -107,8 +110,8 @@ class NotOnLoop(Exception):
 
 
 class LoopReads:
-    """Reads run on the api's event loop, for calls so short that the hop to a pool thread and back
-    costs more than they do (`Prepared.one_or_none_on_loop`).
+    """Reads run on the api's event loop (one loop a process), for calls so short that the hop to a
+    pool thread and back costs more than they do (`Prepared.one_or_none_on_loop`).
 
     Measured here: `GET /recordings/{id}` served 18-20% more requests/s on PostgreSQL, and 29% more on
     SQLite, with its work on the loop than with the same work on the HTTP pool's thread (the hop: a
@@ -155,6 +158,7 @@ class LoopReads:
             self._open -= 1
             await held.close()
             if isinstance(e, Exception):
+                log.debug("a read on the loop failed (its connection closed; read on a thread): %s", e)
                 raise NotOnLoop(f"the read failed: {e}") from e
             raise
         self._free.append(held)
@@ -394,8 +398,10 @@ class Prepared:
         (`LoopReads`). Raises `NotOnLoop` when it could not run there: run it on a thread instead."""
         engine = reads.engine
         compiled = self._for(engine, params)
-        if compiled.libpq is None:  # in-process SQLite: as short as the Python around it
-            try:
+        if compiled.libpq is None:
+            if engine.dialect.name != "sqlite":  # a driver without libpq's non-blocking calls
+                raise NotOnLoop(f"no read on the loop through {engine.dialect.driver}")
+            try:  # in-process SQLite: as short as the Python around it
                 return self.one_or_none(engine, params)
             except Exception as e:
                 raise NotOnLoop(f"the read failed: {e}") from e
