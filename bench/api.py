@@ -4,8 +4,9 @@ Both apps run under `app/gunicorn_conf.py` as `meetrec api` runs it (MEETREC_API
 workers, each with a pool of MEETREC_API_THREADS threads; 2 x 4), on SQLite (or DATABASE_URL) and a
 redis-server this script starts. The bare app is Flask through a2wsgi on that pool, answering the same
 JSON with no auth, database, schema, logging or metrics; ours answers every case's calls through its
-direct routes (`app.api.direct`: one hop to the pool, no a2wsgi or Flask). Each case serves both apps
-at once and measures:
+direct routes (`app.api.direct`: one hop to the pool, no a2wsgi or Flask), and the reads on the event
+loop itself once the worker holds the key (`app.db.LoopReads`: no hop at all; the finished read's first
+call in each link reuse window hops, to log its link). Each case serves both apps at once and measures:
 
 - throughput: CONNECTIONS keep-alive clients back to back for --seconds, ours then bare, --rounds times
   (this machine's speed drifts by tens of percent within minutes: each round's ratio compares runs made
