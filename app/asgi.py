@@ -28,7 +28,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any
 
 from a2wsgi import WSGIMiddleware
@@ -83,27 +85,18 @@ class Asgi:
 
     async def _answer_on_loop(self, call: direct.Call, client: str) -> list[Message] | None:
         """On the loop: the answer's messages, or None when the route answers on a thread."""
-        started = time.perf_counter()
-        request_id = requests.request_id_from(call.headers.get("x-request-id"))
-        token = logs.bind_request(request_id, call.args.get("recording_id"))
-        try:
+        with _bound(call) as (started, request_id):
             response = await call.answer_on_loop(self.rt)
             if response is None:
                 return None
-            start = self._start(call, client, started, request_id, response)
-            return _whole(start, response)
-        finally:
-            logs.unbind(token)
+            return _whole(self._start(call, client, started, request_id, response), response)
 
     def _answer(
         self, call: direct.Call, client: str, loop: asyncio.AbstractEventLoop, send: Send
     ) -> list[Message]:
         """On a pool thread: the answer's messages for the loop to send, or none when its body was
         streamed from here."""
-        started = time.perf_counter()
-        request_id = requests.request_id_from(call.headers.get("x-request-id"))
-        token = logs.bind_request(request_id, call.args.get("recording_id"))
-        try:
+        with _bound(call) as (started, request_id):
             response = call.answer(self.rt)
             start = self._start(call, client, started, request_id, response)
             if not response.is_streamed:
@@ -113,8 +106,6 @@ class Asgi:
             finally:
                 response.close()
             return []
-        finally:
-            logs.unbind(token)
 
     @staticmethod
     def _start(
@@ -157,6 +148,18 @@ class Asgi:
         """Release the thread pools (uvicorn has finished every connection by now)."""
         self.pool.shutdown(wait=False)
         self.http.executor.shutdown(wait=False)
+
+
+@contextmanager
+def _bound(call: direct.Call) -> Iterator[tuple[float, str]]:
+    """A direct call's start time and request id, its log context bound for the block."""
+    started = time.perf_counter()
+    request_id = requests.request_id_from(call.headers.get("x-request-id"))
+    token = logs.bind_request(request_id, call.args.get("recording_id"))
+    try:
+        yield started, request_id
+    finally:
+        logs.unbind(token)
 
 
 def _whole(start: Message, response: Response) -> list[Message]:

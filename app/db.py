@@ -618,7 +618,7 @@ class _Libpq:
         """The statement's result on `dbapi` (a psycopg connection in autocommit) and a transformer set
         to load its rows. A failure raises the psycopg error the cursor would."""
         from psycopg import errors, pq
-        from psycopg.adapt import PyFormat, Transformer
+        from psycopg.adapt import Transformer
 
         state = dbapi.__dict__.get("_meetrec_libpq")
         if state is None:  # a new connection: nothing prepared on it yet
@@ -628,8 +628,7 @@ class _Libpq:
         if self.name not in prepared:
             self._prepare(dbapi, errors, pq)
             prepared.add(self.name)
-        params = [bound[name] for name in self.order]
-        dumped = transformer.dump_sequence(params, [PyFormat.TEXT] * len(params))
+        dumped = self._dumped(transformer, bound)
         result = pgconn.exec_prepared(self.name, dumped)
         if result.status == pq.ExecStatus.FATAL_ERROR and result.error_field(_SQLSTATE) == _NO_SUCH_STATEMENT:
             # psycopg deallocates every prepared statement of the session after a ROLLBACK (as when the
@@ -646,7 +645,6 @@ class _Libpq:
         """`run` on a connection of the running event loop's (`LoopReads`), waiting for the server there
         (libpq's non-blocking calls): the raw rows and the row count. A failure raises psycopg's error."""
         from psycopg import errors, generators, pq
-        from psycopg.adapt import PyFormat
 
         bound = compiled.bound(params)
         if engine._has_events:
@@ -658,14 +656,18 @@ class _Libpq:
             done = await conn.wait(generators.execute(pgconn), timeout=LoopReads.READ_TIMEOUT)
             self._check(done[-1], conn, errors, pq.ExecStatus.COMMAND_OK)
             held.prepared.add(self.name)
-        values = [bound[name] for name in self.order]
-        pgconn.send_query_prepared(
-            self.name, held.transformer.dump_sequence(values, [PyFormat.TEXT] * len(values))
-        )
+        pgconn.send_query_prepared(self.name, self._dumped(held.transformer, bound))
         result = (await conn.wait(generators.execute(pgconn), timeout=LoopReads.READ_TIMEOUT))[-1]
         self._check(result, conn, errors, pq.ExecStatus.COMMAND_OK, pq.ExecStatus.TUPLES_OK)
         held.transformer.set_pgresult(result)
         return compiled.loaded(result, held.transformer)
+
+    def _dumped(self, transformer: Any, bound: dict[str, Any]) -> Any:
+        """The parameters in their numbered order, dumped as text by `transformer`."""
+        from psycopg.adapt import PyFormat
+
+        values = [bound[name] for name in self.order]
+        return transformer.dump_sequence(values, [PyFormat.TEXT] * len(values))
 
     def _prepare(self, dbapi: Any, errors: Any, pq: Any) -> None:
         self._check(dbapi.pgconn.prepare(self.name, self.sql), dbapi, errors, pq.ExecStatus.COMMAND_OK)

@@ -40,8 +40,7 @@ def issued(
 ) -> list[dict[str, Any]]:
     """Recordings as the API hands them out (`links.handed_out`): every download link among them is in
     the audit log."""
-    signed = links.handed_out(rt, found, purpose, api_key_id)
-    return [recording(rt, r, s) for r, s in zip(found, signed, strict=True)]
+    return _shown(rt, found, links.handed_out(rt, found, purpose, api_key_id))
 
 
 def issued_again(
@@ -49,8 +48,10 @@ def issued_again(
 ) -> list[dict[str, Any]] | None:
     """`issued` when it writes nothing to the audit log (`links.handed_out_again`), else None."""
     signed = links.handed_out_again(rt, found, purpose, api_key_id)
-    if signed is None:
-        return None
+    return None if signed is None else _shown(rt, found, signed)
+
+
+def _shown(rt: Runtime, found: list[Recording], signed: list[wire.RecordingLinks]) -> list[dict[str, Any]]:
     return [recording(rt, r, s) for r, s in zip(found, signed, strict=True)]
 
 

@@ -92,12 +92,10 @@ def authenticate(rt: Runtime, raw: str) -> ApiKey | None:
     change it."""
     if not raw or len(raw) > 200:
         return None
-    slot = (rt.config.database_url, hash_secret(raw))
-    now = time.monotonic()
-    hit = _cache.get(slot)
-    if hit is not None and hit[0] > now:
-        key_use.note(rt, hit[1].id)
-        return hit[1]
+    held = known(rt, raw)
+    if held is not None:
+        return held
+    slot, now = (rt.config.database_url, hash_secret(raw)), time.monotonic()
     with rt.db.read() as s:
         key = s.scalar(select(ApiKey).where(ApiKey.key_hash == slot[1], ApiKey.revoked_at.is_(None)))
     if key is not None:
